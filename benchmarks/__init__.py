@@ -1,0 +1,1 @@
+"""Latency and retrieval benchmarks that produce readable reports (JSON, Markdown, PNG)."""

@@ -1,0 +1,18 @@
+"""seje SDK: fast batched food image <-> recipe embedding and retrieval over an exported bundle.
+
+Needs numpy, Pillow and an inference runtime only; never imports torch, transformers or gensim.
+"""
+from seje_sdk.errors import BackendError, BundleError, DataError, IndexMismatchError, InputError, SejeError
+
+__version__ = "0.1.0"
+
+__all__ = ["Retriever", "SejeError", "InputError", "BundleError", "IndexMismatchError", "BackendError", "DataError", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy so that `import seje_sdk` stays light (the runtime loads only when asked).
+    if name == "Retriever":
+        from seje_sdk.retriever import Retriever
+
+        return Retriever
+    raise AttributeError(name)

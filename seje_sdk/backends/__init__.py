@@ -1,0 +1,1 @@
+"""Inference backends behind one interface: ONNX Runtime (CPU/CUDA) and TensorRT (lazy import)."""

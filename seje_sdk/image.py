@@ -1,0 +1,135 @@
+"""Image decoding and resizing with Pillow: the one copy shared by training, export and the SDK.
+
+Normalisation (mean/std) is NOT done here: it lives inside the exported image graph, so
+callers pass raw 0..255 pixels. Training's eval transform is `preprocess` itself.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from seje_sdk.errors import InputError
+
+ImageInput = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit (~0.25 GiB at 24 bpp); per call below.
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How pixels are prepared: resize the shorter side to `resize`, centre-crop `size`."""
+
+    size: int = 224
+    resize: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @classmethod
+    def for_size(cls, size: int) -> "ImageSpec":
+        """The Recipe1M ratio (256 -> 224) applied to any crop size."""
+        return cls(size=size, resize=int(round(size * 256 / 224)))
+
+
+def _describe(src: Any) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return str(src)
+    return type(src).__name__
+
+
+def load_image(src: ImageInput, where: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode a path, encoded bytes, PIL image or uint8 array into an RGB PIL image.
+
+    Grayscale, palette, RGBA (composited on white), CMYK and 16-bit inputs are converted;
+    corrupt, truncated, empty or oversized (decompression-bomb) inputs raise InputError.
+    """
+    label = f"{where} ({_describe(src)})"
+    if isinstance(src, np.ndarray):
+        return _from_array(src, label)
+    if isinstance(src, Image.Image):
+        img = src
+    else:
+        if isinstance(src, (bytes, bytearray)):
+            if len(src) == 0:
+                raise InputError(f"{label}: zero-byte image")
+            fp: Any = io.BytesIO(src)
+        elif isinstance(src, (str, os.PathLike)):
+            path = Path(src)
+            if not path.is_file():
+                raise InputError(f"{label}: no such file")
+            if path.stat().st_size == 0:
+                raise InputError(f"{label}: zero-byte file")
+            fp = path
+        else:
+            raise InputError(f"{label}: unsupported image type; pass a path, bytes, PIL image or uint8 array")
+        try:
+            img = Image.open(fp)
+            if img.width * img.height > max_pixels:
+                raise InputError(
+                    f"{label}: {img.width}x{img.height} exceeds the {max_pixels}-pixel limit "
+                    "(decompression-bomb guard); downscale it first"
+                )
+            img.load()
+        except InputError:
+            raise
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            raise InputError(f"{label}: cannot decode image ({e})") from e
+    return _to_rgb(img, label)
+
+
+def _from_array(arr: np.ndarray, label: str) -> Image.Image:
+    if arr.size == 0:
+        raise InputError(f"{label}: empty array")
+    if arr.dtype != np.uint8:
+        raise InputError(f"{label}: expected a uint8 array, got {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise InputError(f"{label}: expected an HxW, HxWx3 or HxWx4 array, got shape {arr.shape}")
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return _to_rgb(Image.fromarray(np.ascontiguousarray(arr)), label)
+
+
+def _to_rgb(img: Image.Image, label: str) -> Image.Image:
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # broken EXIF must not make a good image unusable
+        pass
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = arr.max() if arr.size else 1.0
+        arr = arr / (hi if hi > 0 else 1.0) * 255.0
+        img = Image.fromarray(arr.round().astype(np.uint8), mode="L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    if img.width < 1 or img.height < 1:
+        raise InputError(f"{label}: image has no pixels")
+    return img
+
+
+def resize_crop(img: Image.Image, spec: ImageSpec) -> Image.Image:
+    """Resize the shorter side to spec.resize (bilinear), then centre-crop spec.size."""
+    w, h = img.size
+    scale = spec.resize / min(w, h)
+    nw, nh = max(spec.size, round(w * scale)), max(spec.size, round(h * scale))
+    img = img.resize((nw, nh), Image.BILINEAR)
+    left, top = (nw - spec.size) // 2, (nh - spec.size) // 2
+    return img.crop((left, top, left + spec.size, top + spec.size))
+
+
+def preprocess(src: ImageInput, spec: ImageSpec, where: str = "image") -> np.ndarray:
+    """Decode + resize + crop to a float32 (3, size, size) array of raw 0..255 pixel values."""
+    img = resize_crop(load_image(src, where), spec)
+    return np.asarray(img, dtype=np.float32).transpose(2, 0, 1).copy()

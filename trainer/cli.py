@@ -1,0 +1,20 @@
+"""`seje-train`: synthesise data, build Phase 1 features, fit and evaluate the SEJE model."""
+import click
+
+from trainer.data.cli import synth
+from trainer.features.cli import features
+from trainer.run_cli import evaluate, fit
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Train SEJE: `synth` a dataset, build `features`, `fit` the joint embedding, `eval` it."""
+
+
+main.add_command(synth)
+main.add_command(features)
+main.add_command(fit)
+main.add_command(evaluate)
+
+if __name__ == "__main__":
+    main()

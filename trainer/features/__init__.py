@@ -1,0 +1,1 @@
+"""SEJE Phase 1 feature engineering: Word2vec, skip-instructions, key terms, image categories."""
