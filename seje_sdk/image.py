@@ -107,7 +107,7 @@ def _to_rgb(img: Image.Image, label: str) -> Image.Image:
         arr = np.asarray(img, dtype=np.float64)
         hi = arr.max() if arr.size else 1.0
         arr = arr / (hi if hi > 0 else 1.0) * 255.0
-        img = Image.fromarray(arr.round().astype(np.uint8), mode="L")
+        img = Image.fromarray(arr.round().astype(np.uint8))
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
