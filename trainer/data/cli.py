@@ -1,11 +1,92 @@
-"""`seje-train synth`: write the embedded mini dataset in the Recipe1M layout."""
+"""`seje-train synth` and `seje-train data-stats`: thin click layers over trainer.data."""
+
+from __future__ import annotations
+
 import click
+
+from seje_sdk.errors import DataError
+
+
+def format_table(rows: list[tuple[str, object]], header: tuple[str, str] = ("statistic", "value")) -> str:
+    """A two-column plain-text table (right-aligned values)."""
+    cells = [
+        (str(k), f"{v:,}" if isinstance(v, int) else f"{v:.2f}" if isinstance(v, float) else str(v)) for k, v in rows
+    ]
+    wk = max(len(header[0]), *(len(k) for k, _ in cells))
+    wv = max(len(header[1]), *(len(v) for _, v in cells))
+    line = f"+-{'-' * wk}-+-{'-' * wv}-+"
+    out = [line, f"| {header[0]:<{wk}} | {header[1]:>{wv}} |", line]
+    out += [f"| {k:<{wk}} | {v:>{wv}} |" for k, v in cells]
+    return "\n".join(out + [line])
+
+
+def stats_rows(stats: dict) -> list[tuple[str, object]]:
+    """Rows of the statistics table shared by `synth` and `data-stats`."""
+    rows: list[tuple[str, object]] = [("recipes", stats["recipes"])]
+    rows += [(f"  {p}", n) for p, n in stats["partitions"].items()]
+    rows += [
+        ("categories", stats["categories"]),
+        ("background recipes (class 0)", stats["background_recipes"]),
+        ("images", stats["images"]),
+        ("mean ingredients / recipe", stats["mean_ingredients"]),
+        ("mean instructions / recipe", stats["mean_instructions"]),
+        ("bytes on disk", stats["bytes"]),
+    ]
+    if "skipped" in stats:
+        rows.append(("skipped records", stats["skipped"]))
+    if "peak_rss_mb" in stats:
+        rows += [
+            ("reader peak RSS (MB)", stats["peak_rss_mb"]),
+            ("reader MB per million recipes", stats["reader_mb_per_million"]),
+        ]
+    if "seconds" in stats:
+        rows.append(("seconds", stats["seconds"]))
+    return rows
 
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--recipes", default=2000, show_default=True, help="Number of recipes to generate.")
 @click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same bytes).")
-def synth(out_dir: str, recipes: int, seed: int) -> None:
+@click.option("--image-size", default=160, show_default=True, help="Approximate photo size in pixels (varies +-15%).")
+@click.option(
+    "--images/--no-images",
+    default=True,
+    show_default=True,
+    help="--no-images writes the text files only (layer2 still lists image ids): for reader/text scale tests.",
+)
+def synth(out_dir: str, recipes: int, seed: int, image_size: int, images: bool) -> None:
     """Generate a synthetic Recipe1M-format dataset (layer1/layer2/det_ingrs/images/classes1M.pkl)."""
-    raise click.ClickException("synth is being built (issue 2)")
+    from trainer.data.synth import generate
+
+    try:
+        stats = generate(out_dir, n_recipes=recipes, seed=seed, image_size=image_size, images=images)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    click.echo(f"wrote {out_dir}")
+    click.echo(format_table(stats_rows(stats)))
+
+
+@click.command("data-stats")
+@click.argument("data_dir", type=click.Path(file_okay=False))
+@click.option("--skip-bad", is_flag=True, help="Count and report bad records instead of failing on the first.")
+@click.option(
+    "--require-images/--all-recipes",
+    default=False,
+    show_default=True,
+    help="Keep only recipes whose image files exist (as training does).",
+)
+@click.option("--verify-images", is_flag=True, help="Also decode-check every image with Pillow (slow).")
+def data_stats(data_dir: str, skip_bad: bool, require_images: bool, verify_images: bool) -> None:
+    """Read a Recipe1M-layout folder with the streaming reader and print its statistics."""
+    from trainer.data.recipe1m import dataset_stats
+
+    try:
+        stats, report = dataset_stats(
+            data_dir, require_images=require_images, skip_bad=skip_bad, verify_images=verify_images
+        )
+    except DataError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(format_table(stats_rows(stats)))
+    if report.total:
+        click.echo(report.summary(), err=True)
