@@ -1,5 +1,42 @@
-"""`seje-bench`: latency and retrieval benchmarks."""
+"""`seje-bench`: latency and retrieval benchmarks, written as JSON + Markdown + PNG into --out."""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
 import click
+from click.core import ParameterSource
+
+from seje_sdk.errors import BundleError, DataError, InputError, SejeError
+
+DEFAULT_OUT = Path("benchmarks") / "results"  # relative to the working directory: run from the repo root
+
+
+def _ints(value: str, name: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v.replace("_", "")) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint=name) from None
+    if not out or min(out) < 1:
+        raise click.BadParameter(f"expected positive integers, got {value!r}", param_hint=name)
+    return out
+
+
+def _fail(e: SejeError) -> click.ClickException:
+    """A clean one-line error; exit 2 for bad input (bundle, data, option), 1 otherwise."""
+    err = click.ClickException(str(e))
+    err.exit_code = 2 if isinstance(e, (InputError, BundleError, DataError)) else 1
+    return err
+
+
+def _command() -> str:
+    return "seje-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _print_targets(targets: list[dict]) -> None:
+    for t in targets:
+        click.echo(f"  [{t['status']:>12}] {t['target']}: {t['detail']}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -9,6 +46,84 @@ def main() -> None:
 
 @main.command()
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
-def latency(bundle: str) -> None:
-    """Latency and throughput per backend, precision, encoder and batch size."""
-    raise click.ClickException("latency is being built (issue 7)")
+@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), help="RUN_DIR of the PyTorch baseline (ratios need it).")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), help="Data folder for real recipes/images (default: the run's).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True, help="Report folder.")
+@click.option("--batch-sizes", default="1,8,32,128", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--iters", type=click.IntRange(1), default=20, show_default=True, help="Timed iterations per case (interleaved).")
+@click.option("--warmup", type=click.IntRange(0), default=3, show_default=True, help="Warm-up iterations per case.")
+@click.option("--budget", type=click.FloatRange(0), default=120.0, show_default=True, help="Seconds per (encoder, batch) group before stopping early (>= 3 rounds).")
+@click.option("--e2e/--no-e2e", default=True, show_default=True, help="Also time image files -> search and SDK overhead.")
+@click.option("--e2e-batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--compile/--no-compile", "compile_model", default=True, show_default=True, help="Try torch.compile for the PyTorch baseline.")
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Threads for torch and ONNX Runtime (0 = all cores).")
+@click.option("--quick", is_flag=True, help="CI smoke: batch 1,4, 3 iterations, no torch.compile.")
+def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budget, e2e, e2e_batch_size, compile_model, threads, quick):
+    """Latency and throughput per backend, precision, encoder and batch size, with the ratio to PyTorch."""
+    from benchmarks.latency import LatencyConfig, run_latency
+    from benchmarks.report import write_report
+    from benchmarks.targets import latency_targets
+
+    ctx = click.get_current_context()
+    options = {"batch_sizes": ("batch_sizes", _ints(batch_sizes, "--batch-sizes")), "iters": ("iters", iters),
+               "warmup": ("warmup", warmup), "budget_s": ("budget", budget), "e2e": ("e2e", e2e),
+               "e2e_batch_size": ("e2e_batch_size", e2e_batch_size), "compile": ("compile_model", compile_model),
+               "threads": ("threads", threads)}
+    if quick:  # quick settings, except what the user set explicitly
+        chosen = {f: v for f, (param, v) in options.items() if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT}
+        cfg = LatencyConfig.quick(**chosen)
+    else:
+        cfg = LatencyConfig(**{f: v for f, (_, v) in options.items()})
+    try:
+        report = run_latency(bundle, run_dir, data_dir, cfg)
+    except SejeError as e:
+        raise _fail(e) from e
+    report["command"] = _command()
+    report["targets"] = latency_targets(report)
+    paths = write_report(report, out_dir, "latency")
+    _print_targets(report["targets"])
+    click.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), required=True, help="Data folder (its test split is evaluated).")
+@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), help="RUN_DIR of the PyTorch reference.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True, help="Report folder.")
+@click.option("--scales", default="10000,100000,1000000", show_default=True, help="Index sizes for search scaling.")
+@click.option("--dim", type=click.IntRange(1), default=None, help="Search-scaling dimension (default: the bundle's embedding dim).")
+@click.option("--max-test", type=click.IntRange(2), default=1000, show_default=True, help="Test pairs to embed per variant.")
+@click.option("--bag-size", type=click.IntRange(2), default=1000, show_default=True)
+@click.option("--n-bags", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--search/--no-search", default=True, show_default=True, help="Run the search-scaling part.")
+@click.option("--quick", is_flag=True, help="CI smoke: scales 1000, 64 test pairs, 2 bags.")
+def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_size, n_bags, search, quick):
+    """MedR and R@1/5/10 per variant side by side, and search scaling (exact vs FAISS) with recall and memory."""
+    from benchmarks.environment import capture_environment
+    from benchmarks.report import write_report
+    from benchmarks.retrieval import RetrievalConfig, run_retrieval
+    from benchmarks.search_scaling import ScalingConfig, run_search_scaling
+    from benchmarks.targets import retrieval_targets, search_targets
+    from seje_sdk.bundle import Bundle
+
+    default = lambda param: click.get_current_context().get_parameter_source(param) is ParameterSource.DEFAULT  # noqa: E731
+    if quick:
+        scales = "1000" if default("scales") else scales
+        max_test = 64 if default("max_test") else max_test
+        n_bags = 2 if default("n_bags") else n_bags
+    try:
+        quality, anchors = run_retrieval(bundle, data_dir, run_dir, RetrievalConfig(max_test=max_test, bag_size=bag_size, n_bags=n_bags))
+        report = {"kind": "retrieval", "command": _command(), "environment": capture_environment(), "quality": quality}
+        targets = retrieval_targets(quality)
+        if search:
+            width = dim or Bundle.load(bundle, verify=False).embedding_dim
+            cfg = ScalingConfig(scales=_ints(scales, "--scales"), dim=width,
+                                **({"queries": 64, "single_queries": 5, "repeats": 1} if quick else {}))
+            report["search"] = run_search_scaling(cfg, anchors if anchors.shape[1] == width else None)
+            targets += search_targets(report["search"])
+    except SejeError as e:
+        raise _fail(e) from e
+    report["targets"] = targets
+    paths = write_report(report, out_dir, "retrieval")
+    _print_targets(targets)
+    click.echo(f"wrote {', '.join(str(p) for p in paths.values())}")

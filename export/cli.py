@@ -1,12 +1,34 @@
 """`seje-export`: turn a trained run into a verified, self-contained bundle."""
 import click
 
+from seje_sdk.errors import SejeError
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="BUNDLE_DIR to write.")
 @click.option("--fp16", is_flag=True, help="Also write fp16 ONNX variants and fp16 TensorRT engines.")
 @click.option("--int8", is_flag=True, help="Also write CPU int8 variants (static QDQ CNN, dynamic LSTM).")
-def main(run_dir: str, out_dir: str, fp16: bool, int8: bool) -> None:
+@click.option("--engine", type=click.Choice(["auto", "tensorrt", "none"]), default="auto", show_default=True,
+              help="TensorRT engines: auto = build them where a GPU and TensorRT exist, else skip and say why.")
+@click.option("--opset", type=int, default=None, help="ONNX opset (default: export.onnx.DEFAULT_OPSET).")
+@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Largest batch the engines' optimisation profile (and Triton) accept.")
+@click.option("--triton", "triton_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write a Triton Inference Server model repository here.")
+@click.option("--no-verify", is_flag=True, help="Skip onnx.checker and parity (recorded as verified=false).")
+def main(run_dir: str, out_dir: str, fp16: bool, int8: bool, engine: str, opset: int | None, max_batch: int,
+         triton_dir: str | None, no_verify: bool) -> None:
     """Export RUN_DIR's encoders to ONNX (and TensorRT where a GPU exists) with precomputed tables."""
-    raise click.ClickException("export is being built (issue 5)")
+    from export.bundle import export_run
+
+    try:
+        path = export_run(run_dir, out_dir, fp16=fp16, int8=int8, engine=engine, opset=opset, max_batch=max_batch,
+                          triton_dir=triton_dir, verify=not no_verify)
+    except SejeError as e:
+        raise click.ClickException(str(e)) from e  # exit code 1, message without a traceback
+    click.echo(f"bundle written to {path}" + ("" if no_verify else " (verified)"))
+
+
+if __name__ == "__main__":
+    main()

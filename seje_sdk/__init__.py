@@ -6,13 +6,21 @@ from seje_sdk.errors import BackendError, BundleError, DataError, IndexMismatchE
 
 __version__ = "0.1.0"
 
-__all__ = ["Retriever", "SejeError", "InputError", "BundleError", "IndexMismatchError", "BackendError", "DataError", "__version__"]
+__all__ = ["Retriever", "Bundle", "SearchResult", "EmbedResult", "SejeError", "InputError", "BundleError", "IndexMismatchError", "BackendError", "DataError", "__version__"]
 
 
 def __getattr__(name: str):
     # Lazy so that `import seje_sdk` stays light (the runtime loads only when asked).
-    if name == "Retriever":
-        from seje_sdk.retriever import Retriever
+    if name in ("Retriever", "EmbedResult"):
+        from seje_sdk import retriever
 
-        return Retriever
-    raise AttributeError(name)
+        return getattr(retriever, name)
+    if name == "Bundle":
+        from seje_sdk.bundle import Bundle
+
+        return Bundle
+    if name == "SearchResult":
+        from seje_sdk.index import SearchResult
+
+        return SearchResult
+    raise AttributeError(f"module 'seje_sdk' has no attribute {name!r}")

@@ -1,14 +1,214 @@
-"""`seje`: embed, index and search with an exported bundle."""
+"""`seje`: embed, index and search with an exported bundle (a thin click layer over Retriever).
+
+Exit codes: 0 ok, 2 bad usage or input (click usage errors and every SejeError), 1 internal error.
+
+Examples:
+    seje info bundle/
+    seje embed bundle/ photos/ --out photos.npy
+    seje index build bundle/ --recipes layer1.json --images photos/ --out idx/
+    seje search bundle/ --index idx/ --image photo.jpg -k 5
+    seje search bundle/ --index idx/ --recipe recipe.json --json
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
 
+from seje_sdk.errors import InputError, SejeError
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+RECIPE_SUFFIXES = {".json", ".jsonl"}
+BACKENDS = ["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
+
+
+class SejeGroup(click.Group):
+    """Maps SejeError to exit 2 and unexpected exceptions to exit 1, each with a one-line message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SejeError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as e:  # a bug in seje, not bad input: say so and where to report
+            click.echo(f"internal error: {type(e).__name__}: {e} (please report it with the command you ran)", err=True)
+            sys.exit(1)
+
+
+def read_recipes(path: str | Path) -> list[dict]:
+    """Recipes from a Recipe1M layer1.json (a list), a JSON Lines file, or a JSON file holding one recipe."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not valid UTF-8 ({e})") from e
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        if path.suffix == ".jsonl":
+            items = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            items = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from e
+    items = [items] if isinstance(items, dict) else items
+    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+        raise InputError(f"{path}: expected a recipe object, a list of them, or JSON Lines of them")
+    return items
+
+
+def image_files(paths: list[str]) -> list[Path]:
+    """Image files given directly or found (recursively, sorted) in folders."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        else:
+            out.append(p)
+    return out
+
+
+def _load(bundle: str, backend: str, precision: str, index: str = "exact"):
+    from seje_sdk.retriever import Retriever
+
+    return Retriever.load(bundle, backend=backend, precision=precision, index=index)
+
+
+def runtime_options(f):
+    f = click.option("--precision", default="fp32", show_default=True, help="fp32, fp16 or int8 (what the bundle holds)")(f)
+    return click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)(f)
+
+
+@click.group(cls=SejeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Cross-modal food retrieval with a seje bundle: embed, build an index, search, inspect."""
 
 
 @main.command()
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
-def info(bundle: str) -> None:
-    """Show what a bundle holds (model, variants, backends)."""
-    raise click.ClickException("info is being built (issue 6)")
+@runtime_options
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def info(bundle: str, backend: str, precision: str, as_json: bool) -> None:
+    """Show what a bundle holds and what runs here."""
+    r = _load(bundle, backend, precision)
+    data = {**r.info(), "verified_at_export": r.bundle.manifest.get("verified"), "parity": r.bundle.manifest.get("parity")}
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    rows = [("bundle", data["bundle"]), ("fingerprint", data["fingerprint"][:16]), ("seje version", data["seje_version"]),
+            ("embedding dim", data["embedding_dim"]), ("image size", data["image_size"]), ("ranker", data["ranker"]),
+            ("running", f"{data['backend']} {data['precision']} on {data['device']}"),
+            ("providers", ", ".join(f"{k}={'/'.join(v)}" for k, v in data["providers"].items())),
+            ("verified at export", data["verified_at_export"])]
+    rows += [(f"variants {name}", ", ".join(p) or (r.bundle.skipped_reason(name) or "none")) for name, p in data["variants"].items()]
+    rows += [("fell back from", f) for f in data["fallbacks"]]
+    click.echo(_table(["field", "value"], rows))
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="output .npy (a .json beside it lists the items)")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--skip-bad", is_flag=True, help="skip unreadable inputs (listed in the .json) instead of failing")
+@runtime_options
+def embed(bundle: str, inputs: tuple[str, ...], out: str, batch_size: int, skip_bad: bool, backend: str, precision: str) -> None:
+    """Embed image files/folders or recipe files (.json/.jsonl) into an (n, d) float32 .npy."""
+    from seje_sdk.io import save_npy, write_json
+    from seje_sdk.retriever import EmbedResult
+
+    recipe_files = [p for p in inputs if Path(p).suffix.lower() in RECIPE_SUFFIXES]
+    if recipe_files and len(recipe_files) != len(inputs):
+        raise click.UsageError("give either image files/folders or recipe .json/.jsonl files, not both")
+    r = _load(bundle, backend, precision)
+    on_error = "skip" if skip_bad else "raise"
+    if recipe_files:
+        items = [rec for p in recipe_files for rec in read_recipes(p)]
+        labels = [str(rec.get("id", i)) for i, rec in enumerate(items)]
+        res = r.embed_recipes(items, batch_size, show_progress=True, on_error=on_error)
+    else:
+        items = image_files(list(inputs))
+        if not items:
+            raise InputError(f"no image files found in {', '.join(inputs)}")
+        labels = [str(p) for p in items]
+        res = r.embed_images(items, batch_size, show_progress=True, on_error=on_error)
+    if not isinstance(res, EmbedResult):
+        res = EmbedResult(res, list(range(len(res))))
+    save_npy(out, res.vectors)
+    write_json(Path(out).with_suffix(".json"), {"items": [labels[p] for p in res.positions],
+                                                "skipped": [{"position": p, "item": labels[p], "reason": m} for p, m in res.skipped]})
+    click.echo(f"wrote {out}: {res.vectors.shape[0]} x {res.vectors.shape[1]} ({len(res.skipped)} skipped)")
+
+
+@main.group()
+def index() -> None:
+    """Build search indexes."""
+
+
+@index.command("build")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--recipes", "recipe_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="layer1.json or recipes.jsonl")
+@click.option("--images", "image_dirs", multiple=True, type=click.Path(exists=True), help="image folder or file (ids = paths)")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--kind", type=click.Choice(["exact", "exact-fp16", "hnsw", "ivfpq"]), default="exact", show_default=True)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--skip-bad", is_flag=True, help="skip unreadable items instead of failing")
+@runtime_options
+def index_build(bundle, recipe_files, image_dirs, out, kind, batch_size, skip_bad, backend, precision) -> None:
+    """Embed recipes (searched by images) and/or images (searched by recipes) into an index folder."""
+    if not recipe_files and not image_dirs:
+        raise click.UsageError("give --recipes FILE and/or --images DIR")
+    r = _load(bundle, backend, precision, index=kind)
+    on_error = "skip" if skip_bad else "raise"
+    rows = []
+    if recipe_files:
+        recipes = [rec for p in recipe_files for rec in read_recipes(p)]
+        ids = [rec.get("id", i) for i, rec in enumerate(recipes)]
+        res = r.add_recipes(recipes, ids=ids, batch_size=batch_size, show_progress=True, on_error=on_error)
+        rows.append(("recipes", len(res.positions), len(res.skipped)))
+    if image_dirs:
+        images = image_files(list(image_dirs))
+        res = r.add_images(images, batch_size=batch_size, show_progress=True, on_error=on_error)
+        rows.append(("images", len(res.positions), len(res.skipped)))
+    r.save_index(out)
+    click.echo(_table(["indexed", "items", "skipped"], rows))
+    click.echo(f"wrote {out} ({kind})")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--image", "image", type=click.Path(dir_okay=False), help="query photo: finds recipes")
+@click.option("--recipe", "recipe", type=click.Path(dir_okay=False), help="query recipe JSON: finds images")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@runtime_options
+def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> None:
+    """Top-k recipes for a photo (--image) or top-k photos for a recipe (--recipe)."""
+    if (image is None) == (recipe is None):
+        raise click.UsageError("give exactly one of --image FILE or --recipe FILE.json")
+    r = _load(bundle, backend, precision)
+    r.load_index(index_dir)
+    queries = [image] if image else read_recipes(recipe)
+    hits = r.search(images=queries, k=k) if image else r.search(recipes=queries, k=k)
+    if as_json:
+        click.echo(json.dumps([[{"id": i, "score": s} for i, s in q] for q in hits], indent=2))
+        return
+    for q, results in enumerate(hits):
+        if len(hits) > 1:
+            click.echo(f"query {q}")
+        click.echo(_table(["rank", "id", "score"], [(n + 1, i, f"{s:.4f}") for n, (i, s) in enumerate(results)]))
+
+
+def _table(header: list[str], rows: list[tuple]) -> str:
+    """A plain aligned text table."""
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths)] + lines[1:])

@@ -1,19 +1,60 @@
 """`seje-train fit` and `seje-train eval`: Phase 2 joint embedding training and evaluation."""
+from __future__ import annotations
+
 import click
+
+from seje_sdk.errors import SejeError
 
 
 @click.command()
-@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--features", "features_dir", required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Recipe1M-layout folder.")
+@click.option("--features", "features_dir", required=True, type=click.Path(exists=True, file_okay=False), help="FEATURES_DIR.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="RUN_DIR to write.")
 @click.option("--preset", type=click.Choice(["tiny", "cpu", "paper"]), default="cpu", show_default=True)
-def fit(data_dir: str, features_dir: str, out_dir: str, preset: str) -> None:
-    """Train the SEJE joint embedding into RUN_DIR."""
-    raise click.ClickException("fit is being built (issue 4)")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="YAML/JSON overrides.")
+@click.option("--epochs", type=int, help="Maximum epochs.")
+@click.option("--batch-size", type=int, help="Global batch size (split across torchrun processes).")
+@click.option("--backbone", help="Image backbone (e.g. resnet50, efficientnet_lite0); implies --no-share-backbone.")
+@click.option("--backbone-weights", type=click.Path(exists=True, dir_okay=False), help="Local .pth for --backbone.")
+@click.option("--image-size", type=int, help="Training/eval crop size in pixels.")
+@click.option("--seed", type=int, help="Random seed.")
+@click.option("--resume", is_flag=True, help="Continue RUN_DIR from checkpoints/last.pt exactly.")
+@click.option("--baseline", is_flag=True, help="Plain triplet baseline: no semantic features, no alignment losses.")
+def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file: str | None, epochs: int | None,
+        batch_size: int | None, backbone: str | None, backbone_weights: str | None, image_size: int | None, seed: int | None, resume: bool,
+        baseline: bool) -> None:
+    """Train the SEJE joint embedding into RUN_DIR (multi-process: launch with torchrun)."""
+    from trainer.train import run_fit
+
+    overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, backbone=backbone,
+                                       backbone_weights=backbone_weights, image_size=image_size, seed=seed).items() if v is not None}
+    if backbone is not None:
+        overrides["share_backbone"] = False
+    try:
+        run = run_fit(data_dir, features_dir, out_dir, preset=preset, overrides=overrides, resume=resume,
+                      config_file=config_file, baseline=baseline)
+    except SejeError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"run written to {run}; evaluate with `seje-train eval --run {run}`")
 
 
 @click.command("eval")
 @click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False))
-def evaluate(run_dir: str) -> None:
-    """Evaluate a run with the Recipe1M protocol (MedR, R@1/5/10, 1k/10k bags)."""
-    raise click.ClickException("eval is being built (issue 4)")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), help="Default: the run's data.")
+@click.option("--bags", "n_bags", default=10, show_default=True, help="Seeded bags per bag size.")
+@click.option("--bag-sizes", default="1000,10000", show_default=True, help="Comma-separated bag sizes N.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+def evaluate(run_dir: str, data_dir: str | None, n_bags: int, bag_sizes: str, checkpoint: str) -> None:
+    """Evaluate a run with the Recipe1M protocol (MedR, R@1/5/10, 1k/10k bags); writes eval.json."""
+    from trainer.evaluate import evaluate_run
+
+    try:
+        sizes = tuple(int(s) for s in bag_sizes.split(",") if s.strip())
+        if not sizes or min(sizes) < 2 or n_bags < 1:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter("bag sizes must be integers >= 2 and --bags >= 1", param_hint="--bag-sizes/--bags")
+    try:
+        evaluate_run(run_dir, data_dir, bag_sizes=sizes, n_bags=n_bags, which=checkpoint)
+    except SejeError as e:
+        raise click.ClickException(str(e)) from e

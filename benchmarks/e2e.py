@@ -1,0 +1,83 @@
+"""End-to-end cases through the SDK, next to the raw ONNX Runtime session they wrap.
+
+- image files -> decode (SDK worker pool) -> embed -> exact top-10 search, vs encoder-only;
+- SDK overhead: `Retriever.embed_images` on decoded arrays vs `session.run` on ready pixels;
+- recipes: `Retriever.embed_recipes` on recipe dicts (tokenise, tag, rank terms) vs the raw session.
+Each call covers several batches so the SDK's decode/inference overlap can show.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from benchmarks.cases import RawOrtSession
+from benchmarks.harness import BenchCase
+from benchmarks.inputs import RecipeBatch, image_batch, sdk_recipe_batch
+
+RAW, SDK_ARRAYS, SDK_FILES, SDK_RECIPES = "raw-session", "sdk-embed-arrays", "sdk-search-files", "sdk-embed-recipes"
+
+
+def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes: Sequence[dict], batch_size: int = 64,
+              batches_per_call: int = 4, threads: int = 0, k: int = 10) -> list[BenchCase]:
+    """Image and recipe end-to-end cases for one ORT CPU precision (encoders 'image-e2e' and 'recipe-e2e')."""
+    from seje_sdk import Retriever
+
+    r = Retriever.load(bundle, backend="onnxruntime", precision=precision, threads=threads, verify=False)
+    n = batch_size * batches_per_call
+    files = [image_files[i % len(image_files)] for i in range(n)]
+    spec = r.bundle.image_spec
+    # Decoded arrays already at the resize size: the SDK does only its crop, layout and batching work.
+    arrays = list(np.random.default_rng(1).integers(0, 256, (n, spec.resize, spec.resize, 3), dtype=np.uint8))
+    pixels = image_batch(spec.size, batch_size)
+    r.add_recipes(list(recipes), ids=list(range(len(recipes))))  # the index searched by image queries
+    k = min(k, len(recipes))
+    # The reference: bare InferenceSessions on the same model files, same thread setting.
+    image_session = RawOrtSession(r.bundle.model_path("onnxruntime", precision, "image"), threads)
+    recipe_session = RawOrtSession(r.bundle.model_path("onnxruntime", precision, "recipe"), threads)
+
+    def raw_images(x: np.ndarray) -> None:
+        for _ in range(batches_per_call):
+            image_session.run({"pixels": x})
+
+    recipe_list = [recipes[i % len(recipes)] for i in range(n)]
+    prepared: RecipeBatch = sdk_recipe_batch(r, recipe_list[:batch_size])
+
+    def raw_recipes(b: RecipeBatch) -> None:
+        for _ in range(batches_per_call):
+            recipe_session.run(b.feeds())
+
+    note = f"{batches_per_call} batches of {batch_size} per call"
+    common = dict(precision=precision, batch_size=batch_size, items=n)
+    return [
+        BenchCase(RAW, encoder="image-e2e", run=raw_images, batch=pixels, note=f"bare InferenceSession.run on ready pixels; {note}", **common),
+        BenchCase(SDK_ARRAYS, encoder="image-e2e", run=lambda a: r.embed_images(a, batch_size=batch_size), batch=arrays,
+                  note=f"embed_images on decoded uint8 arrays; {note}", **common),
+        BenchCase(SDK_FILES, encoder="image-e2e", run=lambda f: r.search(images=f, k=k, batch_size=batch_size), batch=files,
+                  note=f"search(images=JPEG files), top-{k} over {len(recipes)} recipes; {note}", **common),
+        BenchCase(RAW, encoder="recipe-e2e", run=raw_recipes, batch=prepared, note=f"bare InferenceSession.run on SDK-prepared feeds; {note}", **common),
+        BenchCase(SDK_RECIPES, encoder="recipe-e2e", run=lambda rs: r.embed_recipes(rs, batch_size=batch_size), batch=recipe_list,
+                  note=f"embed_recipes on recipe dicts (tokenise, tagger, key terms); {note}", **common),
+    ]
+
+
+def e2e_summary(rows: list[dict]) -> list[dict]:
+    """Per (encoder, precision): SDK throughput as a fraction of the raw session's, and SDK overhead in %."""
+    out = []
+    for encoder in ("image-e2e", "recipe-e2e"):
+        for precision in sorted({r["precision"] for r in rows if r["encoder"] == encoder}):
+            group = {r["backend"]: r for r in rows if r["encoder"] == encoder and r["precision"] == precision}
+            raw = group.get(RAW)
+            if raw is None or raw["status"] != "ok":
+                continue
+            for name, row in group.items():
+                if name == RAW or row["status"] != "ok":
+                    continue
+                out.append({
+                    "encoder": encoder, "precision": precision, "path": name, "batch_size": row["batch_size"],
+                    "throughput": row["throughput"], "raw_throughput": raw["throughput"],
+                    "fraction_of_raw": round(row["throughput"] / raw["throughput"], 3),
+                    "overhead_pct": round(100.0 * (raw["throughput"] / row["throughput"] - 1.0), 1),
+                })
+    return out

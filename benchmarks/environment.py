@@ -1,0 +1,132 @@
+"""What machine and software a benchmark ran on: CPU, threads, memory, GPU, driver, CUDA, runtimes.
+
+Every report carries this so numbers are never quoted without the machine that made them.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import psutil
+
+
+def _cpu_model() -> str:
+    # /proc/cpuinfo is the only place Linux names the CPU; platform.processor() is often empty.
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str | None:
+    try:
+        return getattr(importlib.import_module(module), "__version__", "unknown")
+    except Exception:  # not installed, or fails to import (a broken CUDA lib, say)
+        return None
+
+
+def _nvidia_smi() -> dict[str, Any]:
+    """GPU names, driver and memory from nvidia-smi, or the reason there is none."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return {"gpus": [], "driver": None, "reason": "nvidia-smi not found (no NVIDIA driver on this machine)"}
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,driver_version,memory.total,compute_cap", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout
+    except (subprocess.SubprocessError, OSError) as e:
+        return {"gpus": [], "driver": None, "reason": f"nvidia-smi failed: {e}"}
+    gpus = []
+    for line in out.strip().splitlines():
+        name, driver, mem, cc = [p.strip() for p in line.split(",")]
+        gpus.append({"name": name, "driver": driver, "memory": mem, "compute_capability": cc})
+    return {"gpus": gpus, "driver": gpus[0]["driver"] if gpus else None, "reason": None if gpus else "no GPU listed"}
+
+
+def _torch_info() -> dict[str, Any]:
+    if importlib.util.find_spec("torch") is None:
+        return {"torch": None}
+    import torch
+
+    return {
+        "torch": torch.__version__,
+        "torch_cuda_build": torch.version.cuda,
+        "torch_cuda_available": bool(torch.cuda.is_available()),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _onnxruntime_info() -> dict[str, Any]:
+    try:
+        import onnxruntime as ort
+    except Exception as e:
+        return {"onnxruntime": None, "onnxruntime_error": str(e)}
+    return {"onnxruntime": ort.__version__, "onnxruntime_providers": ort.get_available_providers()}
+
+
+def capture_environment() -> dict[str, Any]:
+    """A JSON-ready description of this machine and the library versions in use."""
+    mem = psutil.virtual_memory()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    env: dict[str, Any] = {
+        "timestamp_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpu_model": _cpu_model(),
+        "cpu_physical_cores": psutil.cpu_count(logical=False),
+        "cpu_logical_cores": psutil.cpu_count(logical=True),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "ram_total_gib": round(mem.total / 2**30, 1),
+        "ram_available_gib": round(mem.available / 2**30, 1),
+        # A busy machine skews absolute numbers (ratios are interleaved to stay fair): record it.
+        "load_average_1m_5m_15m": [round(x, 2) for x in load] if load else None,
+        "numpy": _version("numpy"),
+        "faiss": _version("faiss"),
+        "tensorrt": _version("tensorrt"),
+    }
+    env.update(_torch_info())
+    env.update(_onnxruntime_info())
+    smi = _nvidia_smi()
+    env["gpus"] = smi["gpus"]
+    env["gpu_driver"] = smi["driver"]
+    env["gpu_reason"] = smi["reason"]
+    env["tensorrt_reason"] = None if env["tensorrt"] else "tensorrt Python package not installed"
+    return env
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why GPU backends cannot run here (None when an NVIDIA GPU and a CUDA provider are usable)."""
+    smi = _nvidia_smi()
+    if not smi["gpus"]:
+        return smi["reason"] or "no NVIDIA GPU"
+    try:
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            return "onnxruntime build has no CUDAExecutionProvider (install onnxruntime-gpu)"
+    except Exception as e:
+        return f"onnxruntime not importable: {e}"
+    return None
+
+
+def environment_summary(env: dict[str, Any]) -> str:
+    """One line for report headers: CPU, cores, GPU, key versions."""
+    gpu = ", ".join(g["name"] for g in env.get("gpus", [])) or f"no GPU ({env.get('gpu_reason')})"
+    return (
+        f"{env['cpu_model']} ({env['cpu_logical_cores']} logical cores, {env['ram_total_gib']} GiB RAM); {gpu}; "
+        f"python {env['python']}, torch {env.get('torch')}, onnxruntime {env.get('onnxruntime')}, "
+        f"faiss {env.get('faiss')}, TensorRT {env.get('tensorrt') or 'n/a'}"
+    )

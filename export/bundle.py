@@ -1,0 +1,313 @@
+"""`export_run`: RUN_DIR -> a verified, self-contained BUNDLE_DIR (schema `seje-bundle/1`).
+
+Order of work: load the run and its real held-out data; export the three fp32 graphs; derive
+fp16 / int8 variants; copy the tables; build TensorRT engines where possible; verify every
+file (onnx.checker + parity against PyTorch); write manifest.json last. All of it happens in a
+temporary sibling folder that replaces BUNDLE_DIR only when everything succeeded.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export import int8 as int8_mod
+from export.fp16 import convert_fp16
+from export.onnx import DEFAULT_OPSET, GRAPHS, IMAGE, RANKER, check_io, check_onnx, export_graph, ort_session
+from export.parity import (HeldOut, ParityError, Thresholds, compare, engine_runner, onnx_runner, run_all,
+                           torch_runner, verify_parity)
+from export.tables import copy_tables
+from seje_sdk.errors import BackendError, InputError
+from seje_sdk.io import atomic_dir, sha256_file, write_json
+
+try:  # the SDK engineer owns the constant; the literal is the same contract
+    from seje_sdk.bundle import BUNDLE_SCHEMA
+except ImportError:  # pragma: no cover
+    BUNDLE_SCHEMA = "seje-bundle/1"
+
+ENGINES = ("auto", "tensorrt", "none")
+
+
+@dataclass(frozen=True)
+class HeldOutConfig:
+    """How much real data parity and int8 calibration use (small: parity runs on every export)."""
+
+    parity_items: int = 64  # test pairs (image i <-> recipe i)
+    calibration_images: int = 64  # training images for static int8 calibration
+    batch_size: int = 16
+
+
+def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: bool = False, int8: bool = False,
+               engine: str = "auto", opset: int | None = None, max_batch: int = 64,
+               triton_dir: str | os.PathLike | None = None, verify: bool = True,
+               held_out: HeldOutConfig = HeldOutConfig(), timing_cache: str | os.PathLike | None = None,
+               thresholds: Thresholds = Thresholds()) -> Path:
+    """Export RUN_DIR's encoders and tables to BUNDLE_DIR `out_dir`; return its path.
+
+    Raises ParityError (with the table) when a variant differs from PyTorch beyond `thresholds`,
+    BackendError for engine="tensorrt" without a GPU/TensorRT; BUNDLE_DIR is then left untouched.
+    """
+    from export import tensorrt as trt_mod
+
+    if engine not in ENGINES:
+        raise InputError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if max_batch < 1:
+        raise InputError(f"max_batch must be >= 1, got {max_batch}")
+    opset = opset or DEFAULT_OPSET
+    # Probe TensorRT first: `--engine tensorrt` must fail before minutes of work, not after.
+    env = trt_mod.detect() if engine != "none" else trt_mod.TrtEnvironment(False, reason="--engine none")
+    if engine == "tensorrt" and not env.available:
+        raise BackendError(f"--engine tensorrt: cannot build engines here: {env.reason}")
+    if engine == "auto" and not env.available:
+        print(f"seje-export: TensorRT engines skipped: {env.reason}")
+
+    run = load_run_inputs(run_dir, held_out)
+    precisions = ["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
+    with atomic_dir(out_dir) as tmp:
+        files, int8_settings = export_onnx_variants(run, tmp, precisions, opset)
+        table_hashes = copy_tables(run.features_dir, tmp)
+        ranker = export_ranker(run, tmp, opset, thresholds if verify else None)
+        variants: dict[str, Any] = {"onnxruntime": files}
+        if env.available:
+            engine_precisions = ["fp32"] + (["fp16"] if fp16 else [])
+            variants["tensorrt"] = trt_mod.build_engines(tmp, engine_precisions, env, max_batch, run.limits(),
+                                                         timing_cache or default_timing_cache(env))
+        else:
+            variants["tensorrt"] = {"skipped": env.reason}
+        parity = verify_bundle(run, tmp, variants, max_batch, held_out.batch_size, thresholds) if verify else None
+        if parity is not None and "parity" in ranker:
+            parity["ranker"] = ranker.pop("parity")
+        manifest = build_manifest(run, tmp, variants, {**table_hashes, **ranker.pop("hashes", {})}, ranker, env,
+                                  parity, opset, max_batch)
+        if int8_settings:
+            manifest["int8"] = int8_settings
+        write_json(tmp / "manifest.json", manifest)
+        if triton_dir is not None:
+            from export.triton import write_triton_repo
+
+            write_triton_repo(tmp, triton_dir, manifest)
+    if parity:
+        print(parity["table"])
+    return Path(out_dir)
+
+
+# ------------------------------------------------------------------ inputs
+@dataclass
+class RunInputs:
+    """The trained model, its tagger and the real data export needs."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    features_dir: Path
+    model: Any
+    tagger: Any
+    store: Any
+    image_size: int
+    held: HeldOut
+    calibration: np.ndarray
+    texts: list[str]  # held-out recipe texts (titles, instruction sentences) for the BERT ranker's parity
+
+    def limits(self) -> dict[str, int]:
+        from seje_sdk.terms import MAX_LINE_TOKENS
+
+        return {"image_size": self.image_size, "max_sentences": int(self.store.config["max_sentences"]),
+                "max_tokens": int(self.store.config["max_tokens"]), "max_ingredient_tokens": MAX_LINE_TOKENS,
+                "word_dim": int(self.store.term_features.shape[1])}
+
+
+def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConfig()) -> RunInputs:
+    """Load RUN_DIR's best model, the tagger, and held-out test pairs + training images from its data."""
+    from seje_sdk.image import ImageSpec, preprocess
+    from seje_sdk.terms import encode_lines
+    from trainer.data.recipe1m import iter_recipes
+    from trainer.evaluate import recipe_inputs
+    from trainer.features.store import FeatureStore
+    from trainer.features.tagger import load_tagger
+    from trainer.model import load_run
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise InputError(f"RUN_DIR {run_dir}: no config.json; pass a folder written by `seje-train fit`")
+    model, config = load_run(run_dir, "best")
+    features_dir = Path(config["features_dir"])
+    store = FeatureStore.load(features_dir)
+    image_size = int(config.get("resolved_image_size") or store.config["image_size"])
+    spec = ImageSpec.for_size(image_size)
+
+    data_dir = Path(config["data_dir"])
+    # Streamed and cut early: on Recipe1M the splits hold ~50k-250k recipes, we need a few dozen.
+    test = list(islice(iter_recipes(data_dir, ("test",), require_images=True), cfg.parity_items))
+    if len(test) < 2:
+        raise InputError(f"{data_dir}: the test split has {len(test)} recipes with images; parity needs at least 2")
+    train = list(islice(iter_recipes(data_dir, ("train",), require_images=True), cfg.calibration_images))
+    pixels = np.stack([preprocess(r.image_paths[0], spec, where=f"test recipe {r.id}") for r in test])
+    calibration = np.stack([preprocess(r.image_paths[0], spec, where=f"train recipe {r.id}") for r in train])
+    tokens, lengths, terms = recipe_inputs(test, store, features_dir)
+    lines = [line for r in test for line in r.ingredients if line.strip()]
+    _, tag_ids, tag_lengths = encode_lines(lines, store.vocab)
+    keep = tag_lengths > 0  # an empty line is not a tagger input anyone sends
+    held = HeldOut(pixels, tokens, lengths, terms, tag_ids[keep], tag_lengths[keep])
+    texts = [t for r in test for t in (r.title, *r.instructions[:1]) if t.strip()]
+    return RunInputs(run_dir, config, features_dir, model, load_tagger(features_dir), store, image_size, held,
+                     calibration, texts)
+
+
+# ------------------------------------------------------------------ graphs
+def export_onnx_variants(run: RunInputs, out: Path, precisions: list[str], opset: int
+                         ) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
+    """fp32 graphs (+ fp16 / int8); return the manifest's variants["onnxruntime"] entry and the int8 settings."""
+    from tqdm import tqdm
+
+    if "int8" in precisions and not int8_mod.cpu_has_vnni():
+        print("seje-export: this CPU has no VNNI: int8 uses U8U8 weights (U8S8 saturates without VNNI); "
+              "expect int8 convolutions to be slower than fp32 on such CPUs")
+
+    held = run.held
+    first = {role: next(held.batches(role, 2)) for role in ("image", "recipe", "tagger")}
+    modules = {"image": run.model.image_encoder, "recipe": run.model.recipe_encoder, "tagger": run.tagger}
+    entry: dict[str, dict[str, str]] = {}
+    int8_settings: dict[str, Any] = {}
+    steps = [(p, spec) for p in precisions for spec in GRAPHS]
+    for precision, spec in tqdm(steps, desc="ONNX graphs", unit="graph"):
+        dst = out / spec.filename(precision)
+        src = out / spec.filename("fp32")
+        if precision == "fp32":
+            export_graph(modules[spec.role], list(first[spec.role].values()), spec, dst, opset)
+            check_io(dst, spec)
+        elif precision == "fp16":
+            convert_fp16(src, dst)
+        elif spec == IMAGE:
+            int8_settings[spec.role] = int8_mod.quantize_image_static(src, dst, run.calibration)
+        else:
+            int8_settings[spec.role] = int8_mod.quantize_graph_dynamic(src, dst)
+        entry.setdefault(precision, {})[spec.role] = dst.name
+    return entry, int8_settings
+
+
+def export_ranker(run: RunInputs, out: Path, opset: int, thresholds: Thresholds | None) -> dict[str, Any]:
+    """The manifest's `ranker` entry; for `bert`, also ranker.onnx + its tokenizer (checked against PyTorch)."""
+    from seje_sdk.terms import TEXTRANK_DAMPING, TEXTRANK_WINDOW
+
+    name = str(run.store.config.get("ranker", "tfidf"))
+    if name != "bert":
+        return {"name": name, "textrank_window": TEXTRANK_WINDOW, "textrank_damping": TEXTRANK_DAMPING}
+    from trainer.features.rankers import MAX_BERT_TOKENS, load_bert
+
+    tokenizer, embedder = load_bert(run.store.config.get("bert_model"))
+    return {**export_bert_ranker(tokenizer, embedder, out, opset, run.texts, thresholds), "max_tokens": MAX_BERT_TOKENS}
+
+
+def export_bert_ranker(tokenizer: Any, embedder: Any, out: Path, opset: int, texts: list[str],
+                       thresholds: Thresholds | None) -> dict[str, Any]:
+    """ranker.onnx (input_ids, attention_mask -> embedding) + tables/bert/ tokenizer files; parity when thresholds."""
+    from trainer.features.rankers import MAX_BERT_TOKENS
+
+    enc = tokenizer(texts[:2] or ["salt"], padding=True, truncation=True, max_length=MAX_BERT_TOKENS, return_tensors="np")
+    path = export_graph(embedder, [enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)],
+                        RANKER, out / RANKER.filename(), opset)
+    check_io(path, RANKER)
+    tokenizer_dir = out / "tables" / "bert"
+    tokenizer.save_pretrained(str(tokenizer_dir))  # tokenizer.json + vocab.txt: what a runtime tokenizer reads
+    entry: dict[str, Any] = {"name": "bert", "model": RANKER.filename(), "tokenizer": "tables/bert",
+                             "hashes": {p.relative_to(out).as_posix(): sha256_file(p) for p in tokenizer_dir.rglob("*")
+                                        if p.is_file()}}
+    if thresholds is not None:
+        import torch
+
+        check_onnx(path)
+        enc = tokenizer(texts or ["salt"], padding=True, truncation=True, max_length=MAX_BERT_TOKENS,
+                        return_tensors="np")
+        feeds = {k: enc[k].astype(np.int64) for k in RANKER.inputs}
+        (got,) = ort_session(path).run(None, feeds)
+        with torch.inference_mode():
+            ref = embedder(*(torch.from_numpy(v) for v in feeds.values())).numpy()
+        stats = compare(ref, got)
+        if stats["cos_min"] < thresholds.fp32:
+            raise ParityError(f"ranker.onnx: cosine to PyTorch {stats['cos_min']:.6f} < {thresholds.fp32} "
+                              f"on {len(ref)} held-out texts (max abs diff {stats['max_abs']:.2e})")
+        entry["parity"] = {"n_texts": len(ref), **stats}
+    return entry
+
+
+def verify_bundle(run: RunInputs, folder: Path, variants: dict[str, Any], max_batch: int, batch_size: int,
+                  thresholds: Thresholds = Thresholds()) -> dict[str, Any]:
+    """onnx.checker on every ONNX file, then parity of every variant against PyTorch (raises on failure)."""
+    for onnx_file in sorted(folder.glob("*.onnx")):
+        check_onnx(onnx_file)
+    reference = run_all(torch_runner(run.model, run.tagger), run.held, batch_size)
+    candidates = {}
+    for precision, roles in variants["onnxruntime"].items():
+        runner = onnx_runner({role: folder / rel for role, rel in roles.items()})
+        candidates[f"onnxruntime/{precision}"] = (precision, run_all(runner, run.held, batch_size))
+    engines = variants.get("tensorrt", {})
+    for precision in ("fp32", "fp16"):
+        if isinstance(engines.get(precision), dict):
+            runner = engine_runner({r: folder / rel for r, rel in engines[precision].items()},
+                                   engines["tensorrt_version"], engines["compute_capability"], max_batch)
+            candidates[f"tensorrt/{precision}"] = (precision, run_all(runner, run.held, min(batch_size, max_batch)))
+    return verify_parity(reference, candidates, thresholds)
+
+
+# ------------------------------------------------------------------ manifest
+def build_manifest(run: RunInputs, folder: Path, variants: dict[str, Any], table_hashes: dict[str, str],
+                   ranker: dict[str, Any], env: Any, parity: dict[str, Any] | None, opset: int, max_batch: int
+                   ) -> dict[str, Any]:
+    """manifest.json content: everything the SDK needs to load, check and describe the bundle."""
+    import seje_sdk
+    from seje_sdk.image import ImageSpec
+
+    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*"))
+             if p.is_file() and p.name != "manifest.json"}
+    onnx_hashes = {k: v for k, v in files.items() if k.endswith(".onnx")}
+    spec = ImageSpec.for_size(run.image_size)
+    limits = run.limits()
+    return {
+        "schema_version": BUNDLE_SCHEMA,
+        "seje_version": seje_sdk.__version__,
+        "fingerprint": fingerprint({**onnx_hashes, **table_hashes}),
+        "embedding_dim": int(run.model.embed_dim),
+        "image": {"size": spec.size, "resize": spec.resize, "mean": list(spec.mean), "std": list(spec.std)},
+        "text": {k: limits[k] for k in ("max_sentences", "max_tokens", "max_ingredient_tokens", "word_dim")},
+        "ranker": ranker,
+        "category_names": list(run.store.category_names),
+        "files": files,
+        "variants": variants,
+        "max_batch": max_batch,
+        "opset": opset,
+        "source": {"run_dir": str(run.run_dir), "checkpoint": "best", "features_dir": str(run.features_dir),
+                   "config": run.config},
+        "export_env": export_environment(env),
+        "parity": parity,
+        "verified": parity is not None,
+    }
+
+
+def fingerprint(hashes: dict[str, str]) -> str:
+    """sha256 over the sorted (relpath, sha256) pairs of the graphs and tables (tokenizer included)."""
+    h = hashlib.sha256()
+    for rel, digest in sorted(hashes.items()):
+        h.update(f"{rel}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+def export_environment(env: Any) -> dict[str, Any]:
+    """Library versions and the GPU (None without one) the bundle was made with."""
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
+            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "cuda": torch.version.cuda if env.available else None, **env.as_manifest()}
+
+
+def default_timing_cache(env: Any) -> Path:
+    """Per-GPU, per-TensorRT timing cache under ~/.cache/seje (reused across exports)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seje"
+    return root / f"trt_timing.sm{str(env.compute_capability).replace('.', '')}.trt{env.tensorrt}.cache"

@@ -1,0 +1,209 @@
+"""Parity of every exported variant against the PyTorch model, on held-out real inputs.
+
+Per item: cosine similarity and max abs difference of each graph's main output (embeddings
+for the encoders, the flattened valid-token logits for the tagger). Per variant: MedR and
+R@1/5/10 on the test pairs next to PyTorch's. Thresholds are enforced; a failure raises
+ParityError carrying the table of what differed.
+
+Inputs are fed in batches trimmed to each batch's own longest sentence / token run, so the
+dynamic batch and sequence axes are exercised at several sizes, not only the traced ones.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from seje_sdk.errors import BundleError
+
+# runner(role, feeds) -> {output name: array}; one per variant (PyTorch, ORT fp32, ...)
+Runner = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
+MAIN_OUTPUT = {"image": "embedding", "recipe": "embedding", "tagger": "logits"}
+
+
+class ParityError(BundleError):
+    """An exported variant does not match PyTorch within the thresholds; the message holds the table."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum per-item cosine per precision, and the R@1 slack (percentage points) for int8."""
+
+    fp32: float = 0.9999
+    fp16: float = 0.999
+    int8: float = 0.98
+    r1_points: float = 1.0
+
+    def cosine(self, precision: str) -> float:
+        return float(getattr(self, precision))
+
+
+@dataclass
+class HeldOut:
+    """Real inputs from the run's data: image i and recipe i are a pair; tagger lines are the test ingredients."""
+
+    pixels: np.ndarray  # (N,3,H,W) float32 0..255
+    sentence_tokens: np.ndarray  # (N,S,L) int64
+    sentence_lengths: np.ndarray  # (N,S) int64
+    term_feature: np.ndarray  # (N,W) float32
+    tagger_tokens: np.ndarray  # (M,T) int64
+    tagger_lengths: np.ndarray  # (M,) int64
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def batches(self, role: str, batch_size: int):
+        """Yield feed dicts for `role`, each trimmed to its own longest sequences."""
+        if role == "image":
+            for s in range(0, len(self.pixels), batch_size):
+                yield {"pixels": self.pixels[s:s + batch_size]}
+        elif role == "recipe":
+            for s in range(0, len(self.sentence_tokens), batch_size):
+                lengths = self.sentence_lengths[s:s + batch_size]
+                n_sent = max(1, int((lengths > 0).sum(1).max()))
+                n_tok = max(1, int(lengths.max()))
+                yield {
+                    "sentence_tokens": np.ascontiguousarray(self.sentence_tokens[s:s + batch_size, :n_sent, :n_tok]),
+                    "sentence_lengths": np.ascontiguousarray(lengths[:, :n_sent]),
+                    "term_feature": self.term_feature[s:s + batch_size],
+                }
+        elif role == "tagger":
+            for s in range(0, len(self.tagger_tokens), batch_size):
+                lengths = self.tagger_lengths[s:s + batch_size]
+                yield {"tokens": np.ascontiguousarray(self.tagger_tokens[s:s + batch_size, :max(1, int(lengths.max()))]),
+                       "lengths": lengths}
+        else:
+            raise ValueError(f"unknown role {role!r}")
+
+
+def run_all(runner: Runner, held: HeldOut, batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Main output of every role over the held-out set; tagger logits are masked to valid tokens and flattened per line."""
+    out: dict[str, np.ndarray] = {}
+    for role, name in MAIN_OUTPUT.items():
+        parts = []
+        for feeds in held.batches(role, batch_size):
+            result = np.asarray(runner(role, feeds)[name], dtype=np.float32)
+            if role == "tagger":  # pad to the global width so batches concatenate
+                full = np.zeros((len(result), held.tagger_tokens.shape[1], result.shape[2]), np.float32)
+                mask = np.arange(result.shape[1])[None, :] < feeds["lengths"][:, None]
+                full[:, :result.shape[1]] = result * mask[:, :, None]
+                result = full.reshape(len(result), -1)
+            parts.append(result)
+        out[role] = np.concatenate(parts)
+    return out
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """Per-item cosine (min, mean) and max abs difference between two (N, ...) arrays."""
+    a, b = reference.reshape(len(reference), -1), candidate.reshape(len(candidate), -1)
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    cos = (a * b).sum(1) / np.maximum(na * nb, 1e-12)
+    cos[(na == 0) & (nb == 0)] = 1.0  # two all-zero rows agree; one all-zero row does not
+    return {"cos_min": float(cos.min()), "cos_mean": float(cos.mean()), "max_abs": float(np.abs(a - b).max())}
+
+
+def retrieval(outputs: dict[str, np.ndarray]) -> dict[str, float]:
+    """Image->recipe and recipe->image MedR and R@1/5/10 on the held-out pairs (trainer.evaluate)."""
+    from trainer.evaluate import rank_metrics
+
+    metrics = rank_metrics(outputs["image"], outputs["recipe"])
+    return {f"{d}.{m}": v for d, values in metrics.items() for m, v in values.items()}
+
+
+def check_variant(name: str, precision: str, reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray],
+                  reference_metrics: dict[str, float], thresholds: Thresholds) -> dict[str, Any]:
+    """Parity record of one variant; `failures` lists what broke a threshold."""
+    record: dict[str, Any] = {"precision": precision, "threshold_cos": thresholds.cosine(precision), "failures": []}
+    for role in MAIN_OUTPUT:
+        stats = compare(reference[role], candidate[role])
+        record[role] = stats
+        if stats["cos_min"] < thresholds.cosine(precision):
+            record["failures"].append(f"{role} cos_min {stats['cos_min']:.5f} < {thresholds.cosine(precision)}")
+    metrics = retrieval(candidate)
+    record["retrieval"] = metrics
+    if precision == "int8":
+        # On a small bag one item is worth many points: allow 1 point or 1 item, whichever is larger.
+        n = len(candidate["image"])
+        slack = max(thresholds.r1_points, 100.0 / n)
+        for key in ("image_to_recipe.r1", "recipe_to_image.r1"):
+            if abs(metrics[key] - reference_metrics[key]) > slack + 1e-9:
+                record["failures"].append(
+                    f"{key} {metrics[key]:.1f} vs PyTorch {reference_metrics[key]:.1f} (allowed ±{slack:.1f})")
+    record["passed"] = not record["failures"]
+    return record
+
+
+def parity_table(results: dict[str, dict[str, Any]], reference_metrics: dict[str, float]) -> str:
+    """Markdown table: one row per variant, cosine min per graph, max abs diff, R@1 both ways."""
+    lines = ["| variant | image cos min | recipe cos min | tagger cos min | max abs | i2r R@1 | r2i R@1 | i2r MedR | ok |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines.append(f"| pytorch | 1 | 1 | 1 | 0 | {reference_metrics['image_to_recipe.r1']:.1f} | "
+                 f"{reference_metrics['recipe_to_image.r1']:.1f} | {reference_metrics['image_to_recipe.medr']:.1f} | |")
+    for name, r in results.items():
+        max_abs = max(r[role]["max_abs"] for role in MAIN_OUTPUT)
+        m = r["retrieval"]
+        lines.append(
+            f"| {name} | {r['image']['cos_min']:.6f} | {r['recipe']['cos_min']:.6f} | {r['tagger']['cos_min']:.6f} | "
+            f"{max_abs:.2e} | {m['image_to_recipe.r1']:.1f} | {m['recipe_to_image.r1']:.1f} | "
+            f"{m['image_to_recipe.medr']:.1f} | {'yes' if r['passed'] else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def verify_parity(reference: dict[str, np.ndarray], candidates: dict[str, tuple[str, dict[str, np.ndarray]]],
+                  thresholds: Thresholds = Thresholds()) -> dict[str, Any]:
+    """Check every candidate {variant name: (precision, outputs)}; ParityError with the table if any fails."""
+    reference_metrics = retrieval(reference)
+    results = {name: check_variant(name, precision, reference, outputs, reference_metrics, thresholds)
+               for name, (precision, outputs) in candidates.items()}
+    table = (f"parity vs PyTorch on {len(reference['image'])} held-out test pairs and "
+             f"{len(reference['tagger'])} ingredient lines\n" + parity_table(results, reference_metrics))
+    report = {"n_items": len(reference["image"]), "n_tagger_lines": len(reference["tagger"]),
+              "thresholds": asdict(thresholds), "pytorch": {"retrieval": reference_metrics},
+              "variants": results, "table": table}
+    failed = [f"{name}: {'; '.join(r['failures'])}" for name, r in results.items() if not r["passed"]]
+    if failed:
+        raise ParityError("export parity failed against PyTorch:\n" + "\n".join(failed) + "\n\n" + table)
+    return report
+
+
+# ------------------------------------------------------------------ runners
+def torch_runner(model: Any, tagger: Any) -> Runner:
+    """PyTorch reference: model.image_encoder / model.recipe_encoder / the tagger, in inference mode."""
+    import torch
+
+    def run(role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        args = [torch.from_numpy(np.ascontiguousarray(v)) for v in feeds.values()]
+        with torch.inference_mode():
+            if role == "image":
+                emb, logits = model.image_encoder(*args)
+                return {"embedding": emb.numpy(), "category_logits": logits.numpy()}
+            if role == "recipe":
+                return {"embedding": model.recipe_encoder(*args).numpy()}
+            return {"logits": tagger(*args).numpy()}
+
+    return run
+
+
+def onnx_runner(files: dict[str, str | Path]) -> Runner:
+    """ONNX Runtime (CPU) over {role: onnx path}."""
+    from export.onnx import ort_session
+
+    sessions = {role: ort_session(path) for role, path in files.items()}
+
+    def run(role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = sessions[role]
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, feeds)))
+
+    return run
+
+
+def engine_runner(files: dict[str, str | Path], tensorrt_version: str, compute_capability: str, max_batch: int) -> Runner:
+    """TensorRT engines through the SDK's own session (the code path users run)."""
+    from seje_sdk.backends.tensorrt import TrtSession
+
+    sessions = {role: TrtSession(str(path), tensorrt_version, compute_capability, max_batch) for role, path in files.items()}
+    return lambda role, feeds: sessions[role].run(feeds)

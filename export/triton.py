@@ -1,0 +1,75 @@
+"""A Triton Inference Server model repository from a finished bundle (`seje-export --triton DIR`).
+
+One model per graph (seje_image_encoder, seje_recipe_encoder, seje_tagger), each with a
+config.pbtxt (dynamic batching; every non-batch axis that varies is -1) and version 1 holding
+model.plan when TensorRT engines were built (fp16 preferred) or model.onnx otherwise. The
+tables stay in the bundle: Triton serves the neural graphs, the SDK-side code does the rest.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from export.onnx import GRAPHS, IMAGE, RECIPE, GraphSpec
+
+MODEL_PREFIX = "seje_"
+MAX_QUEUE_DELAY_US = 100  # wait at most 0.1 ms to gather a batch: latency first
+
+
+def _tensor_dims(spec: GraphSpec, image_size: int, embedding_dim: int, num_classes: int, word_dim: int
+                 ) -> dict[str, tuple[str, list[int]]]:
+    """Triton data type and dims (batch axis excluded) of every input/output of one graph."""
+    if spec == IMAGE:
+        return {"pixels": ("TYPE_FP32", [3, image_size, image_size]), "embedding": ("TYPE_FP32", [embedding_dim]),
+                "category_logits": ("TYPE_FP32", [num_classes])}
+    if spec == RECIPE:
+        return {"sentence_tokens": ("TYPE_INT64", [-1, -1]), "sentence_lengths": ("TYPE_INT64", [-1]),
+                "term_feature": ("TYPE_FP32", [word_dim]), "embedding": ("TYPE_FP32", [embedding_dim])}
+    return {"tokens": ("TYPE_INT64", [-1]), "lengths": ("TYPE_INT64", []), "logits": ("TYPE_FP32", [-1, 2])}
+
+
+def _tensor_block(name: str, dtype: str, dims: list[int]) -> str:
+    # A per-item scalar (the tagger's `lengths`, shape (B,)) is declared as [1] and reshaped to
+    # [], Triton's documented idiom for batch-only tensors.
+    shape = dims or [1]
+    reshape = "\n    reshape: { shape: [ ] }" if not dims else ""
+    return (f"  {{\n    name: \"{name}\"\n    data_type: {dtype}\n    dims: [ {', '.join(map(str, shape))} ]{reshape}\n  }}")
+
+
+def config_pbtxt(spec: GraphSpec, platform: str, max_batch: int, dims: dict[str, tuple[str, list[int]]]) -> str:
+    """The text of one model's config.pbtxt."""
+    inputs = ",\n".join(_tensor_block(n, *dims[n]) for n in spec.inputs)
+    outputs = ",\n".join(_tensor_block(n, *dims[n]) for n in spec.outputs)
+    return (
+        f"name: \"{MODEL_PREFIX}{spec.stem}\"\n"
+        f"platform: \"{platform}\"\n"
+        f"max_batch_size: {max_batch}\n"
+        f"input [\n{inputs}\n]\n"
+        f"output [\n{outputs}\n]\n"
+        f"dynamic_batching {{\n  max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US}\n}}\n"
+    )
+
+
+def write_triton_repo(bundle_dir: str | Path, triton_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """Write the model repository for the bundle at `bundle_dir` (its manifest already built)."""
+    from seje_sdk.io import atomic_dir, atomic_file
+
+    bundle_dir = Path(bundle_dir)
+    engines = manifest["variants"].get("tensorrt", {})
+    precision = next((p for p in ("fp16", "fp32") if isinstance(engines.get(p), dict)), None)
+    max_batch = int(manifest["max_batch"])
+    with atomic_dir(triton_dir) as tmp:
+        for spec in GRAPHS:
+            if precision:
+                src, name, platform = bundle_dir / engines[precision][spec.role], "model.plan", "tensorrt_plan"
+            else:
+                src, name, platform = bundle_dir / spec.filename("fp32"), "model.onnx", "onnxruntime_onnx"
+            model_dir = tmp / f"{MODEL_PREFIX}{spec.stem}"
+            (model_dir / "1").mkdir(parents=True)
+            shutil.copyfile(src, model_dir / "1" / name)
+            dims = _tensor_dims(spec, int(manifest["image"]["size"]), int(manifest["embedding_dim"]),
+                                len(manifest["category_names"]), int(manifest["text"]["word_dim"]))
+            with atomic_file(model_dir / "config.pbtxt", "w") as f:
+                f.write(config_pbtxt(spec, platform, max_batch, dims))
+    return Path(triton_dir)

@@ -1,0 +1,59 @@
+"""The one interface every inference backend implements: named numpy arrays in, out."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from seje_sdk.errors import BackendError, BundleError
+
+if TYPE_CHECKING:
+    from seje_sdk.bundle import Bundle
+
+BACKENDS = ("onnxruntime", "onnxruntime-cuda", "tensorrt")
+# Preference order under backend="auto": fastest that can actually run here first.
+AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "onnxruntime")
+
+# The ONNX I/O contract of docs/ARCHITECTURE.md: (inputs, outputs that must exist).
+IO_CONTRACT = {"image": ({"pixels"}, {"embedding"}), "recipe": ({"sentence_tokens", "sentence_lengths", "term_feature"}, {"embedding"}),
+               "tagger": ({"tokens", "lengths"}, {"logits"})}
+
+
+def check_io(role: str, session: Session) -> None:
+    """Refuse a model whose input/output names are not the bundle contract (a wrong file in the bundle)."""
+    inputs, outputs = IO_CONTRACT[role]
+    if set(session.input_names) != inputs or not outputs <= set(session.output_names):
+        raise BundleError(f"{session.path}: the {role} model has inputs {session.input_names} and outputs {session.output_names}, "
+                          f"expected inputs {sorted(inputs)} and outputs including {sorted(outputs)}; re-export the bundle")
+
+
+class Session(Protocol):
+    """One loaded model. `run` must be safe to call from several threads at once."""
+
+    path: str
+    input_names: list[str]
+    output_names: list[str]
+    providers: list[str]  # what actually runs (e.g. ["CPUExecutionProvider"]), never what was asked
+    device: str  # "cpu" or "cuda:0"
+    max_batch: int | None  # engine profile limit; None = any
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model on `feeds` and return every output by name."""
+        ...
+
+
+def open_session(bundle: "Bundle", backend: str, precision: str, role: str, threads: int = 0) -> Session:
+    """One encoder of the bundle on one backend (raises BackendError / BundleError)."""
+    if backend in ("onnxruntime", "onnxruntime-cuda"):
+        from seje_sdk.backends.onnxruntime import OrtSession
+
+        path = bundle.model_path("onnxruntime", precision, role)
+        return OrtSession(path, device="cuda" if backend == "onnxruntime-cuda" else "cpu", intra_op_threads=threads)
+    if backend == "tensorrt":
+        from seje_sdk.backends.tensorrt import TrtSession
+
+        if precision not in bundle.precisions("tensorrt"):
+            raise BackendError(f"tensorrt: bundle has no {precision} engines ({bundle.skipped_reason('tensorrt') or bundle.precisions('tensorrt')})")
+        meta = {**bundle.manifest["variants"]["tensorrt"], **bundle.variant("tensorrt", precision)}
+        return TrtSession(bundle.model_path("tensorrt", precision, role), meta.get("tensorrt_version"), meta.get("compute_capability"), meta.get("max_batch"))
+    raise BackendError(f"unknown backend {backend!r}; use auto, {', '.join(BACKENDS)}")

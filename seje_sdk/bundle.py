@@ -1,0 +1,190 @@
+"""Load and verify an exported bundle (BUNDLE_DIR, schema `seje-bundle/1`).
+
+A bundle is trusted only after every file listed in its manifest is present and matches its
+sha256: a tampered, truncated or swapped file is refused with its name, before any runtime
+sees it. The SDK reads everything it needs from here (model files per backend/precision,
+image spec, text limits, tables), so the rest of the SDK never parses the manifest itself.
+
+Example:
+    >>> b = Bundle.load("bundle/")                       # doctest: +SKIP
+    >>> b.model_path("onnxruntime", "fp32", "image")      # doctest: +SKIP
+    PosixPath('bundle/image_encoder.onnx')
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from seje_sdk.errors import BundleError
+from seje_sdk.image import ImageSpec
+from seje_sdk.io import sha256_file
+
+BUNDLE_SCHEMA = "seje-bundle/1"
+MANIFEST = "manifest.json"
+ROLES = ("image", "recipe", "tagger")
+REQUIRED_KEYS = ("schema_version", "fingerprint", "embedding_dim", "image", "text", "files", "variants")
+
+
+@dataclass(frozen=True)
+class TextLimits:
+    """Padding limits the recipe encoder was trained with."""
+
+    max_sentences: int = 20
+    max_tokens: int = 20
+    max_ingredient_tokens: int = 20
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle folder plus its parsed manifest."""
+
+    path: Path
+    manifest: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, verify: bool = True) -> "Bundle":
+        """Read manifest.json, check the schema and (verify=True) every file's sha256.
+
+        >>> Bundle.load("bundle/").fingerprint[:12]   # doctest: +SKIP
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise BundleError(f"bundle {path}: not a folder (export one with `seje-export RUN_DIR --out {path}`)")
+        manifest = read_manifest(path)
+        bundle = cls(path, manifest)
+        if verify:
+            bundle.verify()
+        return bundle
+
+    def verify(self) -> None:
+        """Raise BundleError naming the first file that is missing or whose sha256 differs."""
+        files = self.manifest["files"]
+        for rel in self._referenced_files():
+            if rel not in files:
+                raise BundleError(f"bundle {self.path}: {rel} is used by a variant but has no sha256 in {MANIFEST}")
+        for rel, digest in sorted(files.items()):
+            target = _inside(self.path, rel)
+            if not target.is_file():
+                raise BundleError(f"bundle {self.path}: file {rel} is missing (re-export the bundle)")
+            actual = sha256_file(target)
+            if actual != digest:
+                raise BundleError(
+                    f"bundle {self.path}: file {rel} was modified or corrupted "
+                    f"(sha256 {actual[:12]}... != manifest {digest[:12]}...); re-export or restore it"
+                )
+
+    # --- what the manifest says -------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        return str(self.manifest["fingerprint"])
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.manifest["embedding_dim"])
+
+    @property
+    def seje_version(self) -> str:
+        return str(self.manifest.get("seje_version", "unknown"))
+
+    @cached_property
+    def image_spec(self) -> ImageSpec:
+        spec = self.manifest["image"]
+        try:
+            return ImageSpec(
+                size=int(spec["size"]),
+                resize=int(spec["resize"]),
+                mean=tuple(float(x) for x in spec["mean"]),
+                std=tuple(float(x) for x in spec["std"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise BundleError(f"bundle {self.path}: {MANIFEST} 'image' must have size, resize, mean, std ({e})") from e
+
+    @cached_property
+    def text_limits(self) -> TextLimits:
+        text = self.manifest["text"]
+        known = {k: int(v) for k, v in text.items() if k in TextLimits.__dataclass_fields__}
+        return TextLimits(**known)
+
+    @property
+    def ranker(self) -> str:
+        return str(self.manifest.get("ranker", {}).get("name", "tfidf"))
+
+    @property
+    def category_names(self) -> list[str]:
+        return list(self.manifest.get("category_names", []))
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.path / "tables"
+
+    def precisions(self, backend: str) -> list[str]:
+        """Precisions the bundle holds for `backend` ([] when absent or skipped at export)."""
+        variants = self.manifest["variants"].get(backend) or {}
+        return [p for p, v in variants.items() if isinstance(v, dict) and "image" in v]
+
+    def skipped_reason(self, backend: str) -> str | None:
+        """Why export skipped a backend (e.g. no GPU), or None."""
+        variants = self.manifest["variants"].get(backend)
+        if variants is None:
+            return "not in this bundle"
+        return variants.get("skipped") if isinstance(variants, dict) else None
+
+    def variant(self, backend: str, precision: str) -> dict[str, Any]:
+        """The manifest entry {role: relpath, ...} of one backend/precision."""
+        if precision not in self.precisions(backend):
+            have = self.precisions(backend)
+            why = self.skipped_reason(backend)
+            detail = f"skipped at export: {why}" if why else f"it has {have or 'none'}"
+            raise BundleError(f"bundle {self.path}: no {backend} {precision} variant ({detail})")
+        return self.manifest["variants"][backend][precision]
+
+    def model_path(self, backend: str, precision: str, role: str) -> Path:
+        """File of one encoder ('image', 'recipe', 'tagger') for a backend/precision."""
+        variant = self.variant(backend, precision)
+        if role not in variant:
+            raise BundleError(f"bundle {self.path}: {backend} {precision} variant has no '{role}' model")
+        return _inside(self.path, variant[role])
+
+    def _referenced_files(self) -> list[str]:
+        out = []
+        for variants in self.manifest["variants"].values():
+            for entry in (variants or {}).values() if isinstance(variants, dict) else ():
+                if isinstance(entry, dict):
+                    out += [v for k, v in entry.items() if k in ROLES and isinstance(v, str)]
+        return out
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Parse manifest.json and check its schema version and required keys."""
+    mf = path / MANIFEST
+    if not mf.is_file():
+        raise BundleError(f"bundle {path}: {MANIFEST} is missing (is this a bundle folder?)")
+    try:
+        manifest = json.loads(mf.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"bundle {path}: {MANIFEST} is not valid JSON ({e})") from e
+    if not isinstance(manifest, dict):
+        raise BundleError(f"bundle {path}: {MANIFEST} must hold a JSON object")
+    schema = manifest.get("schema_version")
+    if schema != BUNDLE_SCHEMA:
+        raise BundleError(
+            f"bundle {path}: schema {schema!r}, but this seje SDK reads {BUNDLE_SCHEMA!r}; "
+            "re-export the bundle with a matching seje-export, or install the seje version that made it "
+            f"({manifest.get('seje_version', 'unknown')})"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise BundleError(f"bundle {path}: {MANIFEST} lacks {', '.join(missing)}")
+    return manifest
+
+
+def _inside(root: Path, rel: str) -> Path:
+    """`root/rel`, refusing paths that escape the bundle (a manifest is input too)."""
+    target = (root / rel).resolve()
+    if root.resolve() not in target.parents:
+        raise BundleError(f"bundle {root}: manifest path {rel!r} points outside the bundle")
+    return target

@@ -1,0 +1,313 @@
+"""Exact embedding index: a float32/float16 matrix + ids, saved as .npy and memory-mapped on load.
+
+Search is a blockwise matmul with argpartition top-k: on 2 CPU cores numpy's BLAS matmul beats
+faiss IndexFlatIP for exact inner-product search (see the report), and reading the matrix in
+row blocks lets a memory-mapped million-vector index be searched without loading it into RAM.
+An index remembers the bundle fingerprint that made its vectors and refuses queries from
+another bundle (IndexMismatchError). Approximate search (FAISS HNSW / IVF-PQ) lives in
+seje_sdk/index_faiss.py behind the same interface.
+
+Example:
+    >>> idx = ExactIndex(dim=4, fingerprint="abc")
+    >>> idx.add(np.eye(4, dtype=np.float32), ids=["a", "b", "c", "d"])
+    >>> idx.search(np.eye(4, dtype=np.float32)[:1], k=2, fingerprint="abc")[0][0]
+    ('a', 1.0)
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from seje_sdk.errors import IndexMismatchError, InputError
+from seje_sdk.io import atomic_dir, save_npy, sha256_file, write_json
+
+INDEX_SCHEMA = "seje-index/1"
+RETRIEVER_INDEX_SCHEMA = "seje-retriever-index/1"  # a folder of per-modality indexes (Retriever.save_index)
+BLOCK_ROWS = 65536  # rows of the index per matmul block: ~256 MiB of fp32 at d=1024
+
+
+@dataclass
+class SearchResult:
+    """Top-k hits: `ids` (Q, k) and `scores` (Q, k) arrays; iterating gives per-query [(id, score), ...].
+
+    `skipped` lists the query positions dropped under on_error="skip" (they have no row).
+    `positions` maps each row back to its position in the caller's query list.
+
+    >>> res = SearchResult(np.array([["a", "b"]], dtype=object), np.array([[0.9, 0.5]], np.float32), [0])
+    >>> res[0], res.ids.shape
+    ([('a', 0.8999999761581421), ('b', 0.5)], (1, 2))
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    positions: list[int] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, q: int) -> list[tuple[Any, float]]:
+        return [(_plain(i), float(s)) for i, s in zip(self.ids[q], self.scores[q])]
+
+    def __iter__(self) -> Iterator[list[tuple[Any, float]]]:
+        return (self[q] for q in range(len(self)))
+
+    def to_list(self) -> list[list[tuple[Any, float]]]:
+        return list(self)
+
+
+def _plain(x: Any) -> Any:
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def ids_array(ids: Sequence[Any]) -> np.ndarray:
+    """Ids as int64 when all are ints, else an object array of str/int."""
+    if all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in ids):
+        return np.asarray(ids, dtype=np.int64).reshape(-1)
+    arr = np.empty(len(ids), dtype=object)
+    arr[:] = list(ids)
+    return arr
+
+
+def check_ids(new_ids: Sequence[Any], n_vectors: int, existing: set) -> list[Any]:
+    """Validate ids: one per vector, str or int, unique within the index (`existing`)."""
+    new_ids = list(new_ids)
+    if len(new_ids) != n_vectors:
+        raise InputError(f"ids: got {len(new_ids)} ids for {n_vectors} items")
+    seen: set = set()
+    for pos, i in enumerate(new_ids):
+        if isinstance(i, np.integer):
+            i = new_ids[pos] = int(i)
+        if not isinstance(i, (str, int)) or isinstance(i, bool):
+            raise InputError(f"ids[{pos}]: ids must be str or int, got {type(i).__name__}")
+        if i in seen or i in existing:
+            raise InputError(f"ids[{pos}]: duplicate id {i!r} (ids must be unique within an index)")
+        seen.add(i)
+    return new_ids
+
+
+def take_ids(ids: Sequence[Any], rows: np.ndarray) -> np.ndarray:
+    """ids[rows] as an array of rows' shape (only the hits are touched, not the whole id list); row -1 -> None."""
+    picked = [ids[r] if r >= 0 else None for r in rows.ravel().tolist()]
+    if None in picked:
+        out = np.empty(len(picked), dtype=object)
+        out[:] = picked
+        return out.reshape(rows.shape)
+    return ids_array(picked).reshape(rows.shape)
+
+
+def check_queries(queries: np.ndarray, dim: int, fingerprint: str | None, index_fp: str, k: int, size: int) -> np.ndarray:
+    """Shared query checks: same bundle, same width, 1 <= k <= index size."""
+    if fingerprint is not None and fingerprint != index_fp:
+        raise IndexMismatchError(
+            f"index was built with bundle {index_fp[:12]}..., queries come from bundle {fingerprint[:12]}...; "
+            "rebuild the index with this bundle (seje index build)"
+        )
+    queries = np.asarray(queries, dtype=np.float32)
+    if queries.ndim == 1:
+        queries = queries[None]
+    if queries.ndim != 2 or queries.shape[1] != dim:
+        raise IndexMismatchError(f"queries have shape {queries.shape}, the index holds {dim}-d vectors")
+    if size == 0:
+        raise InputError("the index is empty: add items (add_recipes / add_images) or load an index first")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k must be a positive int, got {k!r}")
+    if k > size:
+        raise InputError(f"k={k} is larger than the index ({size} items); use k <= {size}")
+    return queries
+
+
+def topk_blockwise(queries: np.ndarray, matrix: np.ndarray, k: int, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by inner product, reading `matrix` in row blocks; returns (scores, rows), best first."""
+    n_q = len(queries)
+    best_s = np.full((n_q, 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((n_q, 0), dtype=np.int64)
+    for start in range(0, len(matrix), block_rows):
+        block = np.asarray(matrix[start : start + block_rows], dtype=np.float32)
+        scores = queries @ block.T
+        kk = min(k, scores.shape[1])
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        cand_s = np.concatenate([best_s, np.take_along_axis(scores, part, 1)], axis=1)
+        cand_i = np.concatenate([best_i, part + start], axis=1)
+        keep = np.argpartition(-cand_s, min(k, cand_s.shape[1]) - 1, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(cand_s, keep, 1), np.take_along_axis(cand_i, keep, 1)
+    # Sort by score, ties by row so results are deterministic.
+    order = np.lexsort((best_i, -best_s), axis=1)
+    return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
+
+
+class ExactIndex:
+    """Brute-force inner-product index; `dtype` float16 halves memory at ~1e-3 score error."""
+
+    kind = "exact"
+
+    def __init__(self, dim: int, fingerprint: str, dtype: str = "float32", modality: str = "recipe"):
+        if dtype not in ("float32", "float16"):
+            raise InputError(f"index dtype must be float32 or float16, got {dtype!r}")
+        self.dim, self.fingerprint, self.dtype, self.modality = int(dim), fingerprint, dtype, modality
+        self._chunks: list[np.ndarray] = []  # appended by add(), joined lazily: no O(n^2) copying when streaming
+        self._base: np.ndarray = np.zeros((0, self.dim), dtype=dtype)
+        self._ids: list[Any] = []
+        self._id_set: set = set()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def ids(self) -> list[Any]:
+        return list(self._ids)
+
+    @property
+    def _matrix(self) -> np.ndarray:
+        """The whole (n, dim) matrix (a memmap after load until something is added)."""
+        with self._lock:
+            return self._snapshot()[0]
+
+    def _snapshot(self) -> tuple[np.ndarray, list[Any]]:
+        if self._chunks:
+            self._base = np.concatenate([np.asarray(self._base), *self._chunks])
+            self._chunks = []
+        return self._base, self._ids
+
+    def add(self, vectors: np.ndarray, ids: Sequence[Any]) -> None:
+        """Append (n, dim) vectors with their ids."""
+        vectors = _check_vectors(vectors, self.dim)
+        with self._lock:
+            ids = check_ids(ids, len(vectors), self._id_set)
+            self._chunks.append(vectors.astype(self.dtype))
+            self._ids = self._ids + ids
+            self._id_set.update(ids)
+
+    def search(self, queries: np.ndarray, k: int = 10, fingerprint: str | None = None) -> SearchResult:
+        """Top-k ids and scores per query (queries: (Q, dim) from the same bundle). k > index size raises InputError."""
+        with self._lock:
+            matrix, ids = self._snapshot()  # add() replaces these objects, never mutates them
+        queries = check_queries(queries, self.dim, fingerprint, self.fingerprint, k, len(ids))
+        scores, rows = topk_blockwise(queries, matrix, k)
+        return SearchResult(take_ids(ids, rows), scores, positions=list(range(len(queries))))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write vectors.npy, ids.json and manifest.json atomically into folder `path`."""
+        with self._lock:
+            matrix, ids = self._snapshot()
+        with atomic_dir(path) as tmp:
+            save_npy(tmp / "vectors.npy", np.asarray(matrix))
+            write_json(tmp / "ids.json", ids)
+            write_manifest(tmp, self, {"vectors.npy": sha256_file(tmp / "vectors.npy")})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, manifest: dict, mmap: bool = True) -> "ExactIndex":
+        """Read a saved index; the matrix is memory-mapped (mmap=True) rather than read into RAM."""
+        path = Path(path)
+        index = cls(manifest["embedding_dim"], manifest["fingerprint"], manifest.get("dtype", "float32"), manifest.get("modality", "recipe"))
+        matrix = np.load(path / "vectors.npy", mmap_mode="r" if mmap else None)
+        ids = read_ids(path)
+        if matrix.shape != (len(ids), index.dim):
+            raise IndexMismatchError(f"index {path}: vectors.npy is {matrix.shape} but there are {len(ids)} ids of dim {index.dim}")
+        index._base, index._ids, index._id_set = matrix, ids, set(ids)
+        return index
+
+
+def _check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[1] != dim:
+        raise IndexMismatchError(f"vectors have shape {vectors.shape}, the index holds {dim}-d vectors")
+    if not np.isfinite(vectors).all():
+        raise InputError("vectors contain NaN or inf")
+    return vectors
+
+
+def write_manifest(folder: Path, index: Any, files: dict[str, str]) -> None:
+    """manifest.json of an index folder (schema, bundle fingerprint, dim, kind, sha256 of files)."""
+    from seje_sdk import __version__
+
+    files = dict(files, **{"ids.json": sha256_file(folder / "ids.json")})
+    write_json(
+        folder / "manifest.json",
+        {
+            "schema_version": INDEX_SCHEMA,
+            "seje_version": __version__,
+            "kind": index.kind,
+            "fingerprint": index.fingerprint,
+            "embedding_dim": index.dim,
+            "dtype": getattr(index, "dtype", "float32"),
+            "modality": index.modality,
+            "count": len(index),
+            "params": getattr(index, "params", {}),
+            "files": files,
+        },
+    )
+
+
+def read_ids(path: Path) -> list[Any]:
+    return json.loads((path / "ids.json").read_text(encoding="utf-8"))
+
+
+def load_index(path: str | os.PathLike, mmap: bool = True, verify: bool = True):
+    """Load an index folder written by `save` (exact or faiss), checking schema and sha256s."""
+    path = Path(path)
+    mf = path / "manifest.json"
+    if not mf.is_file():
+        raise IndexMismatchError(f"index {path}: manifest.json is missing (build one with `seje index build`)")
+    manifest = json.loads(mf.read_text(encoding="utf-8"))
+    if manifest.get("schema_version") != INDEX_SCHEMA:
+        raise IndexMismatchError(f"index {path}: schema {manifest.get('schema_version')!r}, this SDK reads {INDEX_SCHEMA!r}; rebuild it")
+    if verify:
+        for rel, digest in manifest.get("files", {}).items():
+            if not (path / rel).is_file() or sha256_file(path / rel) != digest:
+                raise IndexMismatchError(f"index {path}: {rel} is missing or does not match its sha256; rebuild the index")
+    if manifest["kind"] == "exact":
+        return ExactIndex.load(path, manifest, mmap=mmap)
+    from seje_sdk.index_faiss import FaissIndex
+
+    return FaissIndex.load(path, manifest)
+
+
+def new_index(kind: str, dim: int, fingerprint: str, modality: str, **params: Any):
+    """An empty index of `kind`: 'exact' (default), 'exact-fp16', 'hnsw' or 'ivfpq' (faiss-cpu)."""
+    if kind == "exact":
+        return ExactIndex(dim, fingerprint, "float32", modality)
+    if kind == "exact-fp16":
+        return ExactIndex(dim, fingerprint, "float16", modality)
+    if kind in ("hnsw", "ivfpq"):
+        from seje_sdk.index_faiss import FaissIndex
+
+        return FaissIndex(kind, dim, fingerprint, modality, **params)
+    raise InputError(f"unknown index kind {kind!r}; use exact, exact-fp16, hnsw or ivfpq")
+
+
+def save_indexes(path: str | os.PathLike, indexes: dict[str, Any], fingerprint: str, kind: str) -> Path:
+    """Save {modality: index} as subfolders of `path` plus a manifest, atomically (all or nothing)."""
+    if not indexes:
+        raise InputError("nothing to save: both indexes are empty")
+    with atomic_dir(path) as tmp:
+        for modality, index in indexes.items():
+            index.save(tmp / modality)
+        write_json(tmp / "manifest.json", {"schema_version": RETRIEVER_INDEX_SCHEMA, "fingerprint": fingerprint,
+                                           "modalities": sorted(indexes), "kind": kind})
+    return Path(path)
+
+
+def load_indexes(path: str | os.PathLike, fingerprint: str, mmap: bool = True) -> dict[str, Any]:
+    """Load a save_indexes folder, refusing one built with another bundle (IndexMismatchError)."""
+    path = Path(path)
+    mf = path / "manifest.json"
+    if not mf.is_file():
+        raise IndexMismatchError(f"index {path}: manifest.json is missing (make one with save_index or `seje index build`)")
+    manifest = json.loads(mf.read_text(encoding="utf-8"))
+    if manifest.get("schema_version") != RETRIEVER_INDEX_SCHEMA:
+        raise IndexMismatchError(f"index {path}: schema {manifest.get('schema_version')!r}, expected {RETRIEVER_INDEX_SCHEMA!r}")
+    if manifest.get("fingerprint") != fingerprint:
+        raise IndexMismatchError(
+            f"index {path} was built with bundle {str(manifest.get('fingerprint'))[:12]}..., this retriever runs bundle "
+            f"{fingerprint[:12]}...; rebuild the index with this bundle (seje index build)"
+        )
+    return {m: load_index(path / m, mmap=mmap) for m in manifest["modalities"]}

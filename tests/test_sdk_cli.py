@@ -1,0 +1,79 @@
+"""The `seje` command: embed, index build, search, info; exit codes 0 ok, 2 bad usage or input."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from test_sdk_support import RECIPES, sdk_bundle, sdk_images  # noqa: F401  (session fixtures)
+
+from seje_sdk.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, sdk_images):
+    folder = tmp_path_factory.mktemp("cli")
+    (folder / "layer1.json").write_text(json.dumps(RECIPES))
+    (folder / "one.json").write_text(json.dumps(RECIPES[1]))
+    (folder / "recipes.jsonl").write_text("\n".join(json.dumps(r) for r in RECIPES))
+    (folder / "latin1.json").write_bytes('{"instructions": ["Caf\xe9"]}'.encode("latin-1"))
+    return folder
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_info_table_and_json(sdk_bundle):
+    res = run("info", sdk_bundle)
+    assert res.exit_code == 0, res.output
+    assert "onnxruntime fp32 on cpu" in res.output and "variants tensorrt" in res.output
+    data = json.loads(run("info", sdk_bundle, "--json").output)
+    assert data["embedding_dim"] == 16 and data["providers"]["image"] == ["CPUExecutionProvider"]
+
+
+def test_embed_images_and_recipes(sdk_bundle, sdk_images, files, tmp_path):
+    folder = sdk_images[0].parent
+    res = run("embed", sdk_bundle, folder, "--out", tmp_path / "img.npy")
+    assert res.exit_code == 0, res.output
+    emb = np.load(tmp_path / "img.npy")
+    assert emb.shape == (len(sdk_images), 16)
+    listing = json.loads((tmp_path / "img.json").read_text())
+    assert listing["items"] == [str(p) for p in sorted(sdk_images)] and listing["skipped"] == []
+    res = run("embed", sdk_bundle, files / "recipes.jsonl", "--out", tmp_path / "rec.npy")
+    assert res.exit_code == 0 and np.load(tmp_path / "rec.npy").shape == (3, 16)
+
+
+def test_index_build_then_search_table_and_json(sdk_bundle, sdk_images, files, tmp_path):
+    res = run("index", "build", sdk_bundle, "--recipes", files / "layer1.json", "--images", sdk_images[0].parent,
+              "--out", tmp_path / "idx")
+    assert res.exit_code == 0, res.output
+    assert "recipes  3" in res.output
+    res = run("search", sdk_bundle, "--index", tmp_path / "idx", "--image", sdk_images[0], "-k", "2")
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0].split() == ["rank", "id", "score"] and len(res.output.splitlines()) == 4
+    hits = json.loads(run("search", sdk_bundle, "--index", tmp_path / "idx", "--image", sdk_images[0], "-k", "3", "--json").output)
+    assert sorted(h["id"] for h in hits[0]) == ["cake", "pasta", "wine"]
+    hits = json.loads(run("search", sdk_bundle, "--index", tmp_path / "idx", "--recipe", files / "one.json", "-k", "1", "--json").output)
+    assert hits[0][0]["id"] in {str(p) for p in sdk_images}
+
+
+def test_bad_input_exits_2_with_a_message(sdk_bundle, sdk_images, files, tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    res = run("embed", sdk_bundle, sdk_images[0], tmp_path / "empty.jpg", "--out", tmp_path / "x.npy")
+    assert res.exit_code == 2 and "images[1]" in res.output and "zero-byte" in res.output
+    assert not (tmp_path / "x.npy").exists()  # nothing half-written
+    res = run("embed", sdk_bundle, sdk_images[0], tmp_path / "empty.jpg", "--out", tmp_path / "x.npy", "--skip-bad")
+    assert res.exit_code == 0 and json.loads((tmp_path / "x.json").read_text())["skipped"][0]["position"] == 1
+    res = run("search", sdk_bundle, "--index", tmp_path, "--image", sdk_images[0])
+    assert res.exit_code == 2 and "manifest.json is missing" in res.output
+    res = run("embed", sdk_bundle, files / "latin1.json", "--out", tmp_path / "y.npy")
+    assert res.exit_code == 2 and "latin1.json: not valid UTF-8" in res.output
+    res = run("info", tmp_path)
+    assert res.exit_code == 2 and "manifest.json is missing" in res.output
+
+
+def test_bad_usage_exits_2(sdk_bundle, tmp_path):
+    assert run("search", sdk_bundle, "--index", tmp_path).exit_code == 2
+    assert run("index", "build", sdk_bundle, "--out", tmp_path / "i").exit_code == 2
+    assert run("embed", sdk_bundle, "a.jpg", "r.json", "--out", tmp_path / "z.npy").exit_code == 2
+    assert run("nosuchcommand").exit_code == 2

@@ -1,0 +1,125 @@
+"""Exact and FAISS indexes: top-k equals brute force, persistence is atomic and memory-mapped, ids round-trip."""
+import json
+
+import numpy as np
+import pytest
+
+from seje_sdk.errors import IndexMismatchError, InputError
+from seje_sdk.index import ExactIndex, load_index, new_index, topk_blockwise
+
+
+def _unit(n, d, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _clustered(n, d, seed=0, centres=20):
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centres, d))
+    x = c[rng.integers(0, centres, n)] + 0.3 * rng.normal(size=(n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("block_rows", [7, 64, 100000])
+def test_blockwise_topk_equals_full_sort(block_rows):
+    base, queries = _unit(500, 32), _unit(9, 32, seed=1)
+    scores, rows = topk_blockwise(queries, base, k=10, block_rows=block_rows)
+    full = queries @ base.T
+    expected = np.argsort(-full, axis=1, kind="stable")[:, :10]
+    assert rows.tolist() == expected.tolist()
+    np.testing.assert_allclose(scores, np.take_along_axis(full, expected, 1), atol=1e-6)
+
+
+def test_ties_break_by_insertion_order():
+    idx = ExactIndex(2, "fp")
+    idx.add(np.array([[1, 0], [1, 0], [0, 1]], np.float32), ids=["b", "a", "c"])
+    assert idx.search(np.array([[1, 0]], np.float32), k=2)[0] == [("b", 1.0), ("a", 1.0)]
+
+
+def test_save_load_roundtrip_mmap_and_checks(tmp_path):
+    idx = ExactIndex(32, "fp-1", dtype="float16")
+    base = _unit(200, 32)
+    idx.add(base[:150], ids=list(range(150)))
+    idx.add(base[150:], ids=[f"r{i}" for i in range(50)])
+    q = _unit(4, 32, seed=3)
+    before = idx.search(q, k=5, fingerprint="fp-1")
+    idx.save(tmp_path / "idx")
+    loaded = load_index(tmp_path / "idx")
+    assert isinstance(loaded._matrix, np.memmap) and loaded._matrix.dtype == np.float16
+    after = loaded.search(q, k=5, fingerprint="fp-1")
+    assert after.ids.tolist() == before.ids.tolist() and len(loaded) == 200
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["fingerprint"] == "fp-1" and manifest["embedding_dim"] == 32 and manifest["count"] == 200
+    # fp16 storage keeps the exact ranking of the fp32 scores here, and scores to ~1e-3.
+    np.testing.assert_allclose(after.scores, np.sort(q @ base.T, axis=1)[:, ::-1][:, :5], atol=2e-3)
+    with pytest.raises(IndexMismatchError, match="built with bundle fp-1"):
+        loaded.search(q, k=5, fingerprint="fp-2")
+    with pytest.raises(IndexMismatchError, match="the index holds 32-d vectors"):
+        loaded.search(_unit(1, 16), k=1)
+    (tmp_path / "idx" / "ids.json").write_text("[]")
+    with pytest.raises(IndexMismatchError, match="ids.json is missing or does not match its sha256"):
+        load_index(tmp_path / "idx")
+
+
+def test_save_is_atomic(tmp_path):
+    idx = ExactIndex(4, "fp")
+    idx.add(np.eye(4, dtype=np.float32), ids=list("abcd"))
+    idx.save(tmp_path / "idx")
+    broken = ExactIndex(4, "fp")
+    broken._ids = [object()]  # not JSON-serialisable: writing ids.json fails midway
+    with pytest.raises(TypeError):
+        broken.save(tmp_path / "idx")
+    assert load_index(tmp_path / "idx").ids == list("abcd")  # the old index is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["idx"]  # no temp folders left behind
+
+
+def test_k_and_emptiness_errors():
+    idx = ExactIndex(4, "fp")
+    with pytest.raises(InputError, match="the index is empty"):
+        idx.search(np.eye(4, dtype=np.float32), k=1)
+    idx.add(np.eye(4, dtype=np.float32), ids=list("abcd"))
+    with pytest.raises(InputError, match=r"k=5 is larger than the index \(4 items\)"):
+        idx.search(np.eye(4, dtype=np.float32), k=5)
+    with pytest.raises(InputError, match="k must be a positive int"):
+        idx.search(np.eye(4, dtype=np.float32), k=0)
+    with pytest.raises(InputError, match="NaN"):
+        idx.add(np.full((1, 4), np.nan, np.float32), ids=["e"])
+    with pytest.raises(InputError, match=r"ids\[0\]: ids must be str or int"):
+        idx.add(np.eye(4, dtype=np.float32)[:1], ids=[1.5])
+
+
+@pytest.mark.parametrize("kind, params, min_recall", [("hnsw", {}, 0.85), ("hnsw", {"ef_search": 256}, 0.97), ("ivfpq", {"nlist": 8, "m": 8, "nbits": 6, "nprobe": 4}, 0.3)])
+def test_faiss_indexes_recall_and_persist(tmp_path, kind, params, min_recall):
+    """Recall@10 vs exact (chance is 10/1500); PQ codes cap the recall of IVF-PQ."""
+    faiss = pytest.importorskip("faiss")
+    faiss.omp_set_num_threads(1)  # OpenMP spinning on a shared 2-core box costs more than it gives here
+    base, queries = _clustered(1500, 32), _clustered(50, 32, seed=1)
+    idx = new_index(kind, 32, "fp", "recipe", **params)
+    ids = [f"r{i}" for i in range(len(base))]
+    idx.add(base, ids)
+    exact = ExactIndex(32, "fp")
+    exact.add(base, ids)
+    got, want = idx.search(queries, k=10, fingerprint="fp"), exact.search(queries, k=10)
+    recall = np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got.ids.tolist(), want.ids.tolist())])
+    assert recall >= min_recall, f"{kind} recall@10 {recall:.2f}"
+    idx.save(tmp_path / kind)
+    again = load_index(tmp_path / kind).search(queries, k=10, fingerprint="fp")
+    assert again.ids.tolist() == got.ids.tolist()
+
+
+def test_unknown_kind_and_params():
+    with pytest.raises(InputError, match="unknown index kind 'annoy'"):
+        new_index("annoy", 4, "fp", "recipe")
+    pytest.importorskip("faiss")
+    with pytest.raises(InputError, match=r"unknown parameters \['efs'\]"):
+        new_index("hnsw", 4, "fp", "recipe", efs=3)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import seje_sdk.index
+    import seje_sdk.recipe
+
+    for module in (seje_sdk.index, seje_sdk.recipe):
+        assert doctest.testmod(module).failed == 0

@@ -1,0 +1,151 @@
+"""Training end to end on the tiny chain: run layout, raw-input graph == training fast path,
+exact resume, bad configs refused before training, CLI."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from seje_sdk.errors import InputError
+from seje_sdk.image import ImageSpec, preprocess
+from trainer.cli import main as cli
+from trainer.config import resolve_config
+from trainer.datasets import recipe_tensors
+from trainer.evaluate import embed_images_torch, embed_recipes_torch, rank_metrics
+from trainer.model import load_run
+from trainer.train import run_fit
+
+
+def test_run_dir_layout_and_load_run(tiny_run):
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["preset"] == "tiny" and config["features_dir"] and config["data_dir"]
+    rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(np.isfinite(r["loss_total"]) and "val_i2r_r10" in r for r in rows)
+    assert (tiny_run / "checkpoints" / "best.pt").is_file() and (tiny_run / "checkpoints" / "last.pt").is_file()
+    model, cfg = load_run(tiny_run)
+    assert not model.training and cfg["embed_dim"] == model.embed_dim
+
+
+def test_raw_input_graph_equals_training_fast_path(tiny_run, tiny_data, tiny_features):
+    """What export/SDK run (tokens, raw pixels) gives the embeddings training optimised."""
+    from trainer.data.recipe1m import read_split
+    from trainer.features.store import FeatureStore
+
+    model, cfg = load_run(tiny_run)
+    store = FeatureStore.load(tiny_features)
+    val = read_split(tiny_data, "val")[:8]
+    full = embed_recipes_torch(model, val, store, batch_size=3)
+    t = recipe_tensors(store, [store.index_of(r.id) for r in val], int(store.config["max_sentences"]))
+    with torch.no_grad():
+        fast = model.recipe_encoder.forward_from_vectors(t.vectors, t.counts, t.terms).numpy()
+    assert np.allclose(full, fast, atol=1e-5)
+    spec = ImageSpec.for_size(cfg["resolved_image_size"])
+    paths = [r.image_paths[0] for r in val]
+    img = embed_images_torch(model, paths, spec, batch_size=5)
+    enc = model.image_encoder
+    pixels = torch.from_numpy(np.stack([preprocess(p, spec) for p in paths]))
+    cats = torch.from_numpy(store.category_vectors[[store.image_category[r.image_ids[0]] for r in val]])
+    with torch.no_grad():
+        fast_img = enc.embed_features(enc.backbone(enc.normalise(pixels)), cats).numpy()
+    assert np.allclose(img, fast_img, atol=1e-5)
+    assert np.allclose(np.linalg.norm(img, axis=1), 1.0, atol=1e-5)
+
+
+def test_training_learns_its_pairs(tiny_run, tiny_data, tiny_features):
+    """Loss falls, and on training pairs a recipe ranks its own photo better than chance.
+
+    The tiny preset's Phase 1 classifier is a barely trained random-init ResNet-18 (top-1 ~15%),
+    so the bound is modest here; the cpu preset's quality bar is measured in the report/README.
+    """
+    from trainer.data.recipe1m import read_split
+    from trainer.features.store import FeatureStore
+
+    rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["loss_triplet"] < 0.7 * rows[0]["loss_triplet"]
+    model, cfg = load_run(tiny_run, "last")
+    store = FeatureStore.load(tiny_features)
+    train = read_split(tiny_data, "train")[:40]
+    img = embed_images_torch(model, [r.image_paths[0] for r in train], ImageSpec.for_size(cfg["resolved_image_size"]))
+    rec = embed_recipes_torch(model, train, store)
+    m = rank_metrics(img, rec)
+    chance_r10, chance_medr = 100 * 10 / len(train), len(train) / 2
+    assert m["image_to_recipe"]["medr"] < chance_medr and m["recipe_to_image"]["medr"] < chance_medr, m
+    assert (m["image_to_recipe"]["r10"] + m["recipe_to_image"]["r10"]) / 2 > 1.2 * chance_r10, m
+
+
+def _warm(run_dir, source):
+    shutil.copytree(source / "cache", run_dir / "cache")  # frozen-backbone features: same key, reused
+
+
+def test_resume_equals_uninterrupted(tiny_run, tiny_data, tiny_features, tmp_path):
+    common = {"epochs": 2, "plateau_patience": 5}
+    full, part = tmp_path / "full", tmp_path / "part"
+    _warm(full, tiny_run)
+    _warm(part, tiny_run)
+    run_fit(tiny_data, tiny_features, full, preset="tiny", overrides=common)
+    run_fit(tiny_data, tiny_features, part, preset="tiny", overrides={**common, "stop_after_epoch": 1})
+    assert len((part / "metrics.jsonl").read_text().splitlines()) == 1
+    run_fit(tiny_data, tiny_features, part, resume=True, overrides={"stop_after_epoch": None})
+    a = torch.load(full / "checkpoints" / "last.pt", weights_only=False)
+    b = torch.load(part / "checkpoints" / "last.pt", weights_only=False)
+    assert a["schedule"] == b["schedule"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert a["critic"].keys() == b["critic"].keys()
+    assert all(torch.equal(v, b["critic"][k]) for k, v in a["critic"].items())
+
+
+def test_bad_configs_are_refused_before_training(tiny_run, tiny_data, tiny_features, tmp_path):
+    with pytest.raises(InputError, match="unknown config key.*'lerning_rate'"):
+        run_fit(tiny_data, tiny_features, tmp_path / "a", preset="tiny", overrides={"lerning_rate": 1})
+    with pytest.raises(InputError, match="batch_size must be a positive integer"):
+        run_fit(tiny_data, tiny_features, tmp_path / "b", preset="tiny", overrides={"batch_size": 0})
+    with pytest.raises(InputError, match="already holds a run"):
+        run_fit(tiny_data, tiny_features, tiny_run, preset="tiny")
+    other = tmp_path / "other_data"
+    shutil.copytree(tiny_data, other)
+    layer1 = other / "layer1.json"
+    layer1.write_text(layer1.read_text() + "\n")
+    with pytest.raises(InputError, match="built from another dataset.*layer1.json"):
+        run_fit(other, tiny_features, tmp_path / "c", preset="tiny")
+    for name in ("a", "b", "c"):
+        assert not (tmp_path / name / "checkpoints").exists()
+    cfg_file = tmp_path / "bad.yaml"
+    cfg_file.write_text("epochs: 2\nbogus: 1\n")
+    with pytest.raises(InputError, match=r"config file .*bad.yaml: unknown config key\(s\) \['bogus'\]"):
+        resolve_config("tiny", cfg_file)
+    assert resolve_config("cpu", baseline=True).is_baseline and not resolve_config("cpu").is_baseline
+
+
+def test_cli_eval_table_and_fit_errors(tiny_run, tiny_data, tiny_features, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["eval", "--run", str(tiny_run), "--bags", "2", "--bag-sizes", "10,1000"])
+    assert result.exit_code == 0, result.output
+    assert "| 10 | image to recipe |" in result.output and "capped" in result.output
+    report = json.loads((tiny_run / "eval.json").read_text())
+    assert [b["bag_size"] for b in report["bags"]] == [10, report["n_test"]]
+    cfg_file = tmp_path / "c.json"
+    cfg_file.write_text(json.dumps({"batch_size": -4}))
+    result = runner.invoke(cli, ["fit", "--data", str(tiny_data), "--features", str(tiny_features),
+                                 "--out", str(tmp_path / "r"), "--preset", "tiny", "--config", str(cfg_file)])
+    assert result.exit_code != 0 and "batch_size must be a positive integer" in result.output
+
+
+def test_finetune_path_trains_the_backbone(tiny_data, tiny_features, tmp_path):
+    """The paper preset's path: no cache, augmented pixels through a trainable backbone."""
+    import warnings
+
+    overrides = {"share_backbone": False, "freeze_backbone": False, "backbone": "resnet18", "epochs": 1,
+                 "max_images": 1, "batch_size": 32, "discriminator_loss": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # resnet18 without a weights file starts random (warned)
+        run = run_fit(tiny_data, tiny_features, tmp_path / "ft", preset="tiny", overrides=overrides)
+        model, _ = load_run(run, "last")
+    assert not (run / "cache").exists()
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert any(k.startswith("image_encoder.backbone.") for k in state["model"])  # fine-tuned, so saved
+    assert model.image_encoder.backbone is not model.image_encoder.classifier.backbone
+    assert any(p.requires_grad for p in model.image_encoder.backbone.parameters())

@@ -1,0 +1,183 @@
+"""Image category semantics: a food classifier whose top-1 class name, as a Word2vec vector, is the
+300-d image category feature (SEJE uses a Wide ResNet-50 trained on Food-101; here the classifier
+trains on the dataset's own categories, any `trainer.backbones` backbone).
+
+Training is two-stage so that CPU runs stay short: a linear head on cached features of the
+frozen backbone, then `finetune_epochs` of the whole network at a lower learning rate.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from seje_sdk.errors import DataError, InputError
+from seje_sdk.image import IMAGENET_MEAN, IMAGENET_STD, ImageSpec, preprocess
+from seje_sdk.io import atomic_file
+from seje_sdk.text import Vocab, clean_ingredient_name, tokenize
+
+from trainer.backbones import build_backbone
+from trainer.features.config import FeatureConfig
+
+
+class CategoryClassifier(nn.Module):
+    """Backbone + linear classifier over the dataset's categories (0 = background)."""
+
+    def __init__(self, backbone: str, num_classes: int, weights: str | None = None, pretrained: bool = False):
+        super().__init__()
+        self.backbone_name, self.num_classes = backbone, num_classes
+        self.backbone, dim = build_backbone(backbone, weights=weights, pretrained=pretrained)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, pixels_normalised: Tensor) -> Tensor:
+        """(B,3,H,W) normalised with ImageNet mean/std -> logits (B,C)."""
+        return self.head(self.backbone(pixels_normalised))
+
+
+def normalise(pixels: Tensor) -> Tensor:
+    """Raw 0..255 pixels (B,3,H,W) -> ImageNet-normalised."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=pixels.dtype).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(IMAGENET_STD, dtype=pixels.dtype).view(1, 3, 1, 1) * 255.0
+    return (pixels - mean) / std
+
+
+@dataclass
+class ImageSet:
+    """Decoded images (uint8, to keep memory at 1 byte/pixel) with their ids and labels."""
+
+    ids: list[str]
+    pixels: Tensor  # (N,3,H,W) uint8
+    labels: Tensor  # (N,) int64
+    skipped: list[str]
+
+
+def load_images(items: Sequence[tuple[str, Path, int]], image_size: int, desc: str) -> ImageSet:
+    """Decode (image_id, path, label) items; undecodable images are skipped and listed, never fatal."""
+    spec = ImageSpec.for_size(image_size)
+    ids, arrays, labels, skipped = [], [], [], []
+    for image_id, path, label in tqdm(items, desc=desc, leave=False):
+        try:
+            arrays.append(preprocess(path, spec, where=f"image {image_id}").astype(np.uint8))
+        except InputError as e:
+            skipped.append(f"{image_id}: {e}")
+            continue
+        ids.append(image_id)
+        labels.append(label)
+    pixels = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros(0, 3, image_size, image_size, dtype=torch.uint8)
+    return ImageSet(ids, pixels, torch.tensor(labels, dtype=torch.long), skipped)
+
+
+@torch.no_grad()
+def _batched(fn, pixels: Tensor, batch: int, desc: str) -> Tensor:
+    outs = [fn(normalise(pixels[i : i + batch].float())) for i in tqdm(range(0, len(pixels), batch), desc=desc, leave=False)]
+    return torch.cat(outs) if outs else torch.zeros(0)
+
+
+def train_classifier(
+    images: dict[str, ImageSet], num_classes: int, cfg: FeatureConfig
+) -> tuple[CategoryClassifier, dict[str, Tensor]]:
+    """Linear head on frozen features, then (optionally) fine-tune everything.
+
+    Returns the model in eval mode and the logits of every partition's images: with
+    finetune_epochs=0 they come from the cached features, so each image goes through the CNN once.
+    """
+    train = images["train"]
+    if len(train.ids) == 0:
+        raise DataError("category classifier: no decodable training image; check the dataset's images/ folder")
+    torch.manual_seed(cfg.seed)
+    model = CategoryClassifier(cfg.backbone, num_classes, cfg.backbone_weights, cfg.pretrained)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model.eval()
+    feats = {part: _batched(model.backbone, s.pixels, cfg.classifier_batch, f"{part} image features") for part, s in images.items()}
+    opt = torch.optim.Adam(model.head.parameters(), lr=cfg.classifier_lr)
+    for _ in tqdm(range(cfg.head_epochs), desc="classifier head", leave=False):
+        for b in torch.randperm(len(train.ids), generator=gen).split(cfg.classifier_batch):
+            loss = nn.functional.cross_entropy(model.head(feats["train"][b]), train.labels[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    if not cfg.finetune_epochs:
+        with torch.no_grad():
+            return model, {part: model.head(f) if len(f) else torch.zeros(0, num_classes) for part, f in feats.items()}
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr)
+    model.train()
+    for epoch in range(cfg.finetune_epochs):
+        bar = tqdm(torch.randperm(len(train.ids), generator=gen).split(cfg.classifier_batch),
+                   desc=f"classifier fine-tune {epoch + 1}/{cfg.finetune_epochs}", leave=False)
+        for b in bar:
+            if len(b) < 2:  # BatchNorm needs two samples
+                continue
+            x = normalise(train.pixels[b].float())
+            flip = torch.rand(len(b), generator=gen) < 0.5  # horizontal flips: the only augmentation
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+            loss = nn.functional.cross_entropy(model(x), train.labels[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    return model, {part: predict(model, s, cfg.classifier_batch) for part, s in images.items()}
+
+
+def predict(model: CategoryClassifier, images: ImageSet, batch: int = 64) -> Tensor:
+    """Logits (N, C) for decoded images."""
+    if len(images.ids) == 0:
+        return torch.zeros(0, model.num_classes)
+    return _batched(model, images.pixels, batch, "classify images")
+
+
+def topk_accuracy(logits: Tensor, labels: Tensor, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """top-k accuracy for each k (k capped at the number of classes)."""
+    if len(labels) == 0:
+        return {f"top{k}": float("nan") for k in ks}
+    out = {}
+    for k in ks:
+        top = logits.topk(min(k, logits.shape[1]), dim=1).indices
+        out[f"top{k}"] = round(float((top == labels.view(-1, 1)).any(dim=1).float().mean()), 4)
+    return out
+
+
+def category_vectors(names: dict[int, str], vocab: Vocab, word_vectors: np.ndarray) -> np.ndarray:
+    """(C, dim): the joined name's Word2vec row, else the mean of its tokens' rows; background and unknown = 0."""
+    out = np.zeros((max(names) + 1, word_vectors.shape[1]), dtype=np.float32)
+    for cid, name in names.items():
+        if cid == 0:
+            continue
+        joined = clean_ingredient_name(name)
+        if joined in vocab:
+            out[cid] = word_vectors[vocab.id(joined)]
+        else:
+            rows = [vocab.id(t) for t in tokenize(name) if t in vocab]
+            if rows:
+                out[cid] = word_vectors[rows].mean(axis=0)
+    return out
+
+
+def save_classifier(model: CategoryClassifier, image_size: int, path: Path) -> None:
+    """category_classifier.pt: {"backbone", "num_classes", "image_size", "state_dict"}."""
+    blob = {"backbone": model.backbone_name, "num_classes": model.num_classes, "image_size": image_size,
+            "state_dict": model.state_dict()}
+    with atomic_file(path) as f:
+        torch.save(blob, f)
+
+
+def load_category_classifier(features_dir: str | Path) -> CategoryClassifier:
+    """The trained classifier from FEATURES_DIR: eval mode, parameters frozen."""
+    path = Path(features_dir) / "category_classifier.pt"
+    if not path.is_file():
+        raise DataError(f"{path} is missing; run `seje-train features` to build FEATURES_DIR")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    with warnings.catch_warnings():  # the weights come from the checkpoint, not a random init
+        warnings.simplefilter("ignore")
+        model = CategoryClassifier(blob["backbone"], blob["num_classes"])
+    model.load_state_dict(blob["state_dict"])
+    model.image_size = blob["image_size"]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()

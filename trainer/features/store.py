@@ -1,0 +1,134 @@
+"""FEATURES_DIR (schema seje-features/1): the manifest, the input fingerprint and the read side.
+
+`FeatureStore.load` is what training reads; the writer is `trainer.features.pipeline`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seje_sdk.errors import DataError
+from seje_sdk.io import sha256_file
+from seje_sdk.text import Vocab
+
+from trainer.data.classes import read_classes
+
+SCHEMA = "seje-features/1"
+DATA_FILES = ("layer1.json", "layer2.json", "det_ingrs.json", "classes1M.pkl")
+
+
+def data_fingerprint(data_dir: str | Path) -> dict[str, str]:
+    """sha256 of each Recipe1M text file and of the image listing (relative path + size) of data_dir."""
+    data_dir = Path(data_dir)
+    out = {name: sha256_file(data_dir / name) for name in DATA_FILES if (data_dir / name).is_file()}
+    listing = hashlib.sha256()
+    images = data_dir / "images"
+    if images.is_dir():
+        for p in sorted(images.rglob("*")):
+            if p.is_file():
+                listing.update(f"{p.relative_to(images).as_posix()}\t{p.stat().st_size}\n".encode())
+    out["images/"] = listing.hexdigest()
+    out["all"] = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
+    return out
+
+
+def explain_changes(old: dict[str, Any], new_config: dict[str, Any], new_data: dict[str, str]) -> list[str]:
+    """Human-readable reasons why an existing FEATURES_DIR cannot be reused (empty = reusable)."""
+    reasons = []
+    if old.get("schema") != SCHEMA:
+        return [f"schema {old.get('schema')!r} is not {SCHEMA!r}"]
+    old_config = old.get("requested_config", old.get("config", {}))
+    for key in sorted(set(old_config) | set(new_config)):
+        a, b = old_config.get(key, "<absent>"), new_config.get(key, "<absent>")
+        if a != b:
+            reasons.append(f"config {key}: {a!r} -> {b!r}")
+    old_data = old.get("data_fingerprint", {})
+    for name in sorted((set(old_data) | set(new_data)) - {"all"}):
+        if old_data.get(name) != new_data.get(name):
+            reasons.append(f"input {name} changed")
+    return reasons
+
+
+@dataclass
+class FeatureStore:
+    """Everything Phase 2 reads from FEATURES_DIR."""
+
+    root: Path
+    manifest: dict[str, Any]
+    vocab: Vocab
+    word_vectors: np.ndarray  # (V, word_dim)
+    recipe_ids: list[str]
+    partitions: list[str]
+    term_features: np.ndarray  # (N, word_dim)
+    category_names: list[str]
+    category_vectors: np.ndarray  # (C, word_dim)
+    class_of: dict[str, int]
+    image_category: dict[str, int]
+    _sentences: np.ndarray
+    _offsets: np.ndarray
+    _index: dict[str, int]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.manifest["config"]
+
+    @property
+    def image_size(self) -> int:
+        return int(self.config["image_size"])
+
+    @property
+    def sentence_dim(self) -> int:
+        return int(self._sentences.shape[1])
+
+    def index_of(self, recipe_id: str) -> int:
+        """Row of a recipe in every per-recipe array."""
+        try:
+            return self._index[recipe_id]
+        except KeyError:
+            raise DataError(f"{self.root}: recipe {recipe_id!r} is not in this FEATURES_DIR (built from another dataset?)") from None
+
+    def sentence_vectors(self, i: int) -> np.ndarray:
+        """(n_i, D) skip-instruction vectors of recipe row i (at most max_sentences rows)."""
+        return np.asarray(self._sentences[self._offsets[i] : self._offsets[i + 1]])
+
+    @classmethod
+    def load(cls, features_dir: str | Path) -> "FeatureStore":
+        """Open FEATURES_DIR; a missing file or another schema raises DataError saying what to rerun."""
+        root = Path(features_dir)
+        manifest_path = root / "manifest.json"
+        if not manifest_path.is_file():
+            raise DataError(f"{root}: no manifest.json, not a FEATURES_DIR; build it with `seje-train features --out {root}`")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("schema") != SCHEMA:
+            raise DataError(f"{root}: schema {manifest.get('schema')!r}, expected {SCHEMA!r}; rebuild with `seje-train features`")
+        missing = [name for name in manifest.get("files", {}) if not (root / name).is_file()]
+        if missing:
+            raise DataError(f"{root}: files listed in manifest.json are missing: {missing}; rebuild with `seje-train features`")
+
+        def read_json(name: str) -> Any:
+            return json.loads((root / name).read_text(encoding="utf-8"))
+
+        recipes = read_json("recipes.json")
+        names = read_json("category_names.json")
+        class_of, _ = read_classes(root / "classes1M.pkl")
+        return cls(
+            root=root,
+            manifest=manifest,
+            vocab=Vocab.load(root / "vocab.json"),
+            word_vectors=np.load(root / "word2vec.npy"),
+            recipe_ids=list(recipes["ids"]),
+            partitions=list(recipes["partition"]),
+            term_features=np.load(root / "term_features.npy"),
+            category_names=list(names),
+            category_vectors=np.load(root / "category_vectors.npy"),
+            class_of=class_of,
+            image_category={k: int(v) for k, v in read_json("image_categories.json").items()},
+            _sentences=np.load(root / "sentence_vectors.npy", mmap_mode="r"),
+            _offsets=np.load(root / "sentence_offsets.npy"),
+            _index={rid: i for i, rid in enumerate(recipes["ids"])},
+        )

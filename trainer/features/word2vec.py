@@ -1,0 +1,96 @@
+"""Word2vec (gensim skip-gram) on the training text, multi-word ingredient entities joined with '_'.
+
+Produces the gensim model and the plain tables the SDK reads: vocab.json (token -> row) and a
+float32 (V, dim) matrix with <pad> = 0, <unk> = mean vector, <eos> = 0.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from seje_sdk.errors import InputError
+from seje_sdk.terms import join_phrases
+from seje_sdk.text import SPECIALS, UNK_ID, RecipeText, Vocab, tokenize
+
+from trainer.features.config import FeatureConfig
+
+
+def build_corpus(recipes: Iterable[RecipeText], phrases: dict[tuple[str, ...], str]) -> list[list[str]]:
+    """One token list per title, ingredient line and instruction, entity phrases joined.
+
+    An instruction whose rewrite joined a phrase is also kept raw: the sentence encoder reads
+    raw tokens (as the SDK's encode_sentences does), so "red" and "wine" need vectors too.
+    """
+    corpus: list[list[str]] = []
+    for r in recipes:
+        corpus.append(join_phrases(tokenize(r.title), phrases))
+        corpus.extend(join_phrases(tokenize(line), phrases) for line in r.ingredients)
+        for sentence in r.instructions:
+            raw = tokenize(sentence)
+            joined = join_phrases(raw, phrases)
+            corpus.append(joined)
+            if joined != raw:
+                corpus.append(raw)
+    return [s for s in corpus if s]
+
+
+def train_word2vec(corpus: Sequence[list[str]], cfg: FeatureConfig):
+    """gensim skip-gram (sg=1), deterministic: one worker and a fixed seed."""
+    from gensim.models import Word2Vec
+
+    if not corpus:
+        raise InputError("word2vec: the training partition has no text; check the dataset's layer1.json")
+    logging.getLogger("gensim").setLevel(logging.WARNING)
+    model = Word2Vec(
+        sentences=list(corpus), vector_size=cfg.word_dim, window=cfg.w2v_window, min_count=cfg.w2v_min_count,
+        sg=1, workers=1, seed=cfg.seed, epochs=cfg.w2v_epochs,
+    )
+    if len(model.wv) == 0:
+        raise InputError(f"word2vec: no token occurs {cfg.w2v_min_count}+ times; lower w2v_min_count")
+    return model
+
+
+def load_word2vec_file(path: str | Path):
+    """KeyedVectors from a gensim model/KeyedVectors file or an original word2vec C file (binary or text)."""
+    from gensim.models import KeyedVectors, Word2Vec
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--w2v {path}: no such file")
+    errors = []
+    for loader in (
+        lambda: KeyedVectors.load(str(path)),
+        lambda: Word2Vec.load(str(path)).wv,
+        lambda: KeyedVectors.load_word2vec_format(str(path), binary=True, unicode_errors="ignore"),
+        lambda: KeyedVectors.load_word2vec_format(str(path), binary=False),
+    ):
+        try:
+            kv = loader()
+            return kv.wv if hasattr(kv, "wv") else kv
+        except Exception as e:  # try the next format; report them all if none fits
+            errors.append(f"{type(e).__name__}: {e}"[:120])
+    raise InputError(f"--w2v {path}: not a gensim or word2vec file ({'; '.join(errors)})")
+
+
+def word2vec_tables(kv) -> tuple[Vocab, np.ndarray]:
+    """Vocab (specials, then gensim's frequency order) and the aligned float32 matrix."""
+    words = [w for w in kv.index_to_key if w not in SPECIALS]
+    vocab = Vocab.build(words)
+    matrix = np.zeros((len(vocab), kv.vector_size), dtype=np.float32)
+    matrix[len(SPECIALS) :] = kv.vectors[[kv.key_to_index[w] for w in words]]
+    matrix[UNK_ID] = matrix[len(SPECIALS) :].mean(axis=0)  # an unknown word gets the average meaning
+    return vocab, matrix
+
+
+def neighbours(vocab: Vocab, matrix: np.ndarray, word: str, k: int = 5) -> list[str]:
+    """The k nearest tokens of `word` by cosine (empty when the word is not in the vocabulary)."""
+    if word not in vocab:
+        return []
+    normed = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-8)
+    sims = normed @ normed[vocab.id(word)]
+    sims[: len(SPECIALS)] = -np.inf
+    sims[vocab.id(word)] = -np.inf
+    return [vocab.tokens[i] for i in np.argsort(-sims)[:k]]

