@@ -29,7 +29,13 @@ seje info "$OUT/bundle"
 stage "6/7 retrieve: index every recipe, then search with a test photo"
 seje index build "$OUT/bundle" --recipes "$OUT/data/layer1.json" --out "$OUT/index"
 QUERY=$(find "$OUT/data/images/test" -type f | sort | head -n 1)
-echo "query photo: $QUERY"
+python - "$OUT/data" "$QUERY" <<'PY'
+import json, pathlib, sys
+data, query = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]).name
+owner = next(r["id"] for r in json.loads((data / "layer2.json").read_text()) if any(i["id"] == query for i in r["images"]))
+title = next(r["title"] for r in json.loads((data / "layer1.json").read_text()) if r["id"] == owner)
+print(f"query photo: {query}, taken from recipe {owner} ({title!r}); its rank is what MedR measures")
+PY
 seje search "$OUT/bundle" --index "$OUT/index" --image "$QUERY" -k 5
 stage "7/7 bench: encoder latency, every backend interleaved, ratio vs PyTorch"
 seje-bench latency "$OUT/bundle" --run "$OUT/run" --data "$OUT/data" --out "$OUT/bench" \

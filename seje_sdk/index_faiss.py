@@ -22,7 +22,7 @@ from seje_sdk.errors import InputError
 from seje_sdk.index import SearchResult, _check_vectors, check_ids, check_queries, read_ids, take_ids, write_manifest
 from seje_sdk.io import atomic_dir, atomic_file, sha256_file, write_json
 
-DEFAULTS = {"hnsw": {"M": 32, "ef_construction": 80, "ef_search": 64}, "ivfpq": {"nlist": 1024, "m": 16, "nbits": 8, "nprobe": 16}}
+DEFAULTS = {"hnsw": {"M": 32, "ef_construction": 80, "ef_search": 128}, "ivfpq": {"nlist": 1024, "m": 16, "nbits": 8, "nprobe": 16}}
 
 
 def import_faiss():

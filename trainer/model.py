@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from seje_sdk.errors import DataError
 from seje_sdk.image import IMAGENET_MEAN, IMAGENET_STD
+from trainer.features.skip_instructions import gather_last
 
 LEAKY_SLOPE = 0.02  # SEJE's heads: Linear -> BatchNorm -> LeakyReLU(0.02) -> L2
 
@@ -29,14 +30,6 @@ def _freeze(module: nn.Module) -> nn.Module:
 
 def _head(in_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.LeakyReLU(LEAKY_SLOPE))
-
-
-def gather_last(outputs: Tensor, lengths: Tensor) -> Tensor:
-    """Output of each row at its last valid step (B,T,H),(B,) -> (B,H); rows of length 0 give zeros."""
-    b, _, h = outputs.shape
-    index = (lengths - 1).clamp_min(0).view(b, 1, 1).expand(b, 1, h)
-    last = outputs.gather(1, index)[:, 0]  # not squeeze(1): that exports as an ONNX If node
-    return last * (lengths > 0).unsqueeze(1).to(last.dtype)
 
 
 class ImageEncoder(nn.Module):

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from seje_sdk.errors import DataError
 from seje_sdk.text import EOS_ID, PAD_ID, Vocab, encode_sentence, split_sentences
 
+from trainer.features.checkpoint import load_module, save_module
 from trainer.features.config import FeatureConfig
 
 
@@ -137,18 +138,9 @@ def encode_recipes(
 
 def save_sentence_encoder(encoder: SentenceEncoder, path: Path) -> None:
     """skip_instructions.pt: {"config", "state_dict"}."""
-    from seje_sdk.io import atomic_file
-
-    with atomic_file(path) as f:
-        torch.save({"config": encoder.config, "state_dict": encoder.state_dict()}, f)
+    save_module(encoder, path)
 
 
 def load_sentence_encoder(features_dir: str | Path) -> SentenceEncoder:
     """The trained sentence encoder from FEATURES_DIR, in eval mode."""
-    path = Path(features_dir) / "skip_instructions.pt"
-    if not path.is_file():
-        raise DataError(f"{path} is missing; run `seje-train features` to build FEATURES_DIR")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    encoder = SentenceEncoder(**blob["config"])
-    encoder.load_state_dict(blob["state_dict"])
-    return encoder.eval()
+    return load_module(SentenceEncoder, Path(features_dir) / "skip_instructions.pt")

@@ -19,6 +19,7 @@ from seje_sdk.errors import DataError
 from seje_sdk.terms import MAX_LINE_TOKENS, TaggerFn, TermTables, join_phrases
 from seje_sdk.text import Vocab, tokenize
 
+from trainer.features.checkpoint import load_module, save_module
 from trainer.features.config import FeatureConfig
 from trainer.features.skip_instructions import pad_ids
 
@@ -165,18 +166,9 @@ def evaluate_tagger(tagger: IngredientTagger, items: Sequence[tuple[list[str], l
 
 def save_tagger(tagger: IngredientTagger, path: Path) -> None:
     """tagger.pt: {"config", "state_dict"}."""
-    from seje_sdk.io import atomic_file
-
-    with atomic_file(path) as f:
-        torch.save({"config": tagger.config, "state_dict": tagger.state_dict()}, f)
+    save_module(tagger, path)
 
 
 def load_tagger(features_dir: str | Path) -> IngredientTagger:
     """The trained tagger from FEATURES_DIR, in eval mode."""
-    path = Path(features_dir) / "tagger.pt"
-    if not path.is_file():
-        raise DataError(f"{path} is missing; run `seje-train features` to build FEATURES_DIR")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    tagger = IngredientTagger(**blob["config"])
-    tagger.load_state_dict(blob["state_dict"])
-    return tagger.eval()
+    return load_module(IngredientTagger, Path(features_dir) / "tagger.pt")
