@@ -113,7 +113,7 @@ def search_targets(search: dict[str, Any]) -> list[dict[str, str]]:
     if exact_like:
         best = max(exact_like, key=lambda r: r["qps_vs_numpy"])
         out.append(_target("at 1M: >= 2x numpy fp32, recall@10 >= 0.99, <= 2 GiB per million",
-                           MET if best["qps_vs_numpy"] >= 2.0 else MISSED,
+                           _at_scale(MET if best["qps_vs_numpy"] >= 2.0 else MISSED, top),
                            f"best {best['method']} {best['qps_vs_numpy']:.2f}x, recall {best['recall_at_k']:.3f}, "
                            f"{best['gib_per_million']:.2f} GiB/M{scale_note}"))
     else:
@@ -125,11 +125,16 @@ def search_targets(search: dict[str, Any]) -> list[dict[str, str]]:
         good = [r for r in ann if r["recall_at_k"] >= 0.95]
         best = max(good or ann, key=lambda r: r["qps"])
         speed = best["qps"] / exact["qps"]
-        status = MET if good and speed >= 10 else MISSED
+        status = _at_scale(MET if good and speed >= 10 else MISSED, top)
         out.append(_target("ANN at 1M: recall@10 >= 0.95 at >= 10x exact QPS", status,
                            f"{best['method']} recall {best['recall_at_k']:.3f} at {speed:.1f}x {exact['method']} QPS{scale_note}; "
                            f"vectors: {search['vectors']}"))
     return out
+
+
+def _at_scale(status: str, top: int) -> str:
+    """A 1M target met only at a smaller scale says so in its status, not just in the detail."""
+    return status if status != MET or top >= 1_000_000 else f"{MET} at {top:,} only (1M not measured)"
 
 
 def retrieval_targets(report: dict[str, Any]) -> list[dict[str, str]]:
