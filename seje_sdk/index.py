@@ -142,17 +142,10 @@ def topk_blockwise(queries: np.ndarray, matrix: np.ndarray, k: int, block_rows: 
     return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
 
 
-class ExactIndex:
-    """Brute-force inner-product index; `dtype` float16 halves memory at ~1e-3 score error."""
+class IdBook:
+    """Ids kept with an index, in row order, duplicates refused; shared by the exact and faiss indexes."""
 
-    kind = "exact"
-
-    def __init__(self, dim: int, fingerprint: str, dtype: str = "float32", modality: str = "recipe"):
-        if dtype not in ("float32", "float16"):
-            raise InputError(f"index dtype must be float32 or float16, got {dtype!r}")
-        self.dim, self.fingerprint, self.dtype, self.modality = int(dim), fingerprint, dtype, modality
-        self._chunks: list[np.ndarray] = []  # appended by add(), joined lazily: no O(n^2) copying when streaming
-        self._base: np.ndarray = np.zeros((0, self.dim), dtype=dtype)
+    def __init__(self) -> None:
         self._ids: list[Any] = []
         self._id_set: set = set()
         self._lock = threading.Lock()
@@ -163,6 +156,28 @@ class ExactIndex:
     @property
     def ids(self) -> list[Any]:
         return list(self._ids)
+
+    def _append_ids(self, ids: list[Any]) -> None:
+        """Record checked ids (caller holds the lock); a new list so running searches keep theirs."""
+        self._ids = self._ids + ids
+        self._id_set.update(ids)
+
+    def _set_ids(self, ids: list[Any]) -> None:
+        self._ids, self._id_set = ids, set(ids)
+
+
+class ExactIndex(IdBook):
+    """Brute-force inner-product index; `dtype` float16 halves memory at ~1e-3 score error."""
+
+    kind = "exact"
+
+    def __init__(self, dim: int, fingerprint: str, dtype: str = "float32", modality: str = "recipe"):
+        if dtype not in ("float32", "float16"):
+            raise InputError(f"index dtype must be float32 or float16, got {dtype!r}")
+        self.dim, self.fingerprint, self.dtype, self.modality = int(dim), fingerprint, dtype, modality
+        self._chunks: list[np.ndarray] = []  # appended by add(), joined lazily: no O(n^2) copying when streaming
+        self._base: np.ndarray = np.zeros((0, self.dim), dtype=dtype)
+        super().__init__()
 
     @property
     def _matrix(self) -> np.ndarray:
@@ -182,8 +197,7 @@ class ExactIndex:
         with self._lock:
             ids = check_ids(ids, len(vectors), self._id_set)
             self._chunks.append(vectors.astype(self.dtype))
-            self._ids = self._ids + ids
-            self._id_set.update(ids)
+            self._append_ids(ids)
 
     def search(self, queries: np.ndarray, k: int = 10, fingerprint: str | None = None) -> SearchResult:
         """Top-k ids and scores per query (queries: (Q, dim) from the same bundle). k > index size raises InputError."""
@@ -212,7 +226,8 @@ class ExactIndex:
         ids = read_ids(path)
         if matrix.shape != (len(ids), index.dim):
             raise IndexMismatchError(f"index {path}: vectors.npy is {matrix.shape} but there are {len(ids)} ids of dim {index.dim}")
-        index._base, index._ids, index._id_set = matrix, ids, set(ids)
+        index._base = matrix
+        index._set_ids(ids)
         return index
 
 
@@ -251,15 +266,21 @@ def read_ids(path: Path) -> list[Any]:
     return json.loads((path / "ids.json").read_text(encoding="utf-8"))
 
 
+def read_manifest(path: Path, schema: str, hint: str) -> dict:
+    """An index folder's manifest.json, refusing a missing one or another schema (IndexMismatchError)."""
+    mf = path / "manifest.json"
+    if not mf.is_file():
+        raise IndexMismatchError(f"index {path}: manifest.json is missing ({hint})")
+    manifest = json.loads(mf.read_text(encoding="utf-8"))
+    if manifest.get("schema_version") != schema:
+        raise IndexMismatchError(f"index {path}: schema {manifest.get('schema_version')!r}, this SDK reads {schema!r}; rebuild it")
+    return manifest
+
+
 def load_index(path: str | os.PathLike, mmap: bool = True, verify: bool = True):
     """Load an index folder written by `save` (exact or faiss), checking schema and sha256s."""
     path = Path(path)
-    mf = path / "manifest.json"
-    if not mf.is_file():
-        raise IndexMismatchError(f"index {path}: manifest.json is missing (build one with `seje index build`)")
-    manifest = json.loads(mf.read_text(encoding="utf-8"))
-    if manifest.get("schema_version") != INDEX_SCHEMA:
-        raise IndexMismatchError(f"index {path}: schema {manifest.get('schema_version')!r}, this SDK reads {INDEX_SCHEMA!r}; rebuild it")
+    manifest = read_manifest(path, INDEX_SCHEMA, "build one with `seje index build`")
     if verify:
         for rel, digest in manifest.get("files", {}).items():
             if not (path / rel).is_file() or sha256_file(path / rel) != digest:
@@ -299,12 +320,7 @@ def save_indexes(path: str | os.PathLike, indexes: dict[str, Any], fingerprint: 
 def load_indexes(path: str | os.PathLike, fingerprint: str, mmap: bool = True) -> dict[str, Any]:
     """Load a save_indexes folder, refusing one built with another bundle (IndexMismatchError)."""
     path = Path(path)
-    mf = path / "manifest.json"
-    if not mf.is_file():
-        raise IndexMismatchError(f"index {path}: manifest.json is missing (make one with save_index or `seje index build`)")
-    manifest = json.loads(mf.read_text(encoding="utf-8"))
-    if manifest.get("schema_version") != RETRIEVER_INDEX_SCHEMA:
-        raise IndexMismatchError(f"index {path}: schema {manifest.get('schema_version')!r}, expected {RETRIEVER_INDEX_SCHEMA!r}")
+    manifest = read_manifest(path, RETRIEVER_INDEX_SCHEMA, "make one with save_index or `seje index build`")
     if manifest.get("fingerprint") != fingerprint:
         raise IndexMismatchError(
             f"index {path} was built with bundle {str(manifest.get('fingerprint'))[:12]}..., this retriever runs bundle "

@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from seje_sdk.errors import InputError
-from seje_sdk.index import SearchResult, _check_vectors, check_ids, check_queries, read_ids, take_ids, write_manifest
+from seje_sdk.index import IdBook, SearchResult, _check_vectors, check_ids, check_queries, read_ids, take_ids, write_manifest
 from seje_sdk.io import atomic_dir, atomic_file, sha256_file, write_json
 
 DEFAULTS = {"hnsw": {"M": 32, "ef_construction": 80, "ef_search": 128}, "ivfpq": {"nlist": 1024, "m": 16, "nbits": 8, "nprobe": 16}}
@@ -34,7 +33,7 @@ def import_faiss():
     return faiss
 
 
-class FaissIndex:
+class FaissIndex(IdBook):
     """A faiss HNSW or IVF-PQ index with arbitrary ids; searches are guarded by a lock (faiss params are shared state)."""
 
     def __init__(self, kind: str, dim: int, fingerprint: str, modality: str = "recipe", **params: Any):
@@ -47,16 +46,7 @@ class FaissIndex:
         self.params = {**DEFAULTS[kind], **params}
         self._faiss = import_faiss()
         self._index = None
-        self._ids: list[Any] = []
-        self._id_set: set = set()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    @property
-    def ids(self) -> list[Any]:
-        return list(self._ids)
+        super().__init__()
 
     def _build(self, train: np.ndarray):
         faiss, p = self._faiss, self.params
@@ -87,8 +77,7 @@ class FaissIndex:
             if self._index is None:
                 self._index = self._build(vectors)
             self._index.add(vectors)
-            self._ids = self._ids + ids
-            self._id_set.update(ids)
+            self._append_ids(ids)
 
     def search(self, queries: np.ndarray, k: int = 10, fingerprint: str | None = None) -> SearchResult:
         """Approximate top-k; rows FAISS could not fill come back with id None and score -inf."""
@@ -120,6 +109,5 @@ class FaissIndex:
         index = cls(manifest["kind"], manifest["embedding_dim"], manifest["fingerprint"], manifest.get("modality", "recipe"), **manifest.get("params", {}))
         data = np.frombuffer((path / "index.faiss").read_bytes(), dtype=np.uint8)
         index._index = index._faiss.deserialize_index(data)
-        index._ids = read_ids(path)
-        index._id_set = set(index._ids)
+        index._set_ids(read_ids(path))
         return index
