@@ -12,6 +12,15 @@ stamp=.venv/.seje-install-stamp
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[train,export,faiss,bench,dev]"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[train,export,faiss,bench,corpus,ray,serve,dev]"
   echo "$want" > "$stamp"
+fi
+# A real browser for the search page's end-to-end test (Debian's chromium + chromedriver).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+      || echo "setup: could not install chromium; the browser test will skip and say why"
+  else
+    echo "setup: chromium/chromedriver missing and not root; the browser test will skip and say why"
+  fi
 fi
