@@ -13,89 +13,151 @@ import numpy as np
 
 from seje_sdk.errors import InputError
 from seje_sdk.io import write_json
+from trainer.references import near_duplicate_report, near_duplicate_warnings, reference_metrics
 
 RECALLS = (1, 5, 10)
 DIRECTIONS = ("image_to_recipe", "recipe_to_image")
 METRICS = ("medr", "r1", "r5", "r10")
+# Two scores closer than this are a tie. Scores are computed in float64, so summation-order noise
+# (~1e-15) never crosses it: ranks do not depend on where a pair sits in the matrix or the bag.
+TIE_TOLERANCE = 1e-6
+TIE_RULES = ("favour", "against")
+TIE_RULE_NOTE = ("ties count in the match's favour, as in SEJE's test.py and image-to-recipe-transformers' "
+                 "eval.py; model selection and the 'ties against' row count them against it")
 
 
-def ranks_of_matches(query: np.ndarray, gallery: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """1-based rank of gallery[i] for query[i] by dot-product similarity (rows L2-normalised).
+def match_counts(query: np.ndarray, gallery: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Per query i: (items scoring above gallery[i] by more than TIE_TOLERANCE, other items tied with it).
 
-    Ties are pessimistic: every other item scoring >= the true match is ranked ahead of it, so
-    a collapsed model (all scores equal) gets rank N, never a lucky rank 1.
+    Dot products in float64 (rows L2-normalised). The two counts give the rank under either
+    tie rule without depending on row order: best case 1 + better, worst case 1 + better + tied.
     """
     query = np.asarray(query, dtype=np.float32)
     gallery = np.asarray(gallery, dtype=np.float32)
     if query.shape != gallery.shape or query.ndim != 2:
         raise InputError(f"embeddings must be two (N, D) arrays of the same shape, got {query.shape} and {gallery.shape}")
-    ranks = np.empty(len(query), dtype=np.int64)
+    g = gallery.astype(np.float64)
+    better = np.empty(len(query), dtype=np.int64)
+    tied = np.empty(len(query), dtype=np.int64)
     for start in range(0, len(query), chunk):
-        sims = query[start:start + chunk] @ gallery.T
+        sims = query[start:start + chunk].astype(np.float64) @ g.T
         rows = np.arange(sims.shape[0])
         own = sims[rows, rows + start][:, None]
-        ranks[start:start + chunk] = (sims >= own).sum(axis=1)  # includes the match itself
-    return ranks
+        better[start:start + chunk] = (sims > own + TIE_TOLERANCE).sum(axis=1)
+        tied[start:start + chunk] = (np.abs(sims - own) <= TIE_TOLERANCE).sum(axis=1) - 1  # not the match itself
+    return better, tied
 
 
-def _summarise(ranks: np.ndarray) -> dict[str, float]:
+def ranks_of_matches(query: np.ndarray, gallery: np.ndarray, ties: str = "favour") -> np.ndarray:
+    """1-based rank of gallery[i] for query[i] by dot-product similarity (rows L2-normalised).
+
+    ties="favour" (the references' rule): only items scoring strictly higher rank ahead of the
+    match. ties="against": tied items rank ahead too, so a collapsed model gets rank N.
+    """
+    if ties not in TIE_RULES:
+        raise InputError(f"ties must be one of {TIE_RULES}, got {ties!r}")
+    better, tied = match_counts(query, gallery)
+    return 1 + better + (tied if ties == "against" else 0)
+
+
+def summarise_ranks(ranks: np.ndarray) -> dict[str, float]:
+    """MedR and R@1/5/10 (percent, as the Recipe1M papers report) of 1-based ranks."""
     out = {"medr": float(np.median(ranks))}
     for k in RECALLS:
-        out[f"r{k}"] = float(100.0 * np.mean(ranks <= k))  # percent, as the Recipe1M papers report
+        out[f"r{k}"] = float(100.0 * np.mean(ranks <= k))
     return out
 
 
-def rank_metrics(img_emb: np.ndarray, rec_emb: np.ndarray) -> dict[str, dict[str, float]]:
+def rank_metrics(img_emb: np.ndarray, rec_emb: np.ndarray, ties: str = "favour") -> dict[str, dict[str, float]]:
     """MedR and R@1/5/10 (percent) in both directions for aligned pairs (row i <-> row i)."""
     return {
-        "image_to_recipe": _summarise(ranks_of_matches(img_emb, rec_emb)),
-        "recipe_to_image": _summarise(ranks_of_matches(rec_emb, img_emb)),
+        "image_to_recipe": summarise_ranks(ranks_of_matches(img_emb, rec_emb, ties)),
+        "recipe_to_image": summarise_ranks(ranks_of_matches(rec_emb, img_emb, ties)),
     }
 
 
-def bag_metrics(img: np.ndarray, rec: np.ndarray, bag_size: int, n_bags: int = 10, seed: int = 0,
-                verbose: bool = True) -> dict[str, Any]:
-    """Mean and std of `rank_metrics` over `n_bags` seeded random bags of `bag_size` pairs.
+def _score_bag(img: np.ndarray, rec: np.ndarray) -> dict[str, Any]:
+    """Metrics of one bag under both tie rules, and how many queries had a tie with their match."""
+    out: dict[str, Any] = {"favour": {}, "against": {}, "tied_queries": {}}
+    for direction, (q, g) in zip(DIRECTIONS, ((img, rec), (rec, img))):
+        better, tied = match_counts(q, g)
+        out["favour"][direction] = summarise_ranks(1 + better)
+        out["against"][direction] = summarise_ranks(1 + better + tied)
+        out["tied_queries"][direction] = int((tied > 0).sum())
+    return out
 
-    The bag size is capped at the number of pairs (small test sets), and the cap is printed.
+
+def _aggregate(values: list[float], full_set: bool) -> dict[str, float]:
+    """{"mean", "std"} over bags; the full set evaluated once has a value and no spread."""
+    if full_set:
+        return {"mean": float(values[0])}
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+
+def bag_metrics(img: np.ndarray, rec: np.ndarray, bag_size: int, n_bags: int = 10, seed: int = 0,
+                verbose: bool = True, labels: np.ndarray | None = None) -> dict[str, Any]:
+    """MedR and R@1/5/10 over `n_bags` seeded random bags of `bag_size` pairs (mean and std).
+
+    When the set is not larger than a bag, it is evaluated once in full (bags would only reorder
+    the same pairs). Ties count in the match's favour; `ties_against` holds the other rule and
+    `tied_queries` how many queries per bag (mean) had a tie. With `labels` (category per pair),
+    `references` holds chance and the category-only oracle on the same bags.
     """
     n = len(img)
     if n < 2:
         raise InputError(f"need at least 2 pairs to rank, got {n}")
-    size = min(bag_size, n)
-    if size < bag_size and verbose:
-        print(f"bag size {bag_size} capped at the {n} available pairs")
-    rng = np.random.default_rng(seed)
-    runs = []
-    for _ in range(n_bags):
-        idx = rng.choice(n, size=size, replace=False)
-        runs.append(rank_metrics(img[idx], rec[idx]))
-    out: dict[str, Any] = {"bag_size": size, "requested_bag_size": bag_size, "n_bags": n_bags, "seed": seed}
+    full_set = n <= bag_size
+    if full_set:
+        bags = [np.arange(n)]
+        if verbose:
+            print(f"{n} test pairs <= bag size {bag_size}: evaluating the full set once (no bags, no spread)")
+    else:
+        rng = np.random.default_rng(seed)
+        bags = [rng.choice(n, size=bag_size, replace=False) for _ in range(n_bags)]
+    runs = [_score_bag(img[idx], rec[idx]) for idx in bags]
+    out: dict[str, Any] = {"bag_size": min(bag_size, n), "requested_bag_size": bag_size, "n_bags": len(bags),
+                           "seed": seed, "full_set": full_set, "tie_rule": TIE_RULE_NOTE, "tie_tolerance": TIE_TOLERANCE}
     for direction in DIRECTIONS:
-        out[direction] = {
-            m: {"mean": float(np.mean([r[direction][m] for r in runs])),
-                "std": float(np.std([r[direction][m] for r in runs]))}
-            for m in METRICS
-        }
+        out[direction] = {m: _aggregate([r["favour"][direction][m] for r in runs], full_set) for m in METRICS}
+    out["ties_against"] = {d: {m: _aggregate([r["against"][d][m] for r in runs], full_set) for m in METRICS}
+                           for d in DIRECTIONS}
+    out["tied_queries"] = {d: float(np.mean([r["tied_queries"][d] for r in runs])) for d in DIRECTIONS}
+    if labels is not None:
+        out["references"] = reference_metrics([np.asarray(labels)[idx] for idx in bags], seed)
     return out
 
 
 def selection_score(bags: dict[str, Any]) -> float:
-    """SEJE's model-selection score: image->recipe R@1 + 0.8 R@5 + 0.6 R@10 (bag means)."""
-    i2r = bags["image_to_recipe"]
+    """SEJE's model-selection score: image->recipe R@1 + 0.8 R@5 + 0.6 R@10 (bag means).
+
+    Ties count against the match here, so a collapsed model (every score equal) never looks best.
+    """
+    i2r = bags.get("ties_against", bags)["image_to_recipe"]
     return i2r["r1"]["mean"] + 0.8 * i2r["r5"]["mean"] + 0.6 * i2r["r10"]["mean"]
 
 
+def _cell(value: dict[str, float]) -> str:
+    """Display rounding only: one decimal, ± std where there were real bags."""
+    return f"{value['mean']:.1f}" + (f" ± {value['std']:.1f}" if "std" in value else "")
+
+
 def format_table(results: Sequence[dict[str, Any]]) -> str:
-    """A Markdown table of bag results: one row per bag size and direction, mean ± std."""
-    lines = ["| N | direction | MedR | R@1 | R@5 | R@10 |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    """A Markdown table per bag size and direction: the model, its ties-against row, and the references."""
+    lines = ["| N | direction | ranker | MedR | R@1 | R@5 | R@10 |",
+             "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]
     for bags in results:
-        n = f"{bags['bag_size']}" + ("*" if bags["bag_size"] < bags["requested_bag_size"] else "")
+        n = f"{bags['bag_size']}" + (" (full set)" if bags.get("full_set") else f" x {bags['n_bags']}")
         for direction in DIRECTIONS:
-            cells = [f"{bags[direction][m]['mean']:.1f} ± {bags[direction][m]['std']:.1f}" for m in METRICS]
-            lines.append(f"| {n} | {direction.replace('_', ' ')} | " + " | ".join(cells) + " |")
-    if any(b["bag_size"] < b["requested_bag_size"] for b in results):
-        lines.append("\n\\* bag size capped at the test-set size")
+            rows = [("model", bags[direction])]
+            if bags.get("tied_queries", {}).get(direction):
+                rows.append((f"model, ties against ({bags['tied_queries'][direction]:g} tied queries)",
+                             bags["ties_against"][direction]))
+            for name, ref in bags.get("references", {}).items():
+                rows.append((name.replace("_", "-"), {m: {"mean": v} for m, v in ref[direction].items()}))
+            for name, values in rows:
+                cells = [_cell(values[m]) for m in METRICS]
+                lines.append(f"| {n} | {direction.replace('_', ' ')} | {name} | " + " | ".join(cells) + " |")
+    lines.append(f"\nTies: {TIE_RULE_NOTE}.")
     return "\n".join(lines)
 
 
@@ -221,16 +283,26 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, bag_si
     spec = ImageSpec.for_size(int(config["resolved_image_size"]))
     img = embed_images_torch(model, [r.image_paths[0] for r in test], spec, show_progress=verbose)
     rec = embed_recipes_torch(model, test, store, features_dir=config["features_dir"], show_progress=verbose)
-    # Bag sizes that cap to the same N (small test sets) would repeat one row: keep the first.
-    capped = list(dict.fromkeys(min(n, len(test)) for n in bag_sizes))
-    requested = {c: max(n for n in bag_sizes if min(n, len(test)) == c) for c in capped}
-    results = [bag_metrics(img, rec, requested[c], n_bags, seed, verbose) for c in capped]
+    labels = None
+    if all(r.class_id is not None for r in test):
+        labels = np.array([r.class_id for r in test], dtype=np.int64)
+    elif verbose:
+        print(f"{data_dir}: no category labels (classes1M.pkl) for every test recipe: no category-oracle row")
+    # Bag sizes not smaller than the test set all mean "the full set once": keep one of them.
+    sizes = list(dict.fromkeys(n if n < len(test) else len(test) for n in bag_sizes))
+    requested = {s: max(n for n in bag_sizes if min(n, len(test)) == s) for s in sizes}
+    results = [bag_metrics(img, rec, requested[s], n_bags, seed, verbose, labels) for s in sizes]
     # SEJE's MedR curve for growing N, where the test set is large enough.
     curve = {n: bag_metrics(img, rec, n, n_bags, seed, False)["image_to_recipe"]["medr"]["mean"]
              for n in (10000, 20000, 30000, 40000, 50000) if n <= len(test)}
+    duplicates = near_duplicate_report(img, rec)
     report = {"run_dir": str(run_dir), "checkpoint": which, "data_dir": str(data_dir), "n_test": len(test),
-              "bags": results, "medr_curve": {str(k): v for k, v in curve.items()}}
+              "bags": results, "medr_curve": {str(k): v for k, v in curve.items()}, "near_duplicates": duplicates}
     write_json(run_dir / "eval.json", report)
     if verbose:
         print(format_table(results))
+        print(f"near-duplicate vectors (cosine > {duplicates['cosine_above']}): "
+              f"recipes {duplicates['recipe']:.1%}, images {duplicates['image']:.1%} of {len(test)} test items")
+        for line in near_duplicate_warnings(duplicates, "test"):
+            print(line)
     return report
