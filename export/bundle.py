@@ -7,7 +7,6 @@ temporary sibling folder that replaces BUNDLE_DIR only when everything succeeded
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 from dataclasses import dataclass
@@ -26,10 +25,7 @@ from export.tables import copy_tables
 from seje_sdk.errors import BackendError, InputError
 from seje_sdk.io import atomic_dir, sha256_file, write_json
 
-try:  # the SDK engineer owns the constant; the literal is the same contract
-    from seje_sdk.bundle import BUNDLE_SCHEMA
-except ImportError:  # pragma: no cover
-    BUNDLE_SCHEMA = "seje-bundle/1"
+from seje_sdk.bundle import BUNDLE_SCHEMA, bundle_fingerprint
 
 ENGINES = ("auto", "tensorrt", "none")
 
@@ -289,11 +285,8 @@ def build_manifest(run: RunInputs, folder: Path, variants: dict[str, Any], table
 
 
 def fingerprint(hashes: dict[str, str]) -> str:
-    """sha256 over the sorted (relpath, sha256) pairs of the graphs and tables (tokenizer included)."""
-    h = hashlib.sha256()
-    for rel, digest in sorted(hashes.items()):
-        h.update(f"{rel}\0{digest}\n".encode())
-    return h.hexdigest()
+    """The bundle fingerprint of graphs and tables (tokenizer included): the SDK recomputes it on load."""
+    return bundle_fingerprint(hashes)
 
 
 def export_environment(env: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Load and verify an exported bundle (BUNDLE_DIR, schema `seje-bundle/1`).
 
 A bundle is trusted only after every file listed in its manifest is present and matches its
-sha256: a tampered, truncated or swapped file is refused with its name, before any runtime
-sees it. The SDK reads everything it needs from here (model files per backend/precision,
+sha256, and the manifest's fingerprint is the one those sha256s give (`bundle_fingerprint`): a
+tampered, truncated or swapped file, or an edited manifest, is refused with the file's name and
+the command that makes a good bundle, before any runtime sees it. The SDK reads everything it needs from here (model files per backend/precision,
 image spec, text limits, tables), so the rest of the SDK never parses the manifest itself.
 
 Example:
@@ -12,6 +13,7 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -19,14 +21,34 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from seje_sdk.errors import BundleError
+import seje_sdk
+from seje_sdk.errors import BundleError, tell_apart
 from seje_sdk.image import ImageSpec
 from seje_sdk.io import sha256_file
 
 BUNDLE_SCHEMA = "seje-bundle/1"
 MANIFEST = "manifest.json"
 ROLES = ("image", "recipe", "tagger")
+INDEX_SCHEMAS = ("seje-index/", "seje-retriever-index/")  # folders people pass as a bundle by mistake
 REQUIRED_KEYS = ("schema_version", "fingerprint", "embedding_dim", "image", "text", "files", "variants")
+# TensorRT engines are compiled per GPU from the ONNX graphs: they do not change what the bundle
+# computes, so they are checked by sha256 but left out of the fingerprint indexes are tied to.
+NOT_FINGERPRINTED = ("engines/",)
+
+
+def bundle_fingerprint(files: dict[str, str]) -> str:
+    """sha256 over the sorted (relpath, sha256) pairs of the bundle's files, engines excepted."""
+    h = hashlib.sha256()
+    for rel, digest in sorted(files.items()):
+        if not rel.startswith(NOT_FINGERPRINTED):
+            h.update(f"{rel}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+def reexport_hint(path: Path, manifest: dict[str, Any] | None = None) -> str:
+    """What to run to get a good bundle at `path`: the export command, with the run it came from when known."""
+    run_dir = ((manifest or {}).get("source") or {}).get("run_dir") or "RUN_DIR"
+    return f"re-export it with `seje-export {run_dir} --out {path}`"
 
 
 @dataclass(frozen=True)
@@ -61,21 +83,31 @@ class Bundle:
         return bundle
 
     def verify(self) -> None:
-        """Raise BundleError naming the first file that is missing or whose sha256 differs."""
-        files = self.manifest["files"]
+        """Raise BundleError naming the first file that is missing or whose sha256 differs, or an
+        edited manifest whose fingerprint is not the one its files give."""
+        files, hint = self.manifest["files"], reexport_hint(self.path, self.manifest)
         for rel in self._referenced_files():
             if rel not in files:
-                raise BundleError(f"bundle {self.path}: {rel} is used by a variant but has no sha256 in {MANIFEST}")
+                raise BundleError(f"bundle {self.path}: {MANIFEST} names {rel} in a variant but lists no sha256 "
+                                  f"for it; {hint}")
         for rel, digest in sorted(files.items()):
             target = _inside(self.path, rel)
             if not target.is_file():
-                raise BundleError(f"bundle {self.path}: file {rel} is missing (re-export the bundle)")
+                raise BundleError(f"bundle {self.path}: file {rel} is missing; restore it or {hint}")
             actual = sha256_file(target)
             if actual != digest:
+                got, want = tell_apart(actual, str(digest))
                 raise BundleError(
                     f"bundle {self.path}: file {rel} was modified or corrupted "
-                    f"(sha256 {actual[:12]}... != manifest {digest[:12]}...); re-export or restore it"
+                    f"(sha256 {got} != {want} in {MANIFEST}); restore it or {hint}"
                 )
+        derived = bundle_fingerprint(files)
+        if derived != self.fingerprint:
+            stated, actual = tell_apart(self.fingerprint, derived)
+            raise BundleError(
+                f"bundle {self.path}: {MANIFEST} states fingerprint {stated} but its files give {actual}: "
+                f"{MANIFEST} was edited; restore it or {hint}"
+            )
 
     # --- what the manifest says -------------------------------------------------------------
     @property
@@ -162,23 +194,29 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Parse manifest.json and check its schema version and required keys."""
     mf = path / MANIFEST
     if not mf.is_file():
-        raise BundleError(f"bundle {path}: {MANIFEST} is missing (is this a bundle folder?)")
+        raise BundleError(f"bundle {path}: {MANIFEST} is missing: not a bundle folder; export one with "
+                          f"`seje-export RUN_DIR --out {path}`")
     try:
         manifest = json.loads(mf.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"bundle {path}: {MANIFEST} is not valid JSON ({e})") from e
+        raise BundleError(f"bundle {path}: {MANIFEST} is not valid JSON ({e}); restore it or {reexport_hint(path)}") from e
     if not isinstance(manifest, dict):
-        raise BundleError(f"bundle {path}: {MANIFEST} must hold a JSON object")
+        raise BundleError(f"bundle {path}: {MANIFEST} must hold a JSON object; {reexport_hint(path)}")
+    if str(manifest.get("schema_version", "")).startswith(INDEX_SCHEMAS):
+        raise BundleError(f"{path} is an index folder (made by `seje index build`), not a bundle: pass the bundle "
+                          f"folder it was built with (fingerprint {str(manifest.get('fingerprint'))[:16]}...) "
+                          "and give this folder as --index")
     schema = manifest.get("schema_version")
     if schema != BUNDLE_SCHEMA:
+        made_by = manifest.get("seje_version", "an unknown seje version")
+        other = "" if made_by == seje_sdk.__version__ else f", or read it with seje {made_by}, which wrote it"
         raise BundleError(
-            f"bundle {path}: schema {schema!r}, but this seje SDK reads {BUNDLE_SCHEMA!r}; "
-            "re-export the bundle with a matching seje-export, or install the seje version that made it "
-            f"({manifest.get('seje_version', 'unknown')})"
+            f"bundle {path}: {MANIFEST} has schema {schema!r}, but this seje SDK ({seje_sdk.__version__}) reads "
+            f"{BUNDLE_SCHEMA!r} only; {reexport_hint(path, manifest)} (seje {seje_sdk.__version__}){other}"
         )
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:
-        raise BundleError(f"bundle {path}: {MANIFEST} lacks {', '.join(missing)}")
+        raise BundleError(f"bundle {path}: {MANIFEST} lacks {', '.join(missing)}; {reexport_hint(path, manifest)}")
     return manifest
 
 

@@ -26,3 +26,10 @@ class BackendError(SejeError, RuntimeError):
 
 class DataError(SejeError):
     """A dataset file or record is malformed (names the file and the record)."""
+
+
+def tell_apart(a: str, b: str, least: int = 12) -> tuple[str, str]:
+    """Prefixes of two hex digests long enough to differ (at least `least` characters), for messages."""
+    n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    n = max(least, n + 4)
+    return (a[:n] + ("..." if n < len(a) else ""), b[:n] + ("..." if n < len(b) else ""))

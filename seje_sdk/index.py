@@ -24,7 +24,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from seje_sdk.errors import IndexMismatchError, InputError
+from seje_sdk.errors import IndexMismatchError, InputError, tell_apart
 from seje_sdk.io import atomic_dir, save_npy, sha256_file, write_json
 
 INDEX_SCHEMA = "seje-index/1"
@@ -105,10 +105,9 @@ def take_ids(ids: Sequence[Any], rows: np.ndarray) -> np.ndarray:
 def check_queries(queries: np.ndarray, dim: int, fingerprint: str | None, index_fp: str, k: int, size: int) -> np.ndarray:
     """Shared query checks: same bundle, same width, 1 <= k <= index size."""
     if fingerprint is not None and fingerprint != index_fp:
-        raise IndexMismatchError(
-            f"index was built with bundle {index_fp[:12]}..., queries come from bundle {fingerprint[:12]}...; "
-            "rebuild the index with this bundle (seje index build)"
-        )
+        built, asked = tell_apart(index_fp, fingerprint)
+        raise IndexMismatchError(f"index was built with bundle {built}, queries come from bundle {asked}; "
+                                 "rebuild the index with this bundle (seje index build)")
     queries = np.asarray(queries, dtype=np.float32)
     if queries.ndim == 1:
         queries = queries[None]
@@ -322,8 +321,7 @@ def load_indexes(path: str | os.PathLike, fingerprint: str, mmap: bool = True) -
     path = Path(path)
     manifest = read_manifest(path, RETRIEVER_INDEX_SCHEMA, "make one with save_index or `seje index build`")
     if manifest.get("fingerprint") != fingerprint:
-        raise IndexMismatchError(
-            f"index {path} was built with bundle {str(manifest.get('fingerprint'))[:12]}..., this retriever runs bundle "
-            f"{fingerprint[:12]}...; rebuild the index with this bundle (seje index build)"
-        )
+        built, runs = tell_apart(str(manifest.get("fingerprint")), fingerprint)
+        raise IndexMismatchError(f"index {path} was built with bundle {built}, this retriever runs bundle {runs}; "
+                                 "rebuild the index with this bundle (seje index build)")
     return {m: load_index(path / m, mmap=mmap) for m in manifest["modalities"]}

@@ -6,7 +6,7 @@ import pytest
 from test_sdk_support import make_bundle, sdk_bundle  # noqa: F401  (session fixture)
 
 from seje_sdk import Retriever
-from seje_sdk.bundle import BUNDLE_SCHEMA, Bundle
+from seje_sdk.bundle import BUNDLE_SCHEMA, Bundle, bundle_fingerprint
 from seje_sdk.errors import BundleError
 
 
@@ -58,6 +58,50 @@ def test_other_schema_version_is_refused(copy):
     assert BUNDLE_SCHEMA == "seje-bundle/1"
 
 
+def test_schema_999_names_manifest_and_says_what_to_run(copy):
+    import seje_sdk
+
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest.update(schema_version=999, seje_version=seje_sdk.__version__, source={"run_dir": "runs/demo/run"})
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError) as e:
+        Bundle.load(copy)
+    msg = str(e.value)
+    assert "manifest.json has schema 999" in msg and f"({seje_sdk.__version__}) reads 'seje-bundle/1' only" in msg
+    assert f"`seje-export runs/demo/run --out {copy}`" in msg
+    assert "install" not in msg and "wrote it" not in msg  # never advice to install the version already installed
+
+
+def test_edited_fingerprint_is_refused_naming_manifest(copy):
+    manifest = json.loads((copy / "manifest.json").read_text())
+    good = manifest["fingerprint"]
+    assert good == bundle_fingerprint(manifest["files"])  # derived from the file hashes
+    manifest["fingerprint"] = good[:-1] + ("0" if good[-1] != "0" else "1")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"manifest\.json states fingerprint .* but its files give .*manifest\.json was edited"
+                       ) as e:
+        Bundle.load(copy)
+    assert good in str(e.value)  # the two differ in the last character: both are shown in full
+    Bundle.load(copy, verify=False)  # verify=False trusts the manifest, by request
+
+
+def test_index_mismatch_shows_where_fingerprints_differ():
+    from seje_sdk.errors import tell_apart
+
+    a, b = "ab" * 32, "ab" * 20 + "cd" + "ab" * 11
+    shown = tell_apart(a, b)
+    assert shown[0] != shown[1] and len(shown[0]) == 44 + 3 and shown[0].startswith(a[:12])
+    assert tell_apart("0" * 64, "f" * 64) == ("0" * 12 + "...", "f" * 12 + "...")
+
+
+def test_an_index_folder_is_not_a_bundle(sdk_bundle, tmp_path):
+    r = Retriever.load(sdk_bundle, backend="onnxruntime")
+    r.add_recipes([{"title": "x", "ingredients": ["salt"], "instructions": ["Stir."]}], ids=["x"])
+    r.save_index(tmp_path / "idx")
+    with pytest.raises(BundleError, match=r"is an index folder .*give this folder as --index"):
+        Bundle.load(tmp_path / "idx")
+
+
 def test_not_a_bundle(tmp_path):
     with pytest.raises(BundleError, match="manifest.json is missing"):
         Bundle.load(tmp_path)
@@ -91,6 +135,7 @@ def test_model_with_the_wrong_io_is_refused(copy):
     (copy / "image_encoder.onnx").write_bytes((copy / "tagger.onnx").read_bytes())
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["files"]["image_encoder.onnx"] = hashlib.sha256((copy / "tagger.onnx").read_bytes()).hexdigest()
+    manifest["fingerprint"] = bundle_fingerprint(manifest["files"])
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"image_encoder\.onnx: the image model has inputs \['tokens', 'lengths'\]"):
         Retriever.load(copy, backend="onnxruntime")

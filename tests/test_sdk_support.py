@@ -7,14 +7,12 @@ features these tests expect can be computed independently with seje_sdk.terms an
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from seje_sdk.bundle import BUNDLE_SCHEMA
+from seje_sdk.bundle import BUNDLE_SCHEMA, bundle_fingerprint
 from seje_sdk.io import sha256_file, write_json
 
 WORDS = ["flour", "sugar", "butter", "egg", "eggs", "milk", "salt", "red", "wine", "red_wine", "tomato", "basil",
@@ -128,7 +126,7 @@ def make_bundle(out: Path, seed: int = 0, int8: bool = True) -> Path:
     manifest = {
         "schema_version": BUNDLE_SCHEMA,
         "seje_version": "0.1.0",
-        "fingerprint": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest(),
+        "fingerprint": bundle_fingerprint(files),
         "embedding_dim": EMB_DIM,
         "image": {"size": IMAGE_SIZE, "resize": 36, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
         "text": {"max_sentences": 5, "max_tokens": 8, "max_ingredient_tokens": 8},
