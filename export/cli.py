@@ -1,6 +1,8 @@
 """`seje-export`: turn a trained run into a verified, self-contained bundle."""
 import click
 
+from export.onnx import DEFAULT_OPSET
+from seje_sdk.cli import InputFailure
 from seje_sdk.errors import SejeError
 
 
@@ -11,7 +13,7 @@ from seje_sdk.errors import SejeError
 @click.option("--int8", is_flag=True, help="Also write CPU int8 variants (static QDQ CNN, dynamic LSTM).")
 @click.option("--engine", type=click.Choice(["auto", "tensorrt", "none"]), default="auto", show_default=True,
               help="TensorRT engines: auto = build them where a GPU and TensorRT exist, else skip and say why.")
-@click.option("--opset", type=int, default=None, help="ONNX opset (default: export.onnx.DEFAULT_OPSET).")
+@click.option("--opset", type=click.IntRange(min=7), default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
               help="Largest batch the engines' optimisation profile (and Triton) accept.")
 @click.option("--triton", "triton_dir", type=click.Path(file_okay=False), default=None,
@@ -21,12 +23,15 @@ def main(run_dir: str, out_dir: str, fp16: bool, int8: bool, engine: str, opset:
          triton_dir: str | None, no_verify: bool) -> None:
     """Export RUN_DIR's encoders to ONNX (and TensorRT where a GPU exists) with precomputed tables."""
     from export.bundle import export_run
+    from export.parity import ParityError
 
     try:
         path = export_run(run_dir, out_dir, fp16=fp16, int8=int8, engine=engine, opset=opset, max_batch=max_batch,
                           triton_dir=triton_dir, verify=not no_verify)
+    except ParityError as e:  # the inputs were fine; an exported variant failed its check
+        raise click.ClickException(str(e)) from e
     except SejeError as e:
-        raise click.ClickException(str(e)) from e  # exit code 1, message without a traceback
+        raise InputFailure(str(e)) from e  # exit code 2, message without a traceback
     click.echo(f"bundle written to {path}" + ("" if no_verify else " (verified)"))
 
 

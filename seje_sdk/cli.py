@@ -23,6 +23,13 @@ from seje_sdk.errors import InputError, SejeError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 RECIPE_SUFFIXES = {".json", ".jsonl"}
 BACKENDS = ["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
+PRECISIONS = ["fp32", "fp16", "int8"]
+
+
+class InputFailure(click.ClickException):
+    """Bad input found by a command (a SejeError): its message, exit code 2, no traceback."""
+
+    exit_code = 2
 
 
 class SejeGroup(click.Group):
@@ -81,7 +88,8 @@ def _load(bundle: str, backend: str, precision: str, index: str = "exact"):
 
 
 def runtime_options(f):
-    f = click.option("--precision", default="fp32", show_default=True, help="fp32, fp16 or int8 (what the bundle holds)")(f)
+    f = click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+                     help="model precision (the bundle must hold it: see `seje info`)")(f)
     return click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)(f)
 
 
@@ -140,6 +148,9 @@ def embed(bundle: str, inputs: tuple[str, ...], out: str, batch_size: int, skip_
         res = r.embed_images(items, batch_size, show_progress=True, on_error=on_error)
     if not isinstance(res, EmbedResult):
         res = EmbedResult(res, list(range(len(res))))
+    if len(res.vectors) == 0:
+        raise InputError(f"nothing to write: {', '.join(inputs)} gave no recipes or readable images "
+                         f"({len(res.skipped)} skipped); {out} was not written")
     save_npy(out, res.vectors)
     write_json(Path(out).with_suffix(".json"), {"items": [labels[p] for p in res.positions],
                                                 "skipped": [{"position": p, "item": labels[p], "reason": m} for p, m in res.skipped]})
@@ -169,13 +180,20 @@ def index_build(bundle, recipe_files, image_dirs, out, kind, batch_size, skip_ba
     rows = []
     if recipe_files:
         recipes = [rec for p in recipe_files for rec in read_recipes(p)]
+        if not recipes:
+            raise InputError(f"--recipes {', '.join(recipe_files)}: no recipes in the file(s); nothing to index")
         ids = [rec.get("id", i) for i, rec in enumerate(recipes)]
         res = r.add_recipes(recipes, ids=ids, batch_size=batch_size, show_progress=True, on_error=on_error)
         rows.append(("recipes", len(res.positions), len(res.skipped)))
     if image_dirs:
         images = image_files(list(image_dirs))
+        if not images:
+            raise InputError(f"--images {', '.join(image_dirs)}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                             "nothing to index")
         res = r.add_images(images, batch_size=batch_size, show_progress=True, on_error=on_error)
         rows.append(("images", len(res.positions), len(res.skipped)))
+    if all(n == 0 for _, n, _ in rows):
+        raise InputError(f"every item was skipped as unreadable; {out} was not written")
     r.save_index(out)
     click.echo(_table(["indexed", "items", "skipped"], rows))
     click.echo(f"wrote {out} ({kind})")
@@ -193,9 +211,16 @@ def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> 
     """Top-k recipes for a photo (--image) or top-k photos for a recipe (--recipe)."""
     if (image is None) == (recipe is None):
         raise click.UsageError("give exactly one of --image FILE or --recipe FILE.json")
+    queries = [image] if image else read_recipes(recipe)
+    if not queries:
+        raise InputError(f"--recipe {recipe}: holds no recipe to search with (give a recipe object or a list of them)")
     r = _load(bundle, backend, precision)
     r.load_index(index_dir)
-    queries = [image] if image else read_recipes(recipe)
+    target, option, build = ("recipe", "--image", "--recipes FILE") if image else ("image", "--recipe", "--images DIR")
+    if not r.info()["index"][target]:
+        raise InputError(f"index {index_dir} holds no {target}s, so a {option} query has nothing to search; "
+                         f"add them with `seje index build {bundle} {build} --out {index_dir}` "
+                         "(give --recipes and --images together to index both)")
     hits = r.search(images=queries, k=k) if image else r.search(recipes=queries, k=k)
     if as_json:
         click.echo(json.dumps([[{"id": i, "score": s} for i, s in q] for q in hits], indent=2))

@@ -77,3 +77,37 @@ def test_bad_usage_exits_2(sdk_bundle, tmp_path):
     assert run("index", "build", sdk_bundle, "--out", tmp_path / "i").exit_code == 2
     assert run("embed", sdk_bundle, "a.jpg", "r.json", "--out", tmp_path / "z.npy").exit_code == 2
     assert run("nosuchcommand").exit_code == 2
+
+
+def test_cli_messages_speak_cli(sdk_bundle, sdk_images, files, tmp_path):
+    res = run("index", "build", sdk_bundle, "--recipes", files / "layer1.json", "--out", tmp_path / "recipes_only")
+    assert res.exit_code == 0, res.output
+    # `seje info` on an index folder says what it is and what to pass instead.
+    res = run("info", tmp_path / "recipes_only")
+    assert res.exit_code == 2 and "is an index folder" in res.output and "--index" in res.output
+    # A recipe query on a recipe-only index: which index is missing, in CLI terms (no Python advice).
+    res = run("search", sdk_bundle, "--index", tmp_path / "recipes_only", "--recipe", files / "one.json")
+    assert res.exit_code == 2 and "holds no images" in res.output and "seje index build" in res.output
+    assert "--images DIR" in res.output and "add_images" not in res.output
+    # A query file holding no recipe exits 2 instead of printing nothing.
+    (tmp_path / "empty.json").write_text("[]")
+    res = run("search", sdk_bundle, "--index", tmp_path / "recipes_only", "--recipe", tmp_path / "empty.json")
+    assert res.exit_code == 2 and "empty.json: holds no recipe" in res.output
+    res = run("index", "build", sdk_bundle, "--recipes", tmp_path / "empty.json", "--out", tmp_path / "none")
+    assert res.exit_code == 2 and not (tmp_path / "none").exists()
+    # Closed option sets are checked when parsed, before any bundle is loaded.
+    res = run("search", sdk_bundle, "--index", tmp_path / "recipes_only", "--image", sdk_images[0], "--precision", "fp8")
+    assert res.exit_code == 2 and "'fp8' is not one of 'fp32', 'fp16', 'int8'" in res.output
+
+
+def test_export_and_train_help_show_real_defaults_and_bad_input_exits_2(tmp_path):
+    from export.cli import main as export_main
+    from trainer.cli import main as train_main
+
+    res = CliRunner().invoke(export_main, ["--help"])
+    assert res.exit_code == 0 and "default: 17" in " ".join(res.output.split()) and "DEFAULT_OPSET" not in res.output
+    (tmp_path / "run").mkdir()
+    res = CliRunner().invoke(export_main, [str(tmp_path / "run"), "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "no config.json" in res.output and not (tmp_path / "b").exists()
+    res = CliRunner().invoke(train_main, ["data-stats", str(tmp_path / "run")])
+    assert res.exit_code == 2 and "layer1.json: missing" in res.output

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from seje_sdk.cli import InputFailure
 from seje_sdk.errors import SejeError
 
 
@@ -12,11 +13,11 @@ from seje_sdk.errors import SejeError
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="RUN_DIR to write.")
 @click.option("--preset", type=click.Choice(["tiny", "cpu", "paper"]), default="cpu", show_default=True)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="YAML/JSON overrides.")
-@click.option("--epochs", type=int, help="Maximum epochs.")
-@click.option("--batch-size", type=int, help="Global batch size (split across torchrun processes).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs.")
+@click.option("--batch-size", type=click.IntRange(min=2), help="Global batch size (split across torchrun processes).")
 @click.option("--backbone", help="Image backbone (e.g. resnet50, efficientnet_lite0); implies --no-share-backbone.")
 @click.option("--backbone-weights", type=click.Path(exists=True, dir_okay=False), help="Local .pth for --backbone.")
-@click.option("--image-size", type=int, help="Training/eval crop size in pixels.")
+@click.option("--image-size", type=click.IntRange(min=32), help="Training/eval crop size in pixels.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--resume", is_flag=True, help="Continue RUN_DIR from checkpoints/last.pt exactly.")
 @click.option("--baseline", is_flag=True, help="Plain triplet baseline: no semantic features, no alignment losses.")
@@ -34,7 +35,7 @@ def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file
         run = run_fit(data_dir, features_dir, out_dir, preset=preset, overrides=overrides, resume=resume,
                       config_file=config_file, baseline=baseline)
     except SejeError as e:
-        raise click.ClickException(str(e)) from e
+        raise InputFailure(str(e)) from e
     click.echo(f"run written to {run}; evaluate with `seje-train eval --run {run}`")
 
 
@@ -57,4 +58,4 @@ def evaluate(run_dir: str, data_dir: str | None, n_bags: int, bag_sizes: str, ch
     try:
         evaluate_run(run_dir, data_dir, bag_sizes=sizes, n_bags=n_bags, which=checkpoint)
     except SejeError as e:
-        raise click.ClickException(str(e)) from e
+        raise InputFailure(str(e)) from e

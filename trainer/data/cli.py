@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from seje_sdk.cli import InputFailure
 from seje_sdk.errors import DataError
 
 
@@ -86,7 +87,7 @@ def data_stats(data_dir: str, skip_bad: bool, require_images: bool, verify_image
             data_dir, require_images=require_images, skip_bad=skip_bad, verify_images=verify_images
         )
     except DataError as e:
-        raise click.ClickException(str(e)) from e
+        raise InputFailure(str(e)) from e
     click.echo(format_table(stats_rows(stats)))
     if report.total:
         click.echo(report.summary(), err=True)

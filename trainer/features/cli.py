@@ -1,6 +1,7 @@
 """`seje-train features`: SEJE Phase 1 feature engineering into FEATURES_DIR."""
 import click
 
+from seje_sdk.cli import InputFailure
 from seje_sdk.errors import SejeError
 
 
@@ -27,5 +28,5 @@ def features(data_dir, out_dir, preset, config_file, ranker, bert_model, backbon
         overrides.update({k: v for k, v in flags.items() if v is not None})
         path = build_features(data_dir, out_dir, preset=preset, overrides=overrides, skip_bad=skip_bad)
     except SejeError as e:
-        raise click.ClickException(str(e)) from e
+        raise InputFailure(str(e)) from e
     click.echo(f"FEATURES_DIR: {path}")
