@@ -26,6 +26,7 @@ from seje_sdk.image import ImageSpec
 from seje_sdk.io import atomic_file, write_json
 from trainer import distributed as D
 from trainer.config import TrainConfig, config_from_dict, resolve_config
+from trainer.data.validate import check_dataset
 from trainer.datasets import (PairSplit, PixelPairs, cache_backbone_features, category_features, load_split,
                               recipe_tensors)
 from trainer.evaluate import bag_metrics, selection_score
@@ -399,6 +400,7 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         cfg = resolve_config(preset, config_file, overrides, baseline)
         if (out_dir / "checkpoints" / "last.pt").is_file():
             raise InputError(f"{out_dir} already holds a run; pass --resume to continue it or choose a new --out")
+    print(check_dataset(data_dir, "fit").summary())  # seconds, before any training
     check_features_match(data_dir, features_dir)
     info = D.init_distributed()
     if cfg.batch_size < 2 * info.world_size:

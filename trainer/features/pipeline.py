@@ -25,6 +25,7 @@ from seje_sdk.terms import TermTables, batch_key_terms, phrase_table, recipe_tok
 from seje_sdk.text import SPECIALS, RecipeText, Vocab, clean_ingredient_name
 
 from trainer.data.classes import write_classes
+from trainer.data.validate import check_dataset
 from trainer.features import categories, lexicon, skip_instructions, tagger, word2vec
 from trainer.features.config import FeatureConfig, resolve_config
 from trainer.features.labels import category_labels
@@ -94,6 +95,7 @@ def build_features(
     elif out_dir.exists() and any(out_dir.iterdir()):
         # atomic_dir replaces the folder: never let a typo in --out wipe unrelated files.
         raise InputError(f"--out {out_dir} exists and is not a FEATURES_DIR (no manifest.json); choose an empty or new folder")
+    print(check_dataset(data_dir, "features").summary())  # seconds, before minutes of training
     start = time.time()
     with atomic_dir(out_dir) as tmp:
         metrics, cfg = _build(data_dir, tmp, cfg, skip_bad)
