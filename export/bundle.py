@@ -83,6 +83,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
                                   parity, opset, max_batch)
         if int8_settings:
             manifest["int8"] = int8_settings
+        manifest["near_duplicates"] = near_duplicates(run, held_out.batch_size)
         write_json(tmp / "manifest.json", manifest)
         if triton_dir is not None:
             from export.triton import write_triton_repo
@@ -248,6 +249,17 @@ def verify_bundle(run: RunInputs, folder: Path, variants: dict[str, Any], max_ba
                                    engines["tensorrt_version"], engines["compute_capability"], max_batch)
             candidates[f"tensorrt/{precision}"] = (precision, run_all(runner, run.held, min(batch_size, max_batch)))
     return verify_parity(reference, candidates, thresholds)
+
+
+def near_duplicates(run: RunInputs, batch_size: int) -> dict[str, Any]:
+    """Share of the held-out test items whose vector nearly duplicates another's; printed as a warning when high."""
+    from trainer.references import near_duplicate_report, near_duplicate_warnings
+
+    reference = run_all(torch_runner(run.model, run.tagger), run.held, batch_size)
+    report = near_duplicate_report(reference["image"], reference["recipe"])
+    for line in near_duplicate_warnings(report, "held-out test"):
+        print(f"seje-export: {line}")
+    return report
 
 
 # ------------------------------------------------------------------ manifest
