@@ -1,7 +1,7 @@
 """`seje-export`: turn a trained run into a verified, self-contained bundle."""
 import click
 
-from seje_sdk.errors import SejeError
+from seje_sdk.errors import BackendError, InputError, SejeError
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,7 +26,11 @@ def main(run_dir: str, out_dir: str, fp16: bool, int8: bool, engine: str, opset:
         path = export_run(run_dir, out_dir, fp16=fp16, int8=int8, engine=engine, opset=opset, max_batch=max_batch,
                           triton_dir=triton_dir, verify=not no_verify)
     except SejeError as e:
-        raise click.ClickException(str(e)) from e  # exit code 1, message without a traceback
+        err = click.ClickException(str(e))  # a message without a traceback
+        # Exit 2 for what the user must change (an option, or `--engine tensorrt` where no GPU
+        # can build engines); 1 for failures of the export itself (parity, ...).
+        err.exit_code = 2 if isinstance(e, (InputError, BackendError)) else 1
+        raise err from e
     click.echo(f"bundle written to {path}" + ("" if no_verify else " (verified)"))
 
 
