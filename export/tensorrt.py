@@ -1,11 +1,15 @@
-"""TensorRT 10 engines from the exported ONNX files (only where an NVIDIA GPU and TensorRT exist).
+"""TensorRT engines (10.8+ and 11, one code path) from the exported ONNX graphs, where a GPU exists.
 
-Every call follows the TensorRT 10 Python API: Builder -> NetworkDefinition filled by
-OnnxParser -> BuilderConfig (one optimisation profile over batch and sequence sizes up to
-max_batch, FP16 when asked, TF32 cleared for fp32 so "fp32" really is fp32, a timing cache
-loaded from and saved to disk) -> build_serialized_network. An engine only runs on the
-TensorRT version and GPU architecture that built it, so both are in its file name and in the
-manifest, and the SDK refuses a mismatch.
+Every network is strongly typed (required on 10.x, the only mode on 11): the precision comes
+from the graph's own types, so fp16 engines are built from the fp16 ONNX graphs (whose L2
+normalisation export/fp16.py keeps in fp32) and fp32 engines from the fp32 graphs. TF32 is
+cleared in every engine so that fp32 tensors, the normalisation included, really are fp32.
+The flow: Builder -> strongly typed network filled by OnnxParser -> BuilderConfig (workspace
+limit, one optimisation profile over batch and sequence sizes up to max_batch, a timing cache
+loaded from and saved to disk) -> build_serialized_network. Only API names present in both
+TensorRT 10.16 and 11.4 are used (tests/test_tensorrt.py checks them against both bindings).
+An engine only runs on the TensorRT version, CUDA major and GPU architecture that built it, so
+all three are in the manifest and the SDK refuses a mismatch.
 """
 from __future__ import annotations
 
@@ -25,30 +29,27 @@ class TrtEnvironment:
     """What this machine offers for engines: versions and GPU, or why engines cannot be built."""
 
     available: bool
-    reason: str | None = None  # why not, when unavailable
+    reason: str | None = None  # why not, when unavailable; starts with "no GPU" when that is the cause
     tensorrt: str | None = None
     gpu: str | None = None
     compute_capability: str | None = None  # "8.6"
+    cuda: str | None = None  # CUDA runtime version of cuda-python, e.g. "12.9"
 
     def as_manifest(self) -> dict[str, Any]:
-        return {"tensorrt": self.tensorrt, "gpu": self.gpu, "compute_capability": self.compute_capability}
+        return {"tensorrt": self.tensorrt, "gpu": self.gpu, "compute_capability": self.compute_capability,
+                "cuda_runtime": self.cuda}
 
 
 def detect() -> TrtEnvironment:
-    """Probe TensorRT and GPU 0 without failing; the reason names the missing piece."""
-    from seje_sdk.backends.tensorrt import _check, gpu_compute_capability, import_tensorrt
+    """Probe driver, TensorRT, cuda-python and GPU 0 without failing; the reason names the missing piece."""
+    from seje_sdk.backends.gpu import tensorrt_stack
 
     try:
-        trt, cudart = import_tensorrt()
+        trt, _, gpu = tensorrt_stack()
     except BackendError as e:
         return TrtEnvironment(False, reason=str(e))
-    try:
-        cc = gpu_compute_capability(cudart)
-        name = _check(cudart.cudaGetDeviceProperties(0), "device properties").name
-        name = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
-    except BackendError as e:
-        return TrtEnvironment(False, reason=str(e), tensorrt=trt.__version__)
-    return TrtEnvironment(True, tensorrt=trt.__version__, gpu=name.strip("\x00 "), compute_capability=cc)
+    return TrtEnvironment(True, tensorrt=trt.__version__, gpu=gpu.name, compute_capability=gpu.compute_capability,
+                          cuda=gpu.cuda_runtime)
 
 
 def engine_filename(spec: GraphSpec, precision: str, env: TrtEnvironment) -> str:
@@ -78,14 +79,18 @@ def profile_shapes(spec: GraphSpec, max_batch: int, image_size: int, max_sentenc
 
 
 def build_engine(onnx_path: str | Path, plan_path: str | Path, shapes: dict[str, tuple[Shape, Shape, Shape]],
-                 fp16: bool, timing_cache: str | Path | None = None) -> Path:
-    """Parse `onnx_path`, build one engine with one optimisation profile, write `plan_path`."""
-    from seje_sdk.backends.tensorrt import import_tensorrt
+                 timing_cache: str | Path | None = None) -> Path:
+    """Parse `onnx_path` into a strongly typed network, build one engine with one profile, write `plan_path`.
+
+    The engine's precision is the graph's: pass the fp16 ONNX file for an fp16 engine.
+    """
+    from seje_sdk.backends.gpu import import_tensorrt
 
     trt, _ = import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
+    # STRONGLY_TYPED: opt-in on 10.x, accepted and always on in 11 (where weak typing is gone).
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -93,10 +98,10 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, shapes: dict[str,
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
-    else:
-        config.clear_flag(trt.BuilderFlag.TF32)  # TF32 matmuls would break fp32 parity (10-bit mantissa)
+    # TF32 is on by default for fp32 tensors: its 10-bit mantissa would break fp32 parity and the
+    # fp32 normalisation inside fp16 graphs. There is no FP16 flag to set: on a strongly typed
+    # network the fp16 graph's types choose fp16 kernels (the flag is gone in TensorRT 11).
+    config.clear_flag(trt.BuilderFlag.TF32)
     profile = builder.create_optimization_profile()
     for name, (lo, opt, hi) in shapes.items():
         profile.set_shape(name, lo, opt, hi)
@@ -126,15 +131,14 @@ def build_engines(bundle_dir: Path, precisions: list[str], env: TrtEnvironment, 
 
     entry: dict[str, Any] = {
         "tensorrt_version": env.tensorrt, "compute_capability": env.compute_capability,
-        "gpu": env.gpu, "max_batch": max_batch,
+        "cuda": env.cuda, "gpu": env.gpu, "max_batch": max_batch, "strongly_typed": True,
     }
     jobs = [(p, spec) for p in precisions for spec in (IMAGE, RECIPE, TAGGER)]
     for precision, spec in tqdm(jobs, desc="TensorRT engines", unit="engine"):
         rel = engine_filename(spec, precision, env)
         shapes = profile_shapes(spec, max_batch, **limits)
-        # fp16 engines are built from the fp32 ONNX: TensorRT picks fp16 kernels itself and
-        # keeps the I/O in fp32, which is what callers pass.
-        build_engine(bundle_dir / spec.filename("fp32"), bundle_dir / rel, shapes, fp16=precision == "fp16",
-                     timing_cache=timing_cache)
+        # Strongly typed: the engine takes the precision of the graph it is built from. The fp16
+        # graphs keep fp32 inputs/outputs (and an fp32 normalisation), which is what callers pass.
+        build_engine(bundle_dir / spec.filename(precision), bundle_dir / rel, shapes, timing_cache=timing_cache)
         entry.setdefault(precision, {})[spec.role] = rel
     return entry

@@ -82,16 +82,21 @@ class Retriever:
     # --- construction -----------------------------------------------------------------------
     @classmethod
     def load(cls, bundle: str | os.PathLike, backend: str = "auto", precision: str = "fp32", index: str = "exact",
-             workers: int | None = None, threads: int = 0, verify: bool = True) -> "Retriever":
+             workers: int | None = None, threads: int = 0, verify: bool = True, cuda: Any = None) -> "Retriever":
         """Open a bundle. backend: auto (tensorrt > onnxruntime-cuda > onnxruntime), or one of them explicitly.
 
         An explicit backend that cannot run raises BackendError; under auto each failure is warned about
         and the next backend is tried. `index` picks the index kind built by add_*: exact, exact-fp16, hnsw, ivfpq.
+        `cuda`: ONNX Runtime CUDA provider options, a dict or seje_sdk.backends.onnxruntime.CudaOptions
+        (device_id, cudnn_conv_algo_search, gpu_mem_limit, arena_extend_strategy).
 
         >>> r = Retriever.load("bundle/", backend="onnxruntime", precision="int8")   # doctest: +SKIP
         """
+        from seje_sdk.backends.onnxruntime import CudaOptions, require_onnxruntime
         from seje_sdk.terms import TermTables
 
+        require_onnxruntime()  # every backend runs the tagger on ONNX Runtime: fail first, naming the extra
+        cuda = CudaOptions.coerce(cuda)
         b = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
         if b.ranker == "bert":  # the BERT ranker would need an exported BERT graph + tokenizer in the bundle
             raise BundleError(f"bundle {b.path}: key terms ranked with 'bert' cannot run in the SDK yet; "
@@ -101,7 +106,7 @@ class Retriever:
         fallbacks: list[str] = []
         for name in candidates:
             try:
-                sessions = cls._open_all(b, name, precision, threads)
+                sessions = cls._open_all(b, name, precision, threads, cuda)
             except SejeError as e:
                 if backend != "auto" or name == candidates[-1]:
                     raise
@@ -114,14 +119,14 @@ class Retriever:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _open_all(b: Bundle, name: str, precision: str, threads: int) -> dict[str, Session]:
+    def _open_all(b: Bundle, name: str, precision: str, threads: int, cuda: Any = None) -> dict[str, Session]:
         if name == "tensorrt" and not b.precisions("tensorrt"):
             raise BackendError(f"tensorrt: no engines in the bundle ({b.skipped_reason('tensorrt')})")
-        sessions = {role: open_session(b, name, precision, role, threads) for role in ("image", "recipe")}
+        sessions = {role: open_session(b, name, precision, role, threads, cuda) for role in ("image", "recipe")}
         # The tagger's argmax decides which words are key terms: keep it at fp32 so the term
         # feature equals training's exactly; it is tiny, so ORT CPU/CUDA is fine even under TensorRT.
         tagger_backend = "onnxruntime-cuda" if name == "onnxruntime-cuda" else "onnxruntime"
-        sessions["tagger"] = open_session(b, tagger_backend, "fp32", "tagger", threads)
+        sessions["tagger"] = open_session(b, tagger_backend, "fp32", "tagger", threads, cuda)
         for role, session in sessions.items():
             check_io(role, session)
         return sessions
@@ -378,8 +383,10 @@ class Retriever:
             self._indexes.update(loaded)
 
     def close(self) -> None:
-        """Stop the decode workers (also done at interpreter exit)."""
+        """Stop the decode workers and free the sessions' GPU streams and memory (also done at interpreter exit)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for session in self.sessions.values():
+            getattr(session, "close", lambda: None)()
 
 
 def _check_options(batch_size: int, on_error: str) -> None:

@@ -1,7 +1,7 @@
 """The one interface every inference backend implements: named numpy arrays in, out."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -41,19 +41,39 @@ class Session(Protocol):
         """Run the model on `feeds` and return every output by name."""
         ...
 
+    def close(self) -> None:
+        """Release what the session holds on the device (idempotent)."""
+        ...
 
-def open_session(bundle: "Bundle", backend: str, precision: str, role: str, threads: int = 0) -> Session:
-    """One encoder of the bundle on one backend (raises BackendError / BundleError)."""
+
+def check_precision_for_device(backend: str, precision: str) -> None:
+    """Refuse int8 graphs on CUDA: they are CPU-tuned (QDQ / dynamic quantisation) and ORT's CUDA
+    provider runs most of their nodes on the CPU, slower than fp32 on the GPU."""
+    if backend == "onnxruntime-cuda" and precision == "int8":
+        raise BackendError("onnxruntime-cuda: int8 graphs are quantised for the CPU and would run mostly on the CPU "
+                           "under the CUDA provider; use precision='fp16' (or 'fp32') on the GPU, or backend='onnxruntime' for int8")
+
+
+def open_session(bundle: "Bundle", backend: str, precision: str, role: str, threads: int = 0,
+                 cuda: Any = None) -> Session:
+    """One encoder of the bundle on one backend (raises BackendError / BundleError).
+
+    `cuda` holds ONNX Runtime CUDA provider options (CudaOptions or a dict), used by onnxruntime-cuda.
+    """
     if backend in ("onnxruntime", "onnxruntime-cuda"):
         from seje_sdk.backends.onnxruntime import OrtSession
 
+        check_precision_for_device(backend, precision)
         path = bundle.model_path("onnxruntime", precision, role)
-        return OrtSession(path, device="cuda" if backend == "onnxruntime-cuda" else "cpu", intra_op_threads=threads)
+        if backend == "onnxruntime-cuda":
+            return OrtSession(path, device="cuda", intra_op_threads=threads, cuda=cuda)
+        return OrtSession(path, device="cpu", intra_op_threads=threads)
     if backend == "tensorrt":
         from seje_sdk.backends.tensorrt import TrtSession
 
         if precision not in bundle.precisions("tensorrt"):
             raise BackendError(f"tensorrt: bundle has no {precision} engines ({bundle.skipped_reason('tensorrt') or bundle.precisions('tensorrt')})")
         meta = {**bundle.manifest["variants"]["tensorrt"], **bundle.variant("tensorrt", precision)}
-        return TrtSession(bundle.model_path("tensorrt", precision, role), meta.get("tensorrt_version"), meta.get("compute_capability"), meta.get("max_batch"))
+        return TrtSession(bundle.model_path("tensorrt", precision, role), meta.get("tensorrt_version"),
+                          meta.get("compute_capability"), meta.get("max_batch"), built_cuda=meta.get("cuda"))
     raise BackendError(f"unknown backend {backend!r}; use auto, {', '.join(BACKENDS)}")

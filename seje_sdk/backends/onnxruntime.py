@@ -2,7 +2,11 @@
 
 ORT silently falls back to CPU when the CUDA provider cannot load (a missing libcudnn, say),
 so after creating a session we read `get_providers()` and refuse a CUDA session that is not
-running on CUDA: we never report a GPU backend that is not there.
+running on CUDA: we never report a GPU backend that is not there. The provider's own log
+lines (which name the missing library) are captured while a CUDA session is created, passed
+on to stderr and quoted in that BackendError. CUDA sessions take provider options
+(CudaOptions: device, cuDNN algorithm search, memory arena) and preload the CUDA/cuDNN
+libraries of the nvidia-* wheels (onnxruntime.preload_dlls, ORT >= 1.21).
 
 Example:
     >>> s = OrtSession("bundle/image_encoder.onnx")                       # doctest: +SKIP
@@ -12,10 +16,14 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
-from seje_sdk.errors import BackendError, BundleError
+from seje_sdk.errors import BackendError, BundleError, InputError
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
 
@@ -24,8 +32,115 @@ def _ort():
     try:
         import onnxruntime
     except ImportError as e:  # pragma: no cover - onnxruntime is a core dependency
-        raise BackendError("onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)") from e
+        from seje_sdk.backends.gpu import install_hint
+
+        raise BackendError(f"no ONNX Runtime is installed (seje needs exactly one): {install_hint(gpu=False)}") from e
     return onnxruntime
+
+
+def require_onnxruntime() -> None:
+    """Raise BackendError naming the extra to install when no ONNX Runtime package is importable."""
+    _ort()
+
+
+SEARCH_MODES = ("HEURISTIC", "EXHAUSTIVE", "DEFAULT")
+ARENA_STRATEGIES = ("kSameAsRequested", "kNextPowerOfTwo")
+
+
+@dataclass(frozen=True)
+class CudaOptions:
+    """ONNX Runtime CUDA provider options (names as in ORT's CUDA execution provider docs).
+
+    cuDNN's EXHAUSTIVE search (ORT's default) re-times every convolution for each new input
+    shape, and a retrieval service sees many batch sizes, so we default to HEURISTIC; the arena
+    grows by what is asked instead of doubling. gpu_mem_limit caps the arena (bytes; None = ORT's).
+    """
+
+    device_id: int = 0
+    cudnn_conv_algo_search: str = "HEURISTIC"
+    gpu_mem_limit: int | None = None
+    arena_extend_strategy: str = "kSameAsRequested"
+
+    def __post_init__(self):
+        if not isinstance(self.device_id, int) or self.device_id < 0:
+            raise InputError(f"cuda options: device_id must be an int >= 0, got {self.device_id!r}")
+        if self.cudnn_conv_algo_search not in SEARCH_MODES:
+            raise InputError(f"cuda options: cudnn_conv_algo_search must be one of {SEARCH_MODES}, "
+                             f"got {self.cudnn_conv_algo_search!r}")
+        if self.gpu_mem_limit is not None and (not isinstance(self.gpu_mem_limit, int) or self.gpu_mem_limit <= 0):
+            raise InputError(f"cuda options: gpu_mem_limit must be a positive number of bytes, got {self.gpu_mem_limit!r}")
+        if self.arena_extend_strategy not in ARENA_STRATEGIES:
+            raise InputError(f"cuda options: arena_extend_strategy must be one of {ARENA_STRATEGIES}, "
+                             f"got {self.arena_extend_strategy!r}")
+
+    @classmethod
+    def coerce(cls, value: "CudaOptions | dict[str, Any] | None") -> "CudaOptions":
+        """Accept CudaOptions, a dict of its fields, or None (defaults); unknown keys are an InputError."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise InputError(f"cuda options: pass a dict or CudaOptions, got {type(value).__name__}")
+        unknown = set(value) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InputError(f"cuda options: unknown keys {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
+        return cls(**value)
+
+    def provider_options(self) -> dict[str, str]:
+        """The dict InferenceSession takes for CUDAExecutionProvider (values as strings, limits omitted when unset)."""
+        return {k: str(v) for k, v in asdict(self).items() if v is not None}
+
+
+def _preload_cuda_libraries(ort) -> None:
+    """Load CUDA/cuDNN from the nvidia-* wheels (or torch) before the provider needs them; ORT >= 1.21 only."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        preload()
+
+
+def _create_capturing_log(create):
+    """Run `create()` while capturing what native code writes to stderr; return (result, text).
+
+    The text is written back to stderr as well, so nothing is hidden; it is also what names a
+    missing CUDA library when the CUDA provider fails to load.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            result = create()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode(errors="replace")
+    if text:
+        sys.stderr.write(text)
+    return result, text
+
+
+def _provider_failure(log: str) -> str:
+    """The lines of ORT's log that explain a CUDA provider failure (or a pointer to them)."""
+    lines = [ln.strip() for ln in log.splitlines() if any(w in ln for w in ("CUDA", "cuda", "cudnn", "cuDNN", "Fail", ".so"))]
+    return " | ".join(lines[-4:]) if lines else "ONNX Runtime logged no reason"
+
+
+def _cuda_session(ort, path: str, options, cuda: CudaOptions):
+    """An InferenceSession on CUDA (+ CPU for the nodes CUDA lacks), or BackendError quoting the provider's reason."""
+    _preload_cuda_libraries(ort)
+    options.log_severity_level = 2  # warnings: the provider's load failure is logged at this level
+    providers = [("CUDAExecutionProvider", cuda.provider_options()), "CPUExecutionProvider"]
+    try:
+        session, log = _create_capturing_log(lambda: ort.InferenceSession(path, sess_options=options, providers=providers))
+    except Exception as e:  # ORT raises its own Fail/InvalidGraph types
+        raise BundleError(f"{path}: onnxruntime cannot load this model ({e})") from e
+    running = list(session.get_providers())
+    if running[0] != "CUDAExecutionProvider":
+        raise BackendError(f"onnxruntime-cuda: the CUDA provider did not load for {path} (running {running}); "
+                           f"ONNX Runtime says: {_provider_failure(log)}")
+    return session
 
 
 def available_providers() -> list[str]:
@@ -38,37 +153,39 @@ class OrtSession:
 
     max_batch = None  # ONNX graphs have dynamic batch axes
 
-    def __init__(self, path: str | os.PathLike, device: str = "cpu", intra_op_threads: int = 0):
+    def __init__(self, path: str | os.PathLike, device: str = "cpu", intra_op_threads: int = 0,
+                 cuda: CudaOptions | dict[str, Any] | None = None):
         ort = _ort()
         self.path = str(path)
-        if device == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendError(
-                    f"onnxruntime-cuda: this onnxruntime build has no CUDAExecutionProvider "
-                    f"(has {ort.get_available_providers()}); install onnxruntime-gpu (seje[gpu])"
-                )
-            wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        elif device == "cpu":
-            wanted = ["CPUExecutionProvider"]
-        else:
+        if device not in ("cpu", "cuda"):
             raise BackendError(f"unknown onnxruntime device {device!r}; use 'cpu' or 'cuda'")
+        if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+            from seje_sdk.backends.gpu import install_hint
+
+            raise BackendError(
+                f"onnxruntime-cuda: this onnxruntime build has no CUDAExecutionProvider "
+                f"(has {ort.get_available_providers()}); {install_hint()} in a fresh venv"
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads  # 0 = ORT default (all cores)
-        options.log_severity_level = 3  # errors only; ORT's warnings about fallbacks are checked below
-        try:
-            self._session = ort.InferenceSession(self.path, sess_options=options, providers=wanted)
-        except Exception as e:  # ORT raises its own Fail/InvalidGraph types
-            raise BundleError(f"{self.path}: onnxruntime cannot load this model ({e})") from e
+        options.log_severity_level = 3  # errors only on CPU; CUDA sessions log warnings (see _cuda_session)
+        if device == "cuda":
+            cuda = CudaOptions.coerce(cuda)
+            self._session = _cuda_session(ort, self.path, options, cuda)
+            self.device = f"cuda:{cuda.device_id}"
+        else:
+            try:
+                self._session = ort.InferenceSession(self.path, sess_options=options, providers=["CPUExecutionProvider"])
+            except Exception as e:  # ORT raises its own Fail/InvalidGraph types
+                raise BundleError(f"{self.path}: onnxruntime cannot load this model ({e})") from e
+            self.device = "cpu"
         self.providers = list(self._session.get_providers())
-        if device == "cuda" and self.providers[0] != "CUDAExecutionProvider":
-            raise BackendError(
-                f"onnxruntime-cuda: the CUDA provider did not load for {self.path} (running {self.providers}); "
-                "check the CUDA/cuDNN libraries that onnxruntime-gpu needs"
-            )
-        self.device = "cuda:0" if device == "cuda" else "cpu"
         self._inputs = {i.name: _DTYPES.get(i.type, np.float32) for i in self._session.get_inputs()}
         self.input_names = list(self._inputs)
         self.output_names = [o.name for o in self._session.get_outputs()]
+
+    def close(self) -> None:
+        """Nothing to free eagerly: ORT releases the session (and its CUDA arena) with the object."""
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run with inputs cast to the graph's declared types; returns all outputs by name."""

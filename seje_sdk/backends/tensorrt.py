@@ -1,143 +1,200 @@
-"""TensorRT 10 engine sessions (lazy import of `tensorrt` and the CUDA runtime binding).
+"""TensorRT engine sessions for a service: a pool of execution contexts, pinned buffers, async copies.
 
-A serialized engine only runs on the TensorRT version and GPU architecture that built it, so
-before deserialising we compare both with what the bundle recorded and refuse a mismatch
-with a message that says to rebuild the engines (`seje-export --engine tensorrt`).
+An engine only runs on the TensorRT version, CUDA major and GPU architecture that built it, so
+before deserialising we compare all three with what the bundle recorded and refuse a mismatch
+with the command that rebuilds the engines. Each concurrent caller borrows one "slot" (its own
+execution context, CUDA stream, device buffers and page-locked host buffers): copies and
+inference are queued on that stream asynchronously and only the stream is synchronised, so
+callers never wait on each other while a slot is free. Everything CUDA-side is released by
+`close()` (Retriever.close calls it) or, at the latest, when the session is collected or the
+interpreter exits.
 
 Manifest entry read here (written by export): variants["tensorrt"] =
-    {"fp16": {"image": "engines/....plan", "recipe": ..., "tagger": ...},
-     "tensorrt_version": "10.3.0", "compute_capability": "8.6", "max_batch": 64}
-(the version / compute capability may also sit inside each precision entry).
+    {"fp16": {"image": "engines/....plan", ...}, "tensorrt_version": "10.16.1.11",
+     "compute_capability": "9.0", "cuda": "12.9", "max_batch": 64}
 
 Example:
-    >>> s = TrtSession("bundle/engines/image_encoder.fp16.sm86.trt10.3.plan", "10.3.0", "8.6")  # doctest: +SKIP
-    >>> s.run({"pixels": batch})["embedding"]                                                   # doctest: +SKIP
+    >>> s = TrtSession("bundle/engines/image_encoder.fp16.sm90.trt10.16.plan", "10.16.1.11", "9.0")  # doctest: +SKIP
+    >>> s.run({"pixels": batch})["embedding"]                                                          # doctest: +SKIP
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import queue
 import threading
+import weakref
+from typing import Any
 
 import numpy as np
 
+from seje_sdk.backends.gpu import check, import_tensorrt, tensorrt_stack
 from seje_sdk.errors import BackendError
 
+DEFAULT_CONTEXTS = 4  # concurrent callers served at once; each costs one context's activation memory
+REBUILD = "rebuild the engines on this machine: seje-export RUN_DIR --out BUNDLE_DIR --engine tensorrt [--fp16]"
 
-def import_tensorrt():
-    """`tensorrt` and the CUDA runtime module, or BackendError saying what to install."""
-    try:
-        import tensorrt as trt
-    except ImportError as e:
-        raise BackendError("tensorrt backend: the `tensorrt` package is not installed (pip install 'seje[gpu]')") from e
-    try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cudart  # older cuda-python layout
-        except ImportError as e:
-            raise BackendError("tensorrt backend: the CUDA binding `cuda-python` is not installed (pip install cuda-python)") from e
-    return trt, cudart
+__all__ = ["TrtSession", "check_engine_compat", "import_tensorrt", "DEFAULT_CONTEXTS"]
 
 
-def _check(result, what: str):
-    """cuda-python calls return (cudaError_t, *values): raise on error, return the values."""
-    err, *values = result if isinstance(result, tuple) else (result,)
-    if int(err) != 0:
-        raise BackendError(f"tensorrt backend: CUDA {what} failed ({err})")
-    return values[0] if len(values) == 1 else values
-
-
-def gpu_compute_capability(cudart) -> str:
-    """'major.minor' of GPU 0, or BackendError when there is no usable GPU."""
-    try:
-        count = _check(cudart.cudaGetDeviceCount(), "device count")
-    except BackendError as e:
-        raise BackendError(f"tensorrt backend: no usable NVIDIA GPU ({e})") from e
-    if count < 1:
-        raise BackendError("tensorrt backend: no NVIDIA GPU found")
-    prop = _check(cudart.cudaGetDeviceProperties(0), "device properties")
-    return f"{prop.major}.{prop.minor}"
-
-
-def check_engine_compat(path: str, built_trt: str | None, built_cc: str | None, have_trt: str, have_cc: str) -> None:
-    """Refuse an engine built by another TensorRT version or for another GPU architecture."""
+def check_engine_compat(path: str, built_trt: str | None, built_cc: str | None, have_trt: str, have_cc: str,
+                        built_cuda: str | None = None, have_cuda: str | None = None) -> None:
+    """Refuse an engine built by another TensorRT version, CUDA major or GPU architecture."""
     if built_trt is None or built_cc is None:
-        raise BackendError(f"{path}: the bundle does not record the TensorRT version / compute capability that built it")
+        raise BackendError(f"{path}: the bundle does not record the TensorRT version / compute capability that built it; {REBUILD}")
     if str(built_trt) != str(have_trt):
-        raise BackendError(
-            f"{path}: engine built with TensorRT {built_trt}, but TensorRT {have_trt} is installed; "
-            "install that version or rebuild the engines with `seje-export --engine tensorrt`"
-        )
+        raise BackendError(f"{path}: engine built with TensorRT {built_trt}, but TensorRT {have_trt} is installed; "
+                           f"install TensorRT {built_trt} or {REBUILD}")
+    if built_cuda and have_cuda and str(built_cuda).split(".")[0] != str(have_cuda).split(".")[0]:
+        raise BackendError(f"{path}: engine built for CUDA {built_cuda}, this install runs CUDA {have_cuda}; {REBUILD}")
     if str(built_cc) != str(have_cc):
-        raise BackendError(
-            f"{path}: engine built for GPU compute capability {built_cc}, this GPU is {have_cc}; "
-            "rebuild the engines on this GPU with `seje-export --engine tensorrt`"
-        )
+        raise BackendError(f"{path}: engine built for GPU compute capability {built_cc}, this GPU is {have_cc}; {REBUILD}")
+
+
+class _Slot:
+    """One caller's share: execution context, stream, and grow-only device + pinned host buffers per tensor."""
+
+    def __init__(self, engine: Any, cudart: Any, resources: dict[str, Any]):
+        self.context = engine.create_execution_context()
+        if self.context is None:
+            raise BackendError("TensorRT could not create an execution context (out of GPU memory?)")
+        self.stream = check(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking), "stream create")
+        resources["streams"].append(self.stream)
+        self.device: dict[str, tuple[int, int]] = {}  # name -> (pointer, capacity in bytes)
+        self.host: dict[str, tuple[int, int]] = {}
+        self._cudart, self._resources = cudart, resources
+
+    def buffers(self, name: str, nbytes: int) -> tuple[int, int]:
+        """(device pointer, pinned host pointer) holding at least `nbytes` for tensor `name`."""
+        cudart, nbytes = self._cudart, max(nbytes, 1)
+        dev = self._grow(self.device, "device", name, nbytes, cudart.cudaMalloc, cudart.cudaFree)
+        host = self._grow(self.host, "host", name, nbytes, cudart.cudaMallocHost, cudart.cudaFreeHost)
+        return dev, host
+
+    def _grow(self, store: dict[str, tuple[int, int]], kind: str, name: str, nbytes: int, alloc, free) -> int:
+        """Grow-only buffer: reallocate (and free the old one) when a bigger batch arrives."""
+        ptr, cap = store.get(name, (0, 0))
+        if nbytes > cap:
+            if ptr:
+                self._resources[kind].remove(ptr)
+                check(free(ptr), f"free of {kind} memory")
+            ptr = int(check(alloc(nbytes), f"{kind} allocation of {nbytes} bytes"))
+            self._resources[kind].append(ptr)
+            store[name] = (ptr, nbytes)
+        return int(ptr)
+
+
+def _pinned_view(ptr: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A numpy array over page-locked memory at `ptr` (no copy)."""
+    count = int(np.prod(shape)) if shape else 1
+    raw = (ctypes.c_byte * (count * dtype.itemsize)).from_address(ptr)
+    return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
+
+
+def _release(cudart: Any, resources: dict[str, Any]) -> None:
+    """Free every CUDA resource of one session: contexts before the engine, the engine before the runtime."""
+    slots = resources["slots"]
+    while not slots.empty():
+        slots.get_nowait().context = None  # drops the execution context
+    objects = resources["objects"]
+    while objects:
+        objects.pop(0)  # the engine first, then the runtime that deserialised it
+    for ptr in resources["device"]:
+        cudart.cudaFree(ptr)
+    for ptr in resources["host"]:
+        cudart.cudaFreeHost(ptr)
+    for stream in resources["streams"]:
+        cudart.cudaStreamDestroy(stream)
+    for key in ("device", "host", "streams"):
+        resources[key].clear()
 
 
 class TrtSession:
-    """A deserialised engine + one execution context; `run` is serialised with a lock (contexts are not thread-safe)."""
+    """A deserialised engine served by up to `contexts` concurrent callers; `run` is thread-safe."""
 
     providers = ["TensorRT"]
-    device = "cuda:0"
 
-    def __init__(self, path: str | os.PathLike, built_trt: str | None, built_cc: str | None, max_batch: int | None = None):
+    def __init__(self, path: str | os.PathLike, built_trt: str | None, built_cc: str | None, max_batch: int | None = None,
+                 contexts: int = DEFAULT_CONTEXTS, built_cuda: str | None = None):
         self.path = str(path)
-        self._trt, self._cudart = trt, cudart = import_tensorrt()
-        check_engine_compat(self.path, built_trt, built_cc, trt.__version__, gpu_compute_capability(cudart))
-        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        if contexts < 1:
+            raise BackendError(f"{self.path}: contexts must be >= 1, got {contexts}")
+        trt, cudart, gpu = tensorrt_stack()
+        check_engine_compat(self.path, built_trt, built_cc, trt.__version__, gpu.compute_capability,
+                            built_cuda, gpu.cuda_runtime)
+        self._cudart, self.device, self.max_batch = cudart, "cuda:0", max_batch
+        # Everything CUDA-side lives in this dict, which the finalizer frees without holding `self`.
+        self._free: queue.LifoQueue[_Slot] = queue.LifoQueue()
+        self._resources: dict[str, Any] = {"slots": self._free, "objects": [], "device": [], "host": [], "streams": []}
+        self._finalizer = weakref.finalize(self, _release, cudart, self._resources)
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         with open(self.path, "rb") as f:
-            self._engine = self._runtime.deserialize_cuda_engine(f.read())
-        if self._engine is None:
-            raise BackendError(f"{self.path}: TensorRT could not deserialise this engine (see the log above)")
-        self._context = self._engine.create_execution_context()
-        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        is_input = {n: self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
+            engine = runtime.deserialize_cuda_engine(f.read())
+        if engine is None:
+            raise BackendError(f"{self.path}: TensorRT could not deserialise this engine (see the log above); {REBUILD}")
+        self._resources["objects"].extend([engine, runtime])
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        is_input = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.input_names = [n for n in names if is_input[n]]
         self.output_names = [n for n in names if not is_input[n]]
-        self._dtype = {n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in names}
-        self.max_batch = max_batch
-        self._stream = _check(cudart.cudaStreamCreate(), "stream create")
-        self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device pointer, capacity in bytes)
-        self._lock = threading.Lock()
+        self._dtype = {n: np.dtype(trt.nptype(engine.get_tensor_dtype(n))) for n in names}
+        self._free.put(_Slot(engine, cudart, self._resources))  # one now: fails here, not on the first request
+        self._created, self._limit, self._grow = 1, contexts, threading.Lock()
 
-    def _device_buffer(self, name: str, nbytes: int) -> int:
-        ptr, cap = self._buffers.get(name, (0, 0))
-        if nbytes > cap:  # grow-only: reallocate when a bigger batch arrives
-            if ptr:
-                _check(self._cudart.cudaFree(ptr), "free")
-            ptr, cap = _check(self._cudart.cudaMalloc(max(nbytes, 1)), "malloc"), max(nbytes, 1)
-            self._buffers[name] = (ptr, cap)
-        return ptr
+    def _borrow(self) -> _Slot:
+        """A free slot; a new one while under the pool limit; else wait for one to come back."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        with self._grow:
+            if self._created < self._limit:
+                self._created += 1
+                return _Slot(self._resources["objects"][0], self._cudart, self._resources)
+        return self._free.get()
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Copy inputs to the GPU, execute_async_v3, copy outputs back."""
-        cudart, ctx = self._cudart, self._context
-        h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        with self._lock:
-            hosts = {}
-            for name in self.input_names:
-                arr = np.ascontiguousarray(feeds[name], dtype=self._dtype[name])
-                if not ctx.set_input_shape(name, arr.shape):
-                    raise BackendError(f"{self.path}: input {name} shape {arr.shape} is outside the engine's profile")
-                ptr = self._device_buffer(name, arr.nbytes)
-                _check(cudart.cudaMemcpyAsync(ptr, arr.ctypes.data, arr.nbytes, h2d, self._stream), "copy to GPU")
-                ctx.set_tensor_address(name, ptr)
-                hosts[name] = arr  # keep alive until the copy has run
-            outputs = {}
-            for name in self.output_names:
-                out = np.empty(tuple(ctx.get_tensor_shape(name)), dtype=self._dtype[name])
-                ctx.set_tensor_address(name, self._device_buffer(name, out.nbytes))
-                outputs[name] = out
-            if not ctx.execute_async_v3(int(self._stream)):
-                raise BackendError(f"{self.path}: TensorRT execution failed")
-            for name, out in outputs.items():
-                ptr = self._buffers[name][0]
-                _check(cudart.cudaMemcpyAsync(out.ctypes.data, ptr, out.nbytes, d2h, self._stream), "copy from GPU")
-            _check(cudart.cudaStreamSynchronize(self._stream), "synchronize")
-        return {n: o.astype(np.float32) if o.dtype == np.float16 else o for n, o in outputs.items()}
+        """Copy inputs to the GPU, execute_async_v3, copy outputs back, all on the borrowed slot's stream."""
+        if not self._finalizer.alive:
+            raise BackendError(f"{self.path}: this TensorRT session was closed")
+        missing = set(self.input_names) - set(feeds)
+        if missing:
+            raise BackendError(f"{self.path}: missing inputs {sorted(missing)}")
+        slot = self._borrow()
+        try:
+            return self._run_on(slot, feeds)
+        finally:
+            self._free.put(slot)
 
-    def __del__(self):
-        cudart = getattr(self, "_cudart", None)
-        for ptr, _ in getattr(self, "_buffers", {}).values():
-            cudart.cudaFree(ptr)
+    def _run_on(self, slot: _Slot, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cudart, ctx, stream = self._cudart, slot.context, slot.stream
+        h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        for name in self.input_names:
+            arr = np.asarray(feeds[name], dtype=self._dtype[name])
+            if not ctx.set_input_shape(name, arr.shape):
+                raise BackendError(f"{self.path}: input {name} shape {arr.shape} is outside the engine's profile")
+            dev, host = slot.buffers(name, arr.nbytes)
+            np.copyto(_pinned_view(host, arr.shape, arr.dtype), arr)  # pinned source: the copy is truly async
+            check(cudart.cudaMemcpyAsync(dev, host, arr.nbytes, h2d, stream), "copy to GPU")
+            ctx.set_tensor_address(name, dev)
+        pinned_out = {}
+        for name in self.output_names:
+            shape, dtype = tuple(ctx.get_tensor_shape(name)), self._dtype[name]
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            dev, host = slot.buffers(name, nbytes)
+            ctx.set_tensor_address(name, dev)
+            pinned_out[name] = (dev, host, shape, nbytes)
+        if not ctx.execute_async_v3(int(stream)):
+            raise BackendError(f"{self.path}: TensorRT execution failed (see the log above)")
+        for dev, host, _, nbytes in pinned_out.values():
+            check(cudart.cudaMemcpyAsync(host, dev, nbytes, d2h, stream), "copy from GPU")
+        check(cudart.cudaStreamSynchronize(stream), "synchronize")
+        outputs = {}
+        for name, (_, host, shape, _) in pinned_out.items():
+            out = _pinned_view(host, shape, self._dtype[name]).copy()  # the slot's buffer is reused next call
+            outputs[name] = out.astype(np.float32) if out.dtype == np.float16 else out
+        return outputs
+
+    def close(self) -> None:
+        """Free the contexts, streams, device and pinned memory now (idempotent); later runs raise."""
+        self._finalizer()
