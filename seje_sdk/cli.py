@@ -167,7 +167,7 @@ def index() -> None:
 @click.option("--recipes", "recipe_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="layer1.json or recipes.jsonl")
 @click.option("--images", "image_dirs", multiple=True, type=click.Path(exists=True), help="image folder or file (ids = paths)")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--kind", type=click.Choice(["exact", "exact-fp16", "hnsw", "ivfpq"]), default="exact", show_default=True)
+@click.option("--kind", type=click.Choice(["exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq"]), default="exact", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @click.option("--skip-bad", is_flag=True, help="skip unreadable items instead of failing")
 @runtime_options

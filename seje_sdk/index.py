@@ -1,11 +1,25 @@
 """Exact embedding index: a float32/float16 matrix + ids, saved as .npy and memory-mapped on load.
 
-Search is a blockwise matmul with argpartition top-k: on 2 CPU cores numpy's BLAS matmul beats
-faiss IndexFlatIP for exact inner-product search (see the report), and reading the matrix in
-row blocks lets a memory-mapped million-vector index be searched without loading it into RAM.
-An index remembers the bundle fingerprint that made its vectors and refuses queries from
-another bundle (IndexMismatchError). Approximate search (FAISS HNSW / IVF-PQ) lives in
-seje_sdk/index_faiss.py behind the same interface.
+Search reads the matrix in row blocks (so a memory-mapped million-vector index is searched
+without loading it into RAM), one BLAS matmul per block, and keeps a running top-k per query:
+after the first block only scores above the current k-th best are looked at, which is what makes
+it faster than a plain numpy matmul + argpartition. `exact-int8` (seje_sdk/index_int8.py) adds an
+int8 first pass with an exact float32 re-rank; approximate search (FAISS HNSW / IVF-PQ) lives in
+seje_sdk/index_faiss.py behind the same interface. An index remembers the bundle fingerprint that
+made its vectors and refuses queries from another bundle (IndexMismatchError).
+
+On-disk format (one folder per index; everything else in seje reads it through `load_index`):
+- manifest.json (`write_manifest`): schema_version "seje-index/1", seje_version, kind
+  ("exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq"), fingerprint (the bundle's),
+  embedding_dim, dtype ("float32" or "float16": the dtype of vectors.npy), modality, count,
+  params (kind-specific), files ({relative path: sha256}; ids.json is always listed).
+- ids.json: a JSON list of the ids (str or int) in row order.
+- exact kinds: vectors.npy, an (count, embedding_dim) .npy of `dtype`, row i = ids[i]
+  (`new_index("exact-fp16")` is stored as kind "exact" with dtype float16).
+- exact-int8 also: codes.npy (uint8, zero point 128) and code_scales.npy (float32 per row);
+  when they are missing (a folder written straight from shards) they are computed on load.
+- faiss kinds: index.faiss (faiss.serialize_index) instead of vectors.npy.
+A folder may be written directly (from shards, streaming) as long as it follows this layout.
 
 Example:
     >>> idx = ExactIndex(dim=4, fingerprint="abc")
@@ -29,7 +43,8 @@ from seje_sdk.io import atomic_dir, save_npy, sha256_file, write_json
 
 INDEX_SCHEMA = "seje-index/1"
 RETRIEVER_INDEX_SCHEMA = "seje-retriever-index/1"  # a folder of per-modality indexes (Retriever.save_index)
-BLOCK_ROWS = 65536  # rows of the index per matmul block: ~256 MiB of fp32 at d=1024
+INDEX_KINDS = ("exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq")
+BLOCK_ROWS = 65536  # rows per matmul block: 256 MiB of fp32 at d=1024, a (256, 65536) score block of 64 MiB
 
 
 @dataclass
@@ -122,23 +137,81 @@ def check_queries(queries: np.ndarray, dim: int, fingerprint: str | None, index_
     return queries
 
 
+class RunningTopK:
+    """The best k (score, row) per query over score blocks seen one after another.
+
+    After the first block only scores above each query's current k-th best survive a cheap
+    comparison, so the expensive selection runs on a handful of candidates instead of the whole
+    block: this, not the matmul, is what made plain numpy slow (argpartition over Q x n scores).
+    """
+
+    def __init__(self, n_queries: int, k: int):
+        self.k = k
+        self.scores = np.full((n_queries, 0), -np.inf, dtype=np.float32)
+        self.rows = np.zeros((n_queries, 0), dtype=np.int64)
+
+    def push(self, scores: np.ndarray, first_row: int) -> None:
+        """Offer a (Q, B) block of scores for rows first_row .. first_row + B - 1."""
+        if self.scores.shape[1] < self.k:  # not yet k candidates: select within the block directly
+            self._select(scores, first_row)
+            return
+        # Strictly greater: an equal score from a later row never displaces an earlier one.
+        qi, ri = np.nonzero(scores > self.scores.min(axis=1)[:, None])
+        self._offer(qi, ri, scores[qi, ri], first_row)
+
+    def push_transposed(self, scores: np.ndarray, first_row: int) -> None:
+        """As push, for a (B, Q) block (rows first), without copying it to (Q, B)."""
+        if self.scores.shape[1] < self.k:
+            self._select(scores.T, first_row)
+            return
+        ri, qi = np.nonzero(scores > self.scores.min(axis=1)[None, :])
+        order = np.argsort(qi, kind="stable")  # group by query, rows ascending within each
+        ri, qi = ri[order], qi[order]
+        self._offer(qi, ri, scores[ri, qi], first_row)
+
+    def _select(self, scores: np.ndarray, first_row: int) -> None:
+        kk = min(self.k, scores.shape[1])
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        self._merge(np.take_along_axis(scores, part, 1), part + first_row)
+
+    def _offer(self, qi: np.ndarray, ri: np.ndarray, values: np.ndarray, first_row: int) -> None:
+        """Merge candidates given as (query, row-in-block, score), grouped by query."""
+        if len(qi) == 0:
+            return
+        n_q = len(self.scores)
+        counts = np.bincount(qi, minlength=n_q)
+        pos = np.arange(len(qi)) - np.repeat(np.cumsum(counts) - counts, counts)  # rank within its query
+        cand_s = np.full((n_q, int(counts.max())), -np.inf, dtype=np.float32)
+        cand_r = np.full(cand_s.shape, -1, dtype=np.int64)
+        cand_s[qi, pos] = values
+        cand_r[qi, pos] = ri + first_row
+        self._merge(cand_s, cand_r)
+
+    def _merge(self, cand_s: np.ndarray, cand_r: np.ndarray) -> None:
+        all_s = np.concatenate([self.scores, cand_s], axis=1)
+        all_r = np.concatenate([self.rows, cand_r], axis=1)
+        kk = min(self.k, all_s.shape[1])
+        keep = np.argpartition(-all_s, kk - 1, axis=1)[:, :kk]
+        self.scores, self.rows = np.take_along_axis(all_s, keep, 1), np.take_along_axis(all_r, keep, 1)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows), best first; ties by row so results are deterministic."""
+        order = np.lexsort((self.rows, -self.scores), axis=1)
+        return np.take_along_axis(self.scores, order, 1), np.take_along_axis(self.rows, order, 1)
+
+
 def topk_blockwise(queries: np.ndarray, matrix: np.ndarray, k: int, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by inner product, reading `matrix` in row blocks; returns (scores, rows), best first."""
-    n_q = len(queries)
-    best_s = np.full((n_q, 0), -np.inf, dtype=np.float32)
-    best_i = np.zeros((n_q, 0), dtype=np.int64)
-    for start in range(0, len(matrix), block_rows):
-        block = np.asarray(matrix[start : start + block_rows], dtype=np.float32)
-        scores = queries @ block.T
-        kk = min(k, scores.shape[1])
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        cand_s = np.concatenate([best_s, np.take_along_axis(scores, part, 1)], axis=1)
-        cand_i = np.concatenate([best_i, part + start], axis=1)
-        keep = np.argpartition(-cand_s, min(k, cand_s.shape[1]) - 1, axis=1)[:, :k]
-        best_s, best_i = np.take_along_axis(cand_s, keep, 1), np.take_along_axis(cand_i, keep, 1)
-    # Sort by score, ties by row so results are deterministic.
-    order = np.lexsort((best_i, -best_s), axis=1)
-    return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
+    top = RunningTopK(len(queries), k)
+    for start, stop in block_ranges(len(matrix), block_rows):
+        top.push(queries @ np.asarray(matrix[start:stop], dtype=np.float32).T, start)
+    return top.result()
+
+
+def block_ranges(n: int, block_rows: int, first_rows: int = 4096) -> list[tuple[int, int]]:
+    """(start, stop) row ranges: a small first block (its full selection is the one costly step), then block_rows each."""
+    first = min(n, first_rows, block_rows)
+    return [(0, first)] + [(s, min(n, s + block_rows)) for s in range(first, n, block_rows)]
 
 
 class IdBook:
@@ -207,27 +280,36 @@ class ExactIndex(IdBook):
         return SearchResult(take_ids(ids, rows), scores, positions=list(range(len(queries))))
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write vectors.npy, ids.json and manifest.json atomically into folder `path`."""
+        """Write vectors.npy, ids.json and manifest.json (and a subclass's extra files) atomically into folder `path`."""
         with self._lock:
             matrix, ids = self._snapshot()
         with atomic_dir(path) as tmp:
             save_npy(tmp / "vectors.npy", np.asarray(matrix))
             write_json(tmp / "ids.json", ids)
-            write_manifest(tmp, self, {"vectors.npy": sha256_file(tmp / "vectors.npy")})
+            files = {"vectors.npy": sha256_file(tmp / "vectors.npy"), **self._extra_files(tmp)}
+            write_manifest(tmp, self, files)
         return Path(path)
+
+    def _extra_files(self, folder: Path) -> dict[str, str]:
+        """Files beyond vectors.npy and ids.json that a kind writes into `folder`, with their sha256."""
+        return {}
 
     @classmethod
     def load(cls, path: str | os.PathLike, manifest: dict, mmap: bool = True) -> "ExactIndex":
         """Read a saved index; the matrix is memory-mapped (mmap=True) rather than read into RAM."""
-        path = Path(path)
         index = cls(manifest["embedding_dim"], manifest["fingerprint"], manifest.get("dtype", "float32"), manifest.get("modality", "recipe"))
+        index._load_vectors(Path(path), mmap)
+        return index
+
+    def _load_vectors(self, path: Path, mmap: bool) -> None:
         matrix = np.load(path / "vectors.npy", mmap_mode="r" if mmap else None)
         ids = read_ids(path)
-        if matrix.shape != (len(ids), index.dim):
-            raise IndexMismatchError(f"index {path}: vectors.npy is {matrix.shape} but there are {len(ids)} ids of dim {index.dim}")
-        index._base = matrix
-        index._set_ids(ids)
-        return index
+        if matrix.shape != (len(ids), self.dim):
+            raise IndexMismatchError(f"index {path}: vectors.npy is {matrix.shape} but there are {len(ids)} ids of dim {self.dim}")
+        if str(matrix.dtype) != self.dtype:
+            raise IndexMismatchError(f"index {path}: vectors.npy holds {matrix.dtype}, the manifest says {self.dtype}")
+        self._base = matrix
+        self._set_ids(ids)
 
 
 def _check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
@@ -286,22 +368,33 @@ def load_index(path: str | os.PathLike, mmap: bool = True, verify: bool = True):
                 raise IndexMismatchError(f"index {path}: {rel} is missing or does not match its sha256; rebuild the index")
     if manifest["kind"] == "exact":
         return ExactIndex.load(path, manifest, mmap=mmap)
+    if manifest["kind"] == "exact-int8":
+        from seje_sdk.index_int8 import Int8ExactIndex
+
+        return Int8ExactIndex.load(path, manifest, mmap=mmap)
     from seje_sdk.index_faiss import FaissIndex
 
     return FaissIndex.load(path, manifest)
 
 
 def new_index(kind: str, dim: int, fingerprint: str, modality: str, **params: Any):
-    """An empty index of `kind`: 'exact' (default), 'exact-fp16', 'hnsw' or 'ivfpq' (faiss-cpu)."""
+    """An empty index of `kind`: 'exact' (default), 'exact-fp16', 'exact-int8', 'hnsw' or 'ivfpq' (faiss-cpu)."""
     if kind == "exact":
         return ExactIndex(dim, fingerprint, "float32", modality)
     if kind == "exact-fp16":
         return ExactIndex(dim, fingerprint, "float16", modality)
+    if kind == "exact-int8":
+        from seje_sdk.index_int8 import Int8ExactIndex
+
+        unknown = set(params) - {"shortlist"}
+        if unknown:
+            raise InputError(f"exact-int8 index: unknown parameters {sorted(unknown)}; known ['shortlist']")
+        return Int8ExactIndex(dim, fingerprint, modality, **params)
     if kind in ("hnsw", "ivfpq"):
         from seje_sdk.index_faiss import FaissIndex
 
         return FaissIndex(kind, dim, fingerprint, modality, **params)
-    raise InputError(f"unknown index kind {kind!r}; use exact, exact-fp16, hnsw or ivfpq")
+    raise InputError(f"unknown index kind {kind!r}; use {', '.join(INDEX_KINDS)}")
 
 
 def save_indexes(path: str | os.PathLike, indexes: dict[str, Any], fingerprint: str, kind: str) -> Path:

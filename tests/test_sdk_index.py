@@ -123,3 +123,71 @@ def test_docstring_examples_run():
 
     for module in (seje_sdk.index, seje_sdk.recipe):
         assert doctest.testmod(module).failed == 0
+
+
+def test_int8_scores_equal_integer_matmul_at_the_extremes():
+    """ONNX Runtime's u8 x s8 matmul is exact for full-range codes and 7-bit queries (no int16 saturation on AVX2)."""
+    from seje_sdk.index_int8 import Int8ScoreSession
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, (300, 64)).astype(np.uint8)
+    codes[0], codes[1] = 255, 0  # the extremes, against extreme queries below
+    queries = rng.integers(-63, 64, (64, 5)).astype(np.int8)
+    queries[:, 0], queries[:, 1] = 63, -63
+    want = (codes.astype(np.int64) - 128) @ queries.astype(np.int64)
+    assert np.array_equal(Int8ScoreSession(threads=1).scores(codes, queries), want)
+
+
+def test_int8_graph_bytes_are_the_onnx_helper_graph():
+    """The embedded MatMulInteger graph is what onnx.helper builds (so the SDK needs no `onnx` at run time)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from seje_sdk.index_int8 import _SCORES_ONNX
+
+    codes = helper.make_tensor_value_info("codes", TensorProto.UINT8, ["rows", "dim"])
+    queries = helper.make_tensor_value_info("queries", TensorProto.INT8, ["dim", "n_queries"])
+    scores = helper.make_tensor_value_info("scores", TensorProto.INT32, ["rows", "n_queries"])
+    zero = helper.make_tensor("codes_zero_point", TensorProto.UINT8, [], [128])
+    node = helper.make_node("MatMulInteger", ["codes", "queries", "codes_zero_point"], ["scores"])
+    graph = helper.make_graph([node], "int8_scores", [codes, queries], [scores], initializer=[zero])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 10)], producer_name="seje")
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    assert model.SerializeToString() == _SCORES_ONNX
+
+
+@pytest.mark.parametrize("shortlist", [16, 64])
+def test_exact_int8_recall_exact_scores_and_persistence(tmp_path, shortlist):
+    """int8 first pass + float32 re-rank: recall@10 >= 0.99 vs brute force, scores are exact dot products."""
+    base, queries = _clustered(6000, 64, centres=30), _clustered(40, 64, seed=1, centres=30)
+    ids = [f"r{i}" for i in range(len(base))]
+    idx = new_index("exact-int8", 64, "fp", "recipe", shortlist=shortlist)
+    idx.add(base[:2500], ids[:2500])
+    idx.add(base[2500:], ids[2500:])
+    exact = ExactIndex(64, "fp")
+    exact.add(base, ids)
+    got, want = idx.search(queries, k=10), exact.search(queries, k=10)
+    recall = np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got.ids.tolist(), want.ids.tolist())])
+    assert recall >= 0.99, f"exact-int8 recall@10 {recall:.3f}"
+    rows = np.vectorize(lambda i: int(i[1:]))(got.ids)
+    np.testing.assert_allclose(got.scores, np.einsum("qkd,qd->qk", base[rows], queries), atol=1e-5)
+    idx.save(tmp_path / "i8")
+    manifest = json.loads((tmp_path / "i8" / "manifest.json").read_text())
+    assert manifest["kind"] == "exact-int8" and manifest["params"] == {"shortlist": shortlist}
+    assert {"vectors.npy", "codes.npy", "code_scales.npy", "ids.json"} <= set(manifest["files"])
+    loaded = load_index(tmp_path / "i8")
+    assert isinstance(loaded._codes, np.memmap) and loaded.search(queries, k=10).ids.tolist() == got.ids.tolist()
+
+
+def test_exact_int8_folder_without_codes_computes_them(tmp_path):
+    """A folder written the exact index's way (vectors.npy + ids.json + manifest) loads as exact-int8."""
+    base, queries = _clustered(3000, 32), _clustered(5, 32, seed=2)
+    exact = ExactIndex(32, "fp")
+    exact.add(base, list(range(3000)))
+    exact.save(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    (tmp_path / "idx" / "manifest.json").write_text(json.dumps({**manifest, "kind": "exact-int8"}))
+    loaded = load_index(tmp_path / "idx")
+    assert loaded.kind == "exact-int8" and loaded._codes.shape == (3000, 32)
+    assert loaded.search(queries, k=5).ids.tolist() == exact.search(queries, k=5).ids.tolist()
