@@ -8,6 +8,7 @@ Examples:
     seje index build bundle/ --recipes layer1.json --images photos/ --out idx/
     seje search bundle/ --index idx/ --image photo.jpg -k 5
     seje search bundle/ --index idx/ --recipe recipe.json --json
+    seje serve bundle/ --index idx/ --port 8000
 """
 from __future__ import annotations
 
@@ -175,15 +176,22 @@ def index_build(bundle, recipe_files, image_dirs, out, kind, batch_size, skip_ba
     """Embed recipes (searched by images) and/or images (searched by recipes) into an index folder."""
     if not recipe_files and not image_dirs:
         raise click.UsageError("give --recipes FILE and/or --images DIR")
+    from seje_sdk.catalog import image_rows, recipe_photos, recipe_rows
+
     r = _load(bundle, backend, precision, index=kind)
     on_error = "skip" if skip_bad else "raise"
-    rows = []
+    rows, catalog = [], []
     if recipe_files:
-        recipes = [rec for p in recipe_files for rec in read_recipes(p)]
+        recipes, photos = [], {}
+        for p in recipe_files:
+            part = read_recipes(p)
+            recipes += part
+            photos.update(recipe_photos(p, part))
         if not recipes:
             raise InputError(f"--recipes {', '.join(recipe_files)}: no recipes in the file(s); nothing to index")
         ids = [rec.get("id", i) for i, rec in enumerate(recipes)]
         res = r.add_recipes(recipes, ids=ids, batch_size=batch_size, show_progress=True, on_error=on_error)
+        catalog += recipe_rows([recipes[p] for p in res.positions], [ids[p] for p in res.positions], photos)
         rows.append(("recipes", len(res.positions), len(res.skipped)))
     if image_dirs:
         images = image_files(list(image_dirs))
@@ -191,10 +199,12 @@ def index_build(bundle, recipe_files, image_dirs, out, kind, batch_size, skip_ba
             raise InputError(f"--images {', '.join(image_dirs)}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
                              "nothing to index")
         res = r.add_images(images, batch_size=batch_size, show_progress=True, on_error=on_error)
+        kept = [images[p] for p in res.positions]
+        catalog += image_rows(kept, [str(p) for p in kept])
         rows.append(("images", len(res.positions), len(res.skipped)))
     if all(n == 0 for _, n, _ in rows):
         raise InputError(f"every item was skipped as unreadable; {out} was not written")
-    r.save_index(out)
+    r.save_index(out, catalog=catalog)  # titles and paths in the same atomic save (catalog.jsonl)
     click.echo(_table(["indexed", "items", "skipped"], rows))
     click.echo(f"wrote {out} ({kind})")
 
@@ -211,6 +221,8 @@ def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> 
     """Top-k recipes for a photo (--image) or top-k photos for a recipe (--recipe)."""
     if (image is None) == (recipe is None):
         raise click.UsageError("give exactly one of --image FILE or --recipe FILE.json")
+    from seje_sdk.catalog import hit_title, read_catalog
+
     queries = [image] if image else read_recipes(recipe)
     if not queries:
         raise InputError(f"--recipe {recipe}: holds no recipe to search with (give a recipe object or a list of them)")
@@ -222,13 +234,41 @@ def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> 
                          f"add them with `seje index build {bundle} {build} --out {index_dir}` "
                          "(give --recipes and --images together to index both)")
     hits = r.search(images=queries, k=k) if image else r.search(recipes=queries, k=k)
+    catalog = read_catalog(index_dir)
+    named = [[(i, s, hit_title(catalog, target, i)) for i, s in q] for q in hits]
     if as_json:
-        click.echo(json.dumps([[{"id": i, "score": s} for i, s in q] for q in hits], indent=2))
+        click.echo(json.dumps([[{"id": i, "score": s, **({"title": t} if t else {})} for i, s, t in q] for q in named], indent=2))
         return
-    for q, results in enumerate(hits):
-        if len(hits) > 1:
+    for q, results in enumerate(named):
+        if len(named) > 1:
             click.echo(f"query {q}")
-        click.echo(_table(["rank", "id", "score"], [(n + 1, i, f"{s:.4f}") for n, (i, s) in enumerate(results)]))
+        click.echo(_table(["rank", "id", "score", "title"], [(n + 1, i, f"{s:.4f}", t or "-") for n, (i, s, t) in enumerate(results)]))
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False), help="index folder (seje index build); embed-only without")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (127.0.0.1: this machine only)")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--max-batch", default=32, show_default=True, type=click.IntRange(min=1), help="items encoded together at most")
+@click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0), help="how long a batch waits for more items")
+@click.option("--max-k", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(min=0.001))
+@click.option("--max-pixels", default=40_000_000, show_default=True, type=click.IntRange(min=1), help="per image (decompression-bomb guard)")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+@runtime_options
+def serve(bundle, index_dir, host, port, max_batch, max_wait_ms, max_k, max_upload_mb, max_pixels, log_level, backend, precision) -> None:
+    """Serve search and embedding over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
+    try:
+        from seje_sdk.service import ServiceConfig
+        from seje_sdk.service.server import run_service
+    except ImportError as e:
+        raise InputError(f"seje serve needs the serve extra: pip install 'seje[serve]' ({e})") from e
+    config = ServiceConfig(bundle=bundle, index=index_dir, backend=backend, precision=precision, host=host, port=port,
+                           max_batch=max_batch, max_wait_ms=max_wait_ms, max_k=max_k,
+                           max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)
+    click.echo(f"seje serve: http://{host}:{port}/ (page), /docs (API), /metrics; loading {bundle}", err=True)
+    run_service(config, log_level=log_level)
 
 
 def _table(header: list[str], rows: list[tuple]) -> str:

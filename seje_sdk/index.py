@@ -397,13 +397,18 @@ def new_index(kind: str, dim: int, fingerprint: str, modality: str, **params: An
     raise InputError(f"unknown index kind {kind!r}; use {', '.join(INDEX_KINDS)}")
 
 
-def save_indexes(path: str | os.PathLike, indexes: dict[str, Any], fingerprint: str, kind: str) -> Path:
-    """Save {modality: index} as subfolders of `path` plus a manifest, atomically (all or nothing)."""
+def save_indexes(path: str | os.PathLike, indexes: dict[str, Any], fingerprint: str, kind: str,
+                 catalog: Sequence[dict] | None = None) -> Path:
+    """Save {modality: index} as subfolders of `path` plus a manifest (and `catalog` rows, see seje_sdk.catalog), atomically."""
     if not indexes:
         raise InputError("nothing to save: both indexes are empty")
     with atomic_dir(path) as tmp:
         for modality, index in indexes.items():
             index.save(tmp / modality)
+        if catalog is not None:
+            from seje_sdk.catalog import write_catalog
+
+            write_catalog(tmp, catalog)
         write_json(tmp / "manifest.json", {"schema_version": RETRIEVER_INDEX_SCHEMA, "fingerprint": fingerprint,
                                            "modalities": sorted(indexes), "kind": kind})
     return Path(path)

@@ -367,14 +367,14 @@ class Retriever:
         result.positions, result.skipped = list(res.positions), list(res.skipped)
         return result
 
-    def save_index(self, path: str | os.PathLike) -> Path:
-        """Save both indexes (whichever are non-empty) atomically into folder `path`.
+    def save_index(self, path: str | os.PathLike, catalog: Sequence[dict] | None = None) -> Path:
+        """Save both indexes (whichever are non-empty) atomically into folder `path`, with optional catalog rows (titles, paths).
 
         >>> r.save_index("idx/"); Retriever.load("bundle/").load_index("idx/")   # doctest: +SKIP
         """
         with self._lock:
             indexes = {m: i for m, i in self._indexes.items() if i is not None and len(i)}
-        return save_indexes(path, indexes, self.bundle.fingerprint, self.index_kind)
+        return save_indexes(path, indexes, self.bundle.fingerprint, self.index_kind, catalog=catalog)
 
     def load_index(self, path: str | os.PathLike, mmap: bool = True) -> None:
         """Load indexes saved by save_index (memory-mapped); refuses ones built with another bundle (IndexMismatchError)."""
