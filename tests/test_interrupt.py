@@ -127,3 +127,23 @@ def test_fit_killed_midway_resumes_to_the_same_weights(tiny_run, tiny_data, tiny
         assert torch.equal(value, b["model"][key]), key
     assert all(torch.equal(v, b["critic"][k]) for k, v in a["critic"].items())
     assert (tiny_run / "metrics.jsonl").read_text() == (out / "metrics.jsonl").read_text()
+
+
+def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path):
+    from seje_sdk import io
+
+    out = tmp_path / "out"
+    code = ("import os, signal, sys; from seje_sdk.io import atomic_dir\n"
+            "with atomic_dir(sys.argv[1]) as tmp:\n"
+            "    (tmp / 'part.npy').write_bytes(b'x' * 1000)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    res = subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == -signal.SIGKILL and not out.exists()
+    (stale,) = temp_siblings(out)
+    live = tmp_path / f".other.{io._HOST}-{os.getpid()}.abc.tmp"  # a live writer's temporary is kept
+    live.mkdir()
+    io._swept.discard(tmp_path)
+    with io.atomic_dir(out) as tmp:
+        (tmp / "done").write_text("ok")
+    assert not stale.exists() and live.exists() and (out / "done").read_text() == "ok"
+    assert temp_siblings(out) == []

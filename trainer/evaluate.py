@@ -1,5 +1,10 @@
 """The Recipe1M retrieval protocol: seeded bags of N test pairs, MedR and R@1/5/10 both ways.
 
+A test set not larger than a bag is evaluated once in full (bags would only reorder it). Scores
+are float64 and ties (within TIE_TOLERANCE) count in the match's favour, as in SEJE's test.py
+and image-to-recipe-transformers' eval.py; the pessimistic rule and the tie count are reported
+beside it, with chance and the category-only oracle (trainer/references.py).
+
 `rank_metrics` and `bag_metrics` are pure numpy so the benchmarks reuse them on SDK embeddings;
 `embed_images_torch` / `embed_recipes_torch` go from raw inputs to PyTorch embeddings (the
 reference for export parity); `evaluate_run` ties them together for `seje-train eval`.
