@@ -116,7 +116,9 @@ def gpu_unavailable_reason() -> str | None:
         import onnxruntime as ort
 
         if "CUDAExecutionProvider" not in ort.get_available_providers():
-            return "onnxruntime build has no CUDAExecutionProvider (install onnxruntime-gpu)"
+            from seje_sdk.backends.gpu import install_hint
+
+            return f"onnxruntime build has no CUDAExecutionProvider ({install_hint()})"
     except Exception as e:
         return f"onnxruntime not importable: {e}"
     return None

@@ -19,6 +19,7 @@ from benchmarks.e2e import e2e_cases, e2e_summary
 from benchmarks.environment import capture_environment
 from benchmarks.harness import BenchCase, TimingConfig, run_interleaved
 from benchmarks.inputs import image_batch, read_recipes, sdk_recipe_batch, synthetic_recipes, vocab_tokens, write_jpegs
+from benchmarks.torch_cuda import torch_cuda_cases
 from seje_sdk.bundle import Bundle
 
 
@@ -103,6 +104,7 @@ def run_latency(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike | None
     if run_dir is not None:
         cases, gflop = pytorch_cases(run_dir, batches, compile_model=cfg.compile,
                                      compile_skip_reason=None if cfg.compile else "torch.compile disabled (--no-compile or --quick)")
+        cases += torch_cuda_cases(run_dir, batches, compile_model=cfg.compile)  # fp16/bf16 on the GPU, or skipped rows
     else:
         cases += [BenchCase(b, "fp32", e, bs, skipped="no --run RUN_DIR given: no PyTorch baseline")
                   for b in ("pytorch", "pytorch+compile") for e, bs in batches]

@@ -4,6 +4,23 @@ One model per graph (seje_image_encoder, seje_recipe_encoder, seje_tagger), each
 config.pbtxt (dynamic batching; every non-batch axis that varies is -1) and version 1 holding
 model.plan when TensorRT engines were built (fp16 preferred) or model.onnx otherwise. The
 tables stay in the bundle: Triton serves the neural graphs, the SDK-side code does the rest.
+
+Batching text requests: Triton's dynamic batcher only joins requests whose shapes are equal, and
+the SDK pads a recipe batch to its own longest sentence, so two clients' recipe (or tagger)
+requests would never be batched together. Clients that want server-side batching pad every
+request to the bundle's limits with `pad_to_limits` first; padding is masked by the lengths,
+so the embeddings do not change (tests/test_triton.py checks it with ONNX Runtime):
+
+    >>> import tritonclient.http as triton                                   # doctest: +SKIP
+    >>> from seje_sdk.bundle import Bundle
+    >>> limits = Bundle.load("bundle/").text_limits                          # doctest: +SKIP
+    >>> feeds = pad_to_limits("recipe", feeds, limits.max_sentences, limits.max_tokens)  # doctest: +SKIP
+    >>> inputs = []
+    >>> for name, array in feeds.items():                                    # doctest: +SKIP
+    ...     tensor = triton.InferInput(name, array.shape, "INT64" if array.dtype == "int64" else "FP32")
+    ...     tensor.set_data_from_numpy(array)
+    ...     inputs.append(tensor)
+    >>> triton.InferenceServerClient("localhost:8000").infer("seje_recipe_encoder", inputs)  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -11,10 +28,31 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from export.onnx import GRAPHS, IMAGE, RECIPE, GraphSpec
 
 MODEL_PREFIX = "seje_"
 MAX_QUEUE_DELAY_US = 100  # wait at most 0.1 ms to gather a batch: latency first
+
+
+def pad_to_limits(role: str, feeds: dict[str, np.ndarray], max_sentences: int, max_tokens: int,
+                  max_ingredient_tokens: int | None = None) -> dict[str, np.ndarray]:
+    """Zero-pad recipe (or tagger) feeds to the bundle's limits, so every request has one shape and batches on Triton."""
+    if role == "recipe":
+        tokens, lengths = feeds["sentence_tokens"], feeds["sentence_lengths"]
+        b, s, t = tokens.shape
+        if s > max_sentences or t > max_tokens:
+            raise ValueError(f"recipe feeds of shape {tokens.shape} exceed the limits ({max_sentences}, {max_tokens})")
+        return {"sentence_tokens": np.pad(tokens, ((0, 0), (0, max_sentences - s), (0, max_tokens - t))),
+                "sentence_lengths": np.pad(lengths, ((0, 0), (0, max_sentences - s))),
+                "term_feature": feeds["term_feature"]}
+    if role == "tagger":
+        tokens = feeds["tokens"]
+        if max_ingredient_tokens is None or tokens.shape[1] > max_ingredient_tokens:
+            raise ValueError(f"tagger feeds of shape {tokens.shape} need max_ingredient_tokens >= {tokens.shape[1]}")
+        return {"tokens": np.pad(tokens, ((0, 0), (0, max_ingredient_tokens - tokens.shape[1]))), "lengths": feeds["lengths"]}
+    raise ValueError(f"pad_to_limits: role must be 'recipe' or 'tagger', got {role!r}")
 
 
 def _tensor_dims(spec: GraphSpec, image_size: int, embedding_dim: int, num_classes: int, word_dim: int

@@ -12,7 +12,7 @@ stamp=.venv/.seje-install-stamp
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[train,export,faiss,bench,corpus,ray,serve,dev]"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[cpu,train,export,faiss,bench,corpus,ray,serve,dev]"
   echo "$want" > "$stamp"
 fi
 # A real browser for the search page's end-to-end test (Debian's chromium + chromedriver).

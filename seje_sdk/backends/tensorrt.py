@@ -149,8 +149,9 @@ class TrtSession:
             pass
         with self._grow:
             if self._created < self._limit:
+                slot = _Slot(self._resources["objects"][0], self._cudart, self._resources)
                 self._created += 1
-                return _Slot(self._resources["objects"][0], self._cudart, self._resources)
+                return slot
         return self._free.get()
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -163,6 +164,9 @@ class TrtSession:
         slot = self._borrow()
         try:
             return self._run_on(slot, feeds)
+        except BaseException:
+            self._cudart.cudaStreamSynchronize(slot.stream)  # let queued copies finish before the buffers are reused
+            raise
         finally:
             self._free.put(slot)
 
@@ -196,5 +200,5 @@ class TrtSession:
         return outputs
 
     def close(self) -> None:
-        """Free the contexts, streams, device and pinned memory now (idempotent); later runs raise."""
+        """Free the contexts, streams, device and pinned memory now (idempotent); call it after the last run."""
         self._finalizer()
