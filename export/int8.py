@@ -28,18 +28,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-# The ImageEncoder's classifier and its input resize, by the TorchScript exporter's scope names.
-CLASSIFIER_SCOPES = ("/classifier/",)
+from seje_sdk.backends.onnxruntime import PRECISION_OPTION, cpu_has_vnni, needs_precise_int8  # noqa: F401 (re-exported)
 
-
-def cpu_has_vnni() -> bool:
-    """True when /proc/cpuinfo lists a VNNI/AMX int8 instruction set (False when unknown)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return any(f in flags for f in VNNI_FLAGS)
+CALIBRATION_METHODS = ("MinMax", "Percentile", "Entropy")
+DEFAULT_CALIBRATION = "Percentile"  # chosen by measurement: see the module docstring
+PAYS = 1.2  # int8 is recommended where the image graph runs at least this much faster than fp32
 
 
 @contextmanager
@@ -61,19 +54,22 @@ def _batches(pixels: np.ndarray, batch_size: int) -> Iterator[dict[str, np.ndarr
 
 
 def quantize_image_static(src: str | Path, dst: str | Path, calibration: np.ndarray, batch_size: int = 8,
-                          keep_first_conv: bool = True, keep_scopes: Sequence[str] = CLASSIFIER_SCOPES,
-                          vnni: bool | None = None) -> dict[str, Any]:
-    """Static QDQ int8 of the image graph, calibrated (MinMax) on `calibration` pixels (N,3,H,W) 0..255.
+                          keep_first_conv: bool = True, keep_classifier: bool = True,
+                          method: str = DEFAULT_CALIBRATION, exclude: Sequence[str] = (),
+                          measure: bool = True) -> dict[str, Any]:
+    """Static QDQ int8 (U8S8, per-channel) of the image graph, calibrated on `calibration` pixels (N,3,H,W) 0..255.
 
-    keep_first_conv / keep_scopes: leave the stem convolution(s) and the classifier in fp32.
-    Returns the settings used (for the manifest).
+    keep_first_conv / keep_classifier: leave the stem convolution(s) / the category classifier in
+    fp32, as are the nodes named in `exclude`. method: an ORT CalibrationMethod name. measure: time
+    fp32 vs int8 here (measure_speed) and print whether int8 pays. Returns the settings (for the manifest).
     """
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if calibration.ndim != 4 or len(calibration) == 0:
         raise ValueError(f"calibration pixels must be a non-empty (N,3,H,W) array, got shape {calibration.shape}")
-    vnni = cpu_has_vnni() if vnni is None else vnni
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method {method!r}: choose one of {', '.join(CALIBRATION_METHODS)}")
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -86,36 +82,136 @@ def quantize_image_static(src: str | Path, dst: str | Path, calibration: np.ndar
         # ORT's recommended pre-pass (graph optimisation + shape inference) before QDQ.
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        excluded = (_first_convs(pre) if keep_first_conv else []) + _scoped_nodes(pre, keep_scopes)
+        classifier = classifier_nodes(pre) if keep_classifier else []
+        head = head_nodes(pre) if keep_classifier else []
+        excluded = _unique((_first_convs(pre) if keep_first_conv else []) + classifier + head + list(exclude))
         quantize_static(
             str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-            weight_type=QuantType.QInt8 if vnni else QuantType.QUInt8, activation_type=QuantType.QUInt8,
-            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded,
+            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+            calibrate_method=getattr(CalibrationMethod, method), nodes_to_exclude=excluded,
         )
-    return {"method": "static QDQ, per-channel, MinMax", "format": "U8S8" if vnni else "U8U8",
-            "calibration_images": int(len(calibration)), "fp32_nodes": len(excluded), "exported_on_vnni_cpu": vnni}
+    speed = measure_speed(src, dst, calibration) if measure else None
+    if measure:
+        print(cpu_note(speed))
+    return {"method": f"static QDQ, per-channel, {method}", "format": "U8S8", "speed": speed,
+            "calibration_images": int(len(calibration)), "fp32_nodes": excluded, "classifier_nodes": classifier,
+            "exported_on_vnni_cpu": cpu_has_vnni(),
+            "cpu_session_option": f"{PRECISION_OPTION}=1 on x86 CPUs without VNNI (set by the SDK)"}
 
 
-def quantize_graph_dynamic(src: str | Path, dst: str | Path) -> dict[str, Any]:
-    """Dynamic int8 (7-bit-range int8 weights, activations quantised per batch) for LSTM/MatMul graphs."""
+def measure_speed(fp32_path: str | Path, int8_path: str | Path, pixels: np.ndarray, batch: int = 32,
+                  threads: int = 2, repeats: int = 5) -> dict[str, Any]:
+    """Images/s of the fp32 and int8 image graphs on this CPU (SDK session settings), interleaved, median of `repeats`.
+
+    The export records it so the manifest says whether int8 pays on the CPU that exported it.
+    """
+    import os
+    import time
+
+    from export.onnx import ort_session
+
+    x = np.ascontiguousarray(np.resize(pixels, (batch, *pixels.shape[1:])), dtype=np.float32)
+    sessions = {"fp32": ort_session(fp32_path, threads), "int8": ort_session(int8_path, threads)}
+    load_before = os.getloadavg()[0]
+    seconds: dict[str, list[float]] = {name: [] for name in sessions}
+    for s in sessions.values():
+        s.run(None, {"pixels": x})  # warm-up: allocations, prepacked weights
+    for _ in range(repeats):
+        for name, s in sessions.items():
+            start = time.perf_counter()
+            s.run(None, {"pixels": x})
+            seconds[name].append(time.perf_counter() - start)
+    rate = {name: batch / float(np.median(t)) for name, t in seconds.items()}
+    speedup = rate["int8"] / rate["fp32"]
+    return {"batch": batch, "threads": threads, "fp32_img_s": round(rate["fp32"], 1),
+            "int8_img_s": round(rate["int8"], 1), "speedup": round(speedup, 2), "recommended": speedup >= PAYS,
+            "precise_int8_session": needs_precise_int8(), "vnni": cpu_has_vnni(),
+            "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
+            "cpu_count": os.cpu_count()}
+
+
+def cpu_note(speed: dict[str, Any] | None = None) -> str:
+    """One console line on what int8 means on this CPU (and, given measure_speed's result, whether it pays)."""
+    kind = ("has VNNI: U8S8 int8 kernels run exact and fast" if cpu_has_vnni() else
+            f"has no VNNI: the SDK sets {PRECISION_OPTION}=1 so U8S8 int8 stays exact (slower kernels)")
+    note = f"seje-export: this CPU {kind}"
+    if speed:
+        verdict = "pays" if speed["recommended"] else f"does not pay (< {PAYS}x)"
+        note += (f"; image graph int8 {speed['int8_img_s']} vs fp32 {speed['fp32_img_s']} img/s "
+                 f"(batch {speed['batch']}, {speed['threads']} threads, load {speed['load_before']}): "
+                 f"{speed['speedup']}x, int8 {verdict} here")
+    return note
+
+
+def quantize_graph_dynamic(src: str | Path, dst: str | Path, per_channel: bool = False,
+                           op_types: Sequence[str] | None = None) -> dict[str, Any]:
+    """Dynamic int8 (7-bit-range int8 weights, activations quantised per batch) for LSTM/MatMul graphs.
+
+    The recipe encoder and tagger use the defaults; the BERT ranker needs per-channel weights on its
+    MatMuls only (see the module docstring: per-tensor weights cost it 0.1 of cosine).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with _quiet_quantiser():
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=False, reduce_range=True)
-    return {"method": "dynamic", "format": "U8S8, reduce_range"}
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel, reduce_range=True,
+                         op_types_to_quantize=list(op_types) if op_types else None)
+    return {"method": "dynamic" + (", per-channel" if per_channel else ""), "format": "U8S8, reduce_range",
+            "op_types": list(op_types) if op_types else "all"}
 
 
-def _scoped_nodes(path: Path, scopes: Sequence[str]) -> list[str]:
-    """Nodes whose exporter scope name starts with one of `scopes`, plus Resize nodes feeding them."""
-    if not scopes:
-        return []
+RANKER_INT8 = {"per_channel": True, "op_types": ("MatMul",)}  # quantize_graph_dynamic settings for ranker.onnx
+
+
+def classifier_nodes(path: str | Path) -> list[str]:
+    """Nodes only the category classifier needs (ancestors of `category_logits` that the embedding
+    reaches only through the top-1 decision), and that decision (ArgMax).
+
+    With a shared backbone that is the classifier's Gemm (`/head/Gemm` in the TorchScript export);
+    with a separate classifier CNN it is that whole CNN and its input Resize. Found from the graph's
+    edges, not from scope names, so it matches whatever the exporter calls the nodes.
+    """
     import onnx
 
     graph = onnx.load(str(path)).graph
-    inside = [n for n in graph.node if n.name.startswith(tuple(scopes))]
-    feeds = {x for n in inside for x in n.input}
-    resizes = [n for n in graph.node if n.op_type == "Resize" and set(n.output) & feeds]
-    return [n.name for n in inside + resizes]
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def ancestors(output: str, stop_at: tuple[str, ...] = ()) -> set[str]:
+        seen: set[str] = set()
+        todo = [output]
+        while todo:
+            node = producer.get(todo.pop())
+            if node is None or node.name in seen:
+                continue
+            seen.add(node.name)
+            if node.op_type not in stop_at:
+                todo.extend(node.input)
+        return seen
+
+    outputs = {o.name for o in graph.output}
+    if not {"category_logits", "embedding"} <= outputs:
+        return []
+    # Through ArgMax the embedding needs only the class index, not the classifier's numbers: the
+    # ArgMax itself is a decision, not arithmetic, and stays in fp32 either way.
+    only_classifier = ancestors("category_logits") - ancestors("embedding", stop_at=("ArgMax",))
+    # The ArgMax too: ORT's QDQ quantiser would otherwise re-quantise the logits it decides on.
+    return [n.name for n in graph.node if n.name in only_classifier or n.op_type == "ArgMax"]
+
+
+def head_nodes(path: str | Path) -> list[str]:
+    """Nodes after the last convolution (pooling, flatten, the classifier and embedding Gemms, ArgMax, ...).
+
+    Keeping them fp32 costs almost nothing (two small Gemms) and lets the category decision run on
+    fp32 pooled features instead of re-quantised ones: fewer top-1 flips (see the module docstring).
+    """
+    import onnx
+
+    nodes = list(onnx.load(str(path)).graph.node)  # topologically sorted
+    last_conv = max((i for i, n in enumerate(nodes) if n.op_type == "Conv"), default=len(nodes))
+    return [n.name for n in nodes[last_conv + 1:] if n.op_type not in ("Constant", "Shape")]
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
 
 
 def _first_convs(path: Path) -> list[str]:

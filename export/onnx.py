@@ -90,12 +90,15 @@ def check_onnx(path: str | Path) -> None:
         raise BundleError(f"{Path(path).name}: fails onnx.checker.check_model(full_check=True): {e}") from e
 
 
-def ort_session(path: str | Path, threads: int = 0) -> Any:
-    """A CPU ONNX Runtime session (threads=0: ORT's default)."""
+def ort_session(path: str | Path, threads: int = 0, precise_int8: bool | None = None) -> Any:
+    """A CPU ONNX Runtime session (threads=0: ORT's default), int8-configured as the SDK's (configure_cpu_int8)."""
     import onnxruntime as ort
+
+    from seje_sdk.backends.onnxruntime import configure_cpu_int8
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    configure_cpu_int8(options, precise_int8)
     options.log_severity_level = 3  # errors only; ORT's warnings about unused initialisers are noise
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

@@ -11,6 +11,7 @@ Example:
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -30,6 +31,7 @@ from seje_sdk.errors import BackendError, BundleError, InputError, SejeError
 from seje_sdk.image import preprocess
 from seje_sdk.index import SearchResult, check_ids, load_indexes, new_index, save_indexes
 from seje_sdk.recipe import check_known_tokens, parse_recipe, recipe_inputs
+from seje_sdk.text import split_sentences
 
 log = logging.getLogger("seje")
 MODALITIES = ("recipe", "image")
@@ -56,9 +58,10 @@ def _batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
         yield chunk
 
 
-def _length_key(recipe: Any) -> tuple[int, int]:
-    """Cheap proxy of a recipe's padded size: sentence count, longest sentence in words."""
-    return len(recipe.instructions), max([len(s.split()) for s in recipe.instructions] + [0])
+def _length_key(recipe: Any, max_sentences: int, max_tokens: int) -> tuple[int, int]:
+    """Cheap proxy of a recipe's padded size (sentences, longest sentence in words), capped as the encoder caps them."""
+    sentences = split_sentences(recipe.instructions)
+    return min(len(sentences), max_sentences), min(max([len(s.split()) for s in sentences] + [0]), max_tokens)
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -70,8 +73,9 @@ class Retriever:
     """Embeds images and recipes with a bundle's encoders and searches across modalities. Thread-safe."""
 
     def __init__(self, bundle: Bundle, backend: str, precision: str, sessions: dict[str, Session], index: str = "exact",
-                 workers: int | None = None, fallbacks: Sequence[str] = (), tables: Any = None):
+                 workers: int | None = None, fallbacks: Sequence[str] = (), tables: Any = None, bert: Any = None):
         self.bundle, self.backend, self.precision = bundle, backend, precision
+        self.bert = bert  # the `bert` key-term ranker (seje_sdk.bert.BertRanker) for bundles that use it
         self.sessions, self.index_kind, self.fallbacks = sessions, index, list(fallbacks)
         self.tables = tables
         self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="seje-decode")
@@ -98,9 +102,6 @@ class Retriever:
         require_onnxruntime()  # every backend runs the tagger on ONNX Runtime: fail first, naming the extra
         cuda = CudaOptions.coerce(cuda)
         b = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
-        if b.ranker == "bert":  # the BERT ranker would need an exported BERT graph + tokenizer in the bundle
-            raise BundleError(f"bundle {b.path}: key terms ranked with 'bert' cannot run in the SDK yet; "
-                              "build features with --ranker tfidf or textrank and re-export")
         tables = TermTables.load(b.tables_dir)
         candidates = AUTO_ORDER if backend == "auto" else (backend,)
         fallbacks: list[str] = []
@@ -115,7 +116,9 @@ class Retriever:
                     warnings.warn(f"seje: backend {name} cannot run, falling back ({e})", RuntimeWarning, stacklevel=2)
                     log.warning("seje: backend %s cannot run, falling back (%s)", name, e)
                 continue
-            return cls(b, name, precision, sessions, index=index, workers=workers, fallbacks=fallbacks, tables=tables)
+            bert = cls._open_bert(b, name, precision, threads)
+            return cls(b, name, precision, sessions, index=index, workers=workers, fallbacks=fallbacks, tables=tables,
+                       bert=bert)
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -130,6 +133,16 @@ class Retriever:
         for role, session in sessions.items():
             check_io(role, session)
         return sessions
+
+    @staticmethod
+    def _open_bert(b: Bundle, name: str, precision: str, threads: int) -> Any:
+        """The bundle's `bert` ranker (tokenizers + ranker.onnx, int8 graph for precision int8), or None for tfidf/textrank."""
+        if b.ranker != "bert":
+            return None
+        from seje_sdk.bert import BertRanker
+
+        device = "cuda" if name == "onnxruntime-cuda" else "cpu"
+        return BertRanker.from_bundle(b, "int8" if precision == "int8" else "fp32", device, threads)
 
     @staticmethod
     def _worth_warning(name: str, b: Bundle) -> bool:
@@ -244,6 +257,9 @@ class Retriever:
                             on_error: str = "raise") -> Iterator[EmbedResult]:
         """Stream recipe embeddings, one EmbedResult per window of BUCKET_WINDOW batches (sorted by length inside).
 
+        Preprocessing (tokenising, the tagger, ranking, pooling) of the next batch runs in the
+        worker pool while the recipe graph embeds the current one.
+
         >>> for part in r.iter_recipe_batches(json_lines_reader, batch_size=64): index.add(part.vectors, ...)  # doctest: +SKIP
         """
         _check_options(batch_size, on_error)
@@ -254,32 +270,54 @@ class Retriever:
         def tagger_fn(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
             return tagger.run({"tokens": tokens, "lengths": lengths})["logits"]
 
+        def prepare(batch: list[Any]) -> dict[str, np.ndarray]:
+            return recipe_inputs(batch, self.tables, limits.max_sentences, limits.max_tokens, tagger_fn,
+                                 ranker=self.bundle.ranker, bert_fn=self.bert)
+
+        # One batch of lookahead: when batch k starts on the graph, batch k+1 is already queued.
+        steps = ((part, rows, self._pool.submit(prepare, batch) if rows is not None else None)
+                 for part, rows, batch in self._recipe_steps(recipes, batch_size, on_error))
+        queue: collections.deque = collections.deque()
         with _progress(show_progress, recipes, "recipes") as bar:
-            for window in _batches(enumerate(recipes), batch_size * BUCKET_WINDOW):
-                part, good = EmbedResult(np.zeros((0, self.bundle.embedding_dim), np.float32), []), []
-                for pos, obj in window:
-                    where = f"recipes[{pos}]" + (f" (id {obj['id']})" if isinstance(obj, dict) and "id" in obj else "")
-                    try:
-                        recipe = parse_recipe(obj, where)
-                        check_known_tokens(recipe, self.tables.vocab, where)
-                        good.append(recipe)
-                        part.positions.append(pos)
-                    except InputError as e:
-                        if on_error == "raise":
-                            raise
-                        part.skipped.append((pos, str(e)))
-                if good:
-                    # Length bucketing: batch similar lengths together so the LSTMs run on less padding
-                    # (1.5x faster recipe graph measured on the tiny bundle); results are order-independent.
-                    order = sorted(range(len(good)), key=lambda j: _length_key(good[j]))
-                    part.vectors = np.empty((len(good), self.bundle.embedding_dim), np.float32)
-                    for start in range(0, len(order), batch_size):
-                        rows = order[start : start + batch_size]
-                        feeds = recipe_inputs([good[j] for j in rows], self.tables, limits.max_sentences, limits.max_tokens,
-                                              tagger_fn, ranker=self.bundle.ranker)
-                        part.vectors[rows] = _normalise(self._run("recipe", feeds)["embedding"])
-                bar.update(len(window))
-                yield part
+            while True:
+                while sum(rows is not None for _, rows, _ in queue) < 2 and (step := next(steps, None)) is not None:
+                    queue.append(step)
+                if not queue:
+                    return
+                part, rows, prepared = queue.popleft()
+                if rows is None:  # the window is complete
+                    bar.update(len(part.positions) + len(part.skipped))
+                    yield part
+                else:
+                    part.vectors[rows] = _normalise(self._run("recipe", prepared.result())["embedding"])
+
+    def _recipe_steps(self, recipes: Iterable[Any], batch_size: int, on_error: str
+                      ) -> Iterator[tuple[EmbedResult, list[int] | None, list[Any]]]:
+        """(part, rows, batch) per length-sorted batch of a window, then (part, None, []) when the window is done.
+
+        Length bucketing: each window of BUCKET_WINDOW batches is sorted by padded size, so the LSTMs
+        run on batches of similar sentence counts and lengths (less padding); results keep input order.
+        """
+        limits = self.bundle.text_limits
+        for window in _batches(enumerate(recipes), batch_size * BUCKET_WINDOW):
+            part, good = EmbedResult(np.zeros((0, self.bundle.embedding_dim), np.float32), []), []
+            for pos, obj in window:
+                where = f"recipes[{pos}]" + (f" (id {obj['id']})" if isinstance(obj, dict) and "id" in obj else "")
+                try:
+                    recipe = parse_recipe(obj, where)
+                    check_known_tokens(recipe, self.tables.vocab, where)
+                    good.append(recipe)
+                    part.positions.append(pos)
+                except InputError as e:
+                    if on_error == "raise":
+                        raise
+                    part.skipped.append((pos, str(e)))
+            part.vectors = np.empty((len(good), self.bundle.embedding_dim), np.float32)
+            order = sorted(range(len(good)), key=lambda j: _length_key(good[j], limits.max_sentences, limits.max_tokens))
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                yield part, rows, [good[j] for j in rows]
+            yield part, None, []
 
     def embed_recipes(self, recipes: Iterable[Any], batch_size: int = 64, show_progress: bool = False,
                       on_error: str = "raise") -> np.ndarray | EmbedResult:

@@ -23,6 +23,8 @@ TaggerFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # tokens (B,L), lengt
 BertFn = Callable[[list[str]], np.ndarray]  # texts -> (n, d) L2-normalised sentence embeddings
 RANKERS = ("tfidf", "textrank", "bert")
 MAX_LINE_TOKENS = 32  # ingredient lines longer than this are cut before tagging
+TEXT_CACHE_SIZE = 1 << 16  # texts whose joined tokens are memoised (the cache is emptied when full)
+TAGGER_BUCKET = 128  # ingredient lines per tagger call, grouped by length
 TEXTRANK_WINDOW = 4  # terms within this many positions of each other are linked (Mihalcea & Tarau use 2-10)
 TEXTRANK_DAMPING = 0.85
 
@@ -79,6 +81,7 @@ class PhraseTable(dict):
     def __init__(self, entities: Iterable[str] = ()):
         super().__init__({tuple(e.split("_")): e for e in entities if "_" in e})
         self.longest = max(map(len, self), default=0)
+        self.cache: dict[str, list[str]] = {}  # text -> its tokens with phrases joined (see text_terms)
 
 
 def phrase_table(entities: Iterable[str]) -> PhraseTable:
@@ -113,11 +116,25 @@ def join_phrases(tokens: Sequence[str], phrases: dict[tuple[str, ...], str]) -> 
     return out
 
 
+def text_terms(text: str, phrases: dict[tuple[str, ...], str]) -> list[str]:
+    """join_phrases(tokenize(text)), memoised on a PhraseTable: a recipe's instructions are read
+    by the tfidf counts and by the action/utensil lookup, so each line is tokenised once (do not mutate)."""
+    cache = getattr(phrases, "cache", None)
+    if cache is None:
+        return join_phrases(tokenize(text), phrases)
+    tokens = cache.get(text)
+    if tokens is None:
+        if len(cache) >= TEXT_CACHE_SIZE:
+            cache.clear()
+        tokens = cache[text] = join_phrases(tokenize(text), phrases)
+    return tokens
+
+
 def recipe_tokens(recipe: RecipeText, phrases: dict[tuple[str, ...], str]) -> list[str]:
     """Title, ingredient lines and instructions as one token stream with entity phrases joined."""
     tokens: list[str] = []
     for text in (recipe.title, *recipe.ingredients, *recipe.instructions):
-        tokens.extend(join_phrases(tokenize(text), phrases))
+        tokens.extend(text_terms(text, phrases))
     return tokens
 
 
@@ -174,11 +191,18 @@ def _tags(tagger_fn: TaggerFn, ids: np.ndarray, lengths: np.ndarray) -> list[np.
     tags: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(lengths)
     if not keep.any():
         return tags
-    logits = np.asarray(tagger_fn(ids[keep], lengths[keep]))
-    if logits.ndim != 3 or logits.shape[:2] != ids[keep].shape or logits.shape[2] != 2:
-        raise InputError(f"tagger returned logits of shape {logits.shape}, expected {(*ids[keep].shape, 2)}")
-    for row, b in enumerate(np.flatnonzero(keep)):
-        tags[b] = logits[row, : lengths[b], 1] > logits[row, : lengths[b], 0]
+    # Length buckets: lines sorted by length, TAGGER_BUCKET at a time, each trimmed to its own
+    # longest line, so the BiLSTM does not run over a batch-wide padding (the mask makes it exact).
+    rows = np.flatnonzero(keep)
+    rows = rows[np.argsort(lengths[rows], kind="stable")]
+    for start in range(0, len(rows), TAGGER_BUCKET):
+        bucket = rows[start : start + TAGGER_BUCKET]
+        width = int(lengths[bucket].max())
+        logits = np.asarray(tagger_fn(np.ascontiguousarray(ids[bucket, :width]), lengths[bucket]))
+        if logits.ndim != 3 or logits.shape[:2] != (len(bucket), width) or logits.shape[2] != 2:
+            raise InputError(f"tagger returned logits of shape {logits.shape}, expected {(len(bucket), width, 2)}")
+        for row, b in enumerate(bucket):
+            tags[b] = logits[row, : lengths[b], 1] > logits[row, : lengths[b], 0]
     return tags
 
 
@@ -195,7 +219,7 @@ def key_terms(recipe: RecipeText, tables: TermTables, tagger_fn: TaggerFn | None
 
 def _key_terms_from(entities: list[str], recipe: RecipeText, tables: TermTables) -> list[str]:
     removed = set(entities) | tables.entities
-    instr = [t for s in recipe.instructions for t in join_phrases(tokenize(s), tables.phrases) if t not in removed]
+    instr = [t for s in recipe.instructions for t in text_terms(s, tables.phrases) if t not in removed]
     actions = [t for t in instr if t in tables.actions]
     utensils = [t for t in instr if t in tables.utensils]
     return _unique(t for t in entities + actions + utensils if t in tables.vocab)

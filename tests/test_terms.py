@@ -12,8 +12,8 @@ import pytest
 
 from seje_sdk.errors import BundleError, InputError
 from seje_sdk.terms import (
-    TermTables, cooccurrence_matrix, dictionary_entities, ingredient_entities, join_phrases, key_terms,
-    pagerank, phrase_table, rank_terms, term_features,
+    TEXTRANK_DAMPING, TEXTRANK_WINDOW, TermTables, cooccurrence_matrix, dictionary_entities, ingredient_entities,
+    join_phrases, key_terms, pagerank, phrase_table, rank_terms, recipe_tokens, term_features,
 )
 from seje_sdk.text import RecipeText, Vocab, tokenize
 
@@ -89,14 +89,6 @@ def test_key_terms_are_entities_actions_utensils(tables):
     assert key_terms(RECIPE, tables, fn) == ["basil", "red_wine", "add", "stir", "bake", "pour", "bowl", "oven", "pan"]
 
 
-def test_tfidf_is_count_times_idf(tables):
-    terms = ["basil", "red_wine", "bowl"]
-    scores = rank_terms(terms, RECIPE, tables, "tfidf")
-    # basil: title + ingredient + instruction = 3; red_wine: 2; bowl: 1
-    idf = tables.idf[tables.vocab.encode(terms)]
-    np.testing.assert_allclose(scores, np.array([3, 2, 1]) * idf, rtol=1e-6)
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_pagerank_matches_networkx(seed):
     rng = np.random.default_rng(seed)
@@ -170,3 +162,66 @@ def test_tables_load_roundtrip_and_missing(tables, tmp_path):
     (tmp_path / "idf.npy").unlink()
     with pytest.raises(BundleError, match="idf.npy"):
         TermTables.load(tmp_path)
+
+
+# ---------------------------------------------------------------- against reference libraries
+@pytest.fixture(scope="module")
+def corpus(tiny_data):
+    """The tiny synthetic training split as token documents (entity phrases joined) and TermTables over them."""
+    from trainer.data.recipe1m import read_split
+    from trainer.features.pipeline import as_text, idf_table, training_entities
+
+    records = read_split(tiny_data, "train")
+    entities = training_entities(records)
+    phrases = phrase_table(entities)
+    recipes = [as_text(r) for r in records]
+    docs = [recipe_tokens(r, phrases) for r in recipes]
+    vocab = Vocab.build(t for doc in docs for t in doc)
+    vectors = np.random.default_rng(0).normal(size=(len(vocab), 4)).astype(np.float32)
+    tables = TermTables(vocab, vectors, idf_table(docs, vocab), frozenset(entities), frozenset(), frozenset())
+    return recipes, docs, tables
+
+
+def test_idf_table_and_tfidf_equal_scikit_learn(corpus):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    recipes, docs, tables = corpus
+    # Same formula as ours: raw counts, smoothed idf ln((1+n)/(1+df)) + 1, no normalisation; our
+    # documents are already token lists, so scikit-learn's analyzer is the identity.
+    reference = TfidfVectorizer(analyzer=lambda doc: doc, smooth_idf=True, sublinear_tf=False, norm=None)
+    matrix = reference.fit_transform(docs)
+    column = reference.vocabulary_
+    tokens = sorted(column)
+    np.testing.assert_allclose(tables.idf[tables.vocab.encode(tokens)], reference.idf_[[column[t] for t in tokens]],
+                               rtol=1e-6)
+    assert (tables.idf[:2] == 0).all()  # padding / unknown rows weigh nothing
+    checked = 0
+    for i, recipe in enumerate(recipes[:40]):
+        terms = [t for t in dict.fromkeys(docs[i]) if t in tables.entities]  # the recipe's ingredient terms
+        if not terms:
+            continue
+        want = matrix[i, [column[t] for t in terms]].toarray().ravel()
+        np.testing.assert_allclose(rank_terms(terms, recipe, tables, "tfidf"), want, rtol=1e-5)
+        checked += 1
+    assert checked >= 20
+
+
+def test_textrank_equals_networkx_pagerank_on_the_recipe_graph(corpus):
+    recipes, docs, tables = corpus
+    for recipe, doc in list(zip(recipes, docs))[:20]:
+        terms = list(dict.fromkeys(t for t in doc if t in tables.entities))
+        if len(terms) < 3:
+            continue
+        # The co-occurrence graph built independently: terms in reading order, an edge (weight +1)
+        # for every pair of distinct terms fewer than TEXTRANK_WINDOW positions apart.
+        seq = [t for t in doc if t in terms]
+        graph = nx.Graph()
+        graph.add_nodes_from(terms)
+        for a in range(len(seq)):
+            for b in range(a + 1, min(a + TEXTRANK_WINDOW, len(seq))):
+                if seq[a] != seq[b]:
+                    old = graph.get_edge_data(seq[a], seq[b], {"weight": 0})["weight"]
+                    graph.add_edge(seq[a], seq[b], weight=old + 1)
+        want = nx.pagerank(graph, alpha=TEXTRANK_DAMPING, weight="weight", tol=1e-12, max_iter=1000)
+        got = rank_terms(terms, recipe, tables, "textrank")
+        np.testing.assert_allclose(got, [want[t] for t in terms], atol=1e-6)
