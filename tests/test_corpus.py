@@ -133,3 +133,9 @@ def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(tiny_bundle, tin
     for (ids_k, vec_k, _), (ids_w, vec_w, _) in zip(killed, whole):
         assert ids_k == ids_w
         np.testing.assert_array_equal(vec_k, vec_w)
+
+
+def test_corpus_package_imports_without_ray_pyarrow_or_torch():
+    code = ("import sys, seje_sdk.corpus, seje_sdk.corpus.index_from_shards, seje_sdk.cli; "
+            "bad = [m for m in ('ray', 'pyarrow', 'torch', 'faiss') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
