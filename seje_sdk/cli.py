@@ -158,6 +158,33 @@ def embed(bundle: str, inputs: tuple[str, ...], out: str, batch_size: int, skip_
     click.echo(f"wrote {out}: {res.vectors.shape[0]} x {res.vectors.shape[1]} ({len(res.skipped)} skipped)")
 
 
+@main.command("embed-corpus")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="shard folder (rerun the same command to resume)")
+@click.option("--distributor", type=click.Choice(["sequential", "ray"]), default="sequential", show_default=True)
+@click.option("--modality", type=click.Choice(["recipe", "image"]), default=None, help="what to embed (default: what SOURCE holds; image = a Recipe1M folder's photos)")
+@click.option("--shard-size", default=10_000, show_default=True, type=click.IntRange(min=1), help="items per shard")
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="ray: actors, one bundle load each")
+@click.option("--threads-per-worker", default=1, show_default=True, type=click.IntRange(min=1), help="ray: CPUs and onnxruntime threads per actor")
+@click.option("--ray-address", default=None, help="ray: join this cluster (e.g. auto, ray://head:10001); default starts a local Ray")
+@click.option("--skip-bad", is_flag=True, help="skip bad items (listed in reports/part-NNNNN.json) instead of stopping")
+@runtime_options
+def embed_corpus(bundle, source, out, distributor, modality, shard_size, dtype, batch_size, workers, threads_per_worker,
+                 ray_address, skip_bad, backend, precision) -> None:
+    """Embed a corpus (Recipe1M folder, image folder, .jsonl/.parquet list) into resumable shards under --out."""
+    from seje_sdk.corpus import CorpusConfig, embed_corpus as run
+
+    config = CorpusConfig(distributor, shard_size, dtype, modality, skip_bad, batch_size, backend, precision, workers,
+                          threads_per_worker, ray_address)
+    s = run(bundle, source, out, config)
+    click.echo(_table(["shards", "written now", "already complete", "embedded", "skipped", "seconds", "items/s"],
+                      [(s.shards, s.written, s.resumed, s.embedded, s.skipped, f"{s.seconds:.1f}", f"{s.items_per_s:.1f}")]))
+    click.echo(f"wrote {out}" + (f" (skipped items are listed in {out}/reports/)" if s.skipped else ""))
+
+
 @main.group()
 def index() -> None:
     """Build search indexes."""
@@ -167,15 +194,26 @@ def index() -> None:
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.option("--recipes", "recipe_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="layer1.json or recipes.jsonl")
 @click.option("--images", "image_dirs", multiple=True, type=click.Path(exists=True), help="image folder or file (ids = paths)")
+@click.option("--from-shards", "shard_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="embed-corpus output folder(s), one per modality: index them without re-embedding")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--kind", type=click.Choice(["exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq"]), default="exact", show_default=True)
+@click.option("--kind", type=click.Choice(["exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq"]), default=None,
+              help="[default: exact, or chosen by --max-memory]")
+@click.option("--max-memory", default=None, help="with --from-shards: choose the kind that fits this much RAM (e.g. 4G)")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @click.option("--skip-bad", is_flag=True, help="skip unreadable items instead of failing")
 @runtime_options
-def index_build(bundle, recipe_files, image_dirs, out, kind, batch_size, skip_bad, backend, precision) -> None:
-    """Embed recipes (searched by images) and/or images (searched by recipes) into an index folder."""
+def index_build(bundle, recipe_files, image_dirs, shard_dirs, out, kind, max_memory, batch_size, skip_bad, backend, precision) -> None:
+    """Embed recipes (searched by images) and/or images (searched by recipes) into an index folder, or index shards."""
+    if shard_dirs:
+        if recipe_files or image_dirs:
+            raise click.UsageError("give --from-shards, or --recipes/--images, not both")
+        return _index_from_shards(bundle, shard_dirs, out, kind, max_memory)
+    if max_memory:
+        raise click.UsageError("--max-memory applies to --from-shards")
     if not recipe_files and not image_dirs:
-        raise click.UsageError("give --recipes FILE and/or --images DIR")
+        raise click.UsageError("give --recipes FILE and/or --images DIR (or --from-shards DIR)")
+    kind = kind or "exact"
     from seje_sdk.catalog import image_rows, recipe_photos, recipe_rows
 
     r = _load(bundle, backend, precision, index=kind)
@@ -207,6 +245,18 @@ def index_build(bundle, recipe_files, image_dirs, out, kind, batch_size, skip_ba
     r.save_index(out, catalog=catalog)  # titles and paths in the same atomic save (catalog.jsonl)
     click.echo(_table(["indexed", "items", "skipped"], rows))
     click.echo(f"wrote {out} ({kind})")
+
+
+def _index_from_shards(bundle: str, shard_dirs: tuple[str, ...], out: str, kind: str | None, max_memory: str | None) -> None:
+    """`index build --from-shards`: print the expected trade-off of each kind, build the chosen one."""
+    from seje_sdk.corpus.index_from_shards import build_from_shards
+    from seje_sdk.corpus.index_plan import format_size, parse_size
+
+    report = build_from_shards(bundle, list(shard_dirs), out, kind, parse_size(max_memory) if max_memory else None)
+    click.echo(_table(["kind", "memory", "recall@10", "queries/s", "measured at", "note"], report.plan.table()))
+    click.echo(f"chose {report.plan.kind}: {report.plan.reason} (recall and queries/s as measured by seje-bench on 2 CPU cores)")
+    click.echo(_table(["indexed", "items"], sorted(report.counts.items())))
+    click.echo(f"wrote {out} ({report.plan.kind}) in {report.seconds:.1f} s, peak RSS {format_size(report.peak_rss_bytes)}")
 
 
 @main.command()
