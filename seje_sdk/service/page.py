@@ -22,7 +22,7 @@ PAGE = """<!doctype html>
   #status { margin: 1rem 0; min-height: 1.2rem; } #status.error { color: #b00020; }
   #query-preview { max-height: 96px; border-radius: 6px; display: none; margin-top: .5rem; }
   table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #eee; }
-  td.score { font-variant-numeric: tabular-nums; } img.thumb { width: 72px; height: 72px; object-fit: cover; border-radius: 6px; }
+  td.score { font-variant-numeric: tabular-nums; } img.thumb { width: 56px; height: 56px; object-fit: cover; border-radius: 6px; }
 </style>
 </head>
 <body>

@@ -1,0 +1,221 @@
+"""`seje-bench serve`: bounded load on a running `seje serve` (127.0.0.1 only), batching on vs off.
+
+For each mode the service runs in its own process (`seje serve`, so the load generator never
+shares its GIL); N concurrent clients (asyncio + httpx) send search requests until a request
+count or a time limit is reached. Reported per mode: throughput, p50/p99/mean latency, errors,
+and the mean batch size the service's /metrics saw. Measures, never asserts.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from seje_sdk.errors import InputError
+from seje_sdk.io import atomic_file, write_json
+
+HOST = "127.0.0.1"  # the network rule: the benchmark only ever talks to this machine
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+@dataclass(frozen=True)
+class ServeBenchConfig:
+    """The load: `clients` concurrent clients, at most `requests` requests and `time_limit_s` seconds per mode."""
+
+    clients: int = 16
+    requests: int = 400
+    time_limit_s: float = 60.0
+    warmup: int = 16
+    query: str = "image"       # image: photos find recipes; recipe: recipes find photos
+    k: int = 5
+    max_batch: int = 32        # the batched mode; the other mode is max_batch 1, no wait
+    max_wait_ms: float = 5.0
+    max_queries: int = 64      # distinct query items cycled through
+    backend: str = "onnxruntime"
+    precision: str = "fp32"
+
+
+def load_queries(source: str | os.PathLike, query: str, limit: int) -> list[Any]:
+    """Query payloads: photo bytes from a folder (query=image), or recipes from a layer1.json/.jsonl (query=recipe)."""
+    source = Path(source)
+    if query == "image":
+        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if source.is_dir() else [source]
+        if not files:
+            raise InputError(f"--queries {source}: no photos (.jpg/.png) found")
+        return [(p.name, p.read_bytes()) for p in files[:limit]]
+    from seje_sdk.cli import read_recipes
+
+    recipes = read_recipes(source)[:limit]
+    return [{"title": r.get("title", ""), "ingredients": [x["text"] if isinstance(x, dict) else x for x in r.get("ingredients", [])],
+             "instructions": [x["text"] if isinstance(x, dict) else x for x in r["instructions"]]} for r in recipes]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_service(bundle: str, index: str, cfg: ServeBenchConfig, max_batch: int, max_wait_ms: float) -> tuple[subprocess.Popen, str]:
+    """`seje serve` in a child process on a free 127.0.0.1 port; returns once /ready says so."""
+    port = _free_port()
+    cmd = [sys.executable, "-c", "from seje_sdk.cli import main; main()", "serve", bundle, "--index", index, "--host", HOST,
+           "--port", str(port), "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms),
+           "--backend", cfg.backend, "--precision", cfg.precision, "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://{HOST}:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise InputError(f"seje serve exited ({proc.returncode}): {proc.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise InputError("seje serve did not become ready within 120 s")
+
+
+def stop_service(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def _one(client: httpx.AsyncClient, query: str, item: Any, k: int) -> int:
+    if query == "image":
+        name, data = item
+        res = await client.post("/search/image", files={"image": (name, data, "image/jpeg")}, data={"k": str(k)})
+    else:
+        res = await client.post("/search/recipe", json={"recipe": item, "k": k})
+    return res.status_code
+
+
+async def _load(url: str, queries: list[Any], cfg: ServeBenchConfig, n_requests: int, time_limit: float) -> dict[str, Any]:
+    """N clients share a request budget and a deadline; returns per-request latencies and status codes."""
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    issued = 0
+    limits = httpx.Limits(max_connections=cfg.clients, max_keepalive_connections=cfg.clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        start = time.perf_counter()
+        deadline = start + time_limit
+
+        async def worker() -> None:
+            nonlocal issued
+            while issued < n_requests and time.perf_counter() < deadline:
+                item = queries[issued % len(queries)]
+                issued += 1
+                t0 = time.perf_counter()
+                try:
+                    code = str(await _one(client, cfg.query, item, cfg.k))
+                except httpx.TransportError as e:
+                    code = type(e).__name__
+                statuses[code] = statuses.get(code, 0) + 1
+                if code == "200":
+                    latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*[worker() for _ in range(cfg.clients)])
+        wall = time.perf_counter() - start
+    return {"latencies": latencies, "statuses": statuses, "wall_s": wall}
+
+
+def _batch_mean(url: str, kind: str) -> float | None:
+    """Mean items per encoder call, from the service's own Prometheus histogram."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    values = {}
+    for line in text.splitlines():
+        for part in ("sum", "count"):
+            if line.startswith(f'seje_batch_size_{part}{{kind="{kind}"}}'):
+                values[part] = float(line.split()[-1])
+    return values["sum"] / values["count"] if values.get("count") else None
+
+
+def run_mode(bundle: str, index: str, queries: list[Any], cfg: ServeBenchConfig, name: str, max_batch: int,
+             max_wait_ms: float) -> dict[str, Any]:
+    """Start the service in one batching mode, warm it up, load it, and summarise."""
+    proc, url = start_service(bundle, index, cfg, max_batch, max_wait_ms)
+    try:
+        asyncio.run(_load(url, queries, cfg, cfg.warmup, cfg.time_limit_s))  # its batches count in the mean batch size too
+        run = asyncio.run(_load(url, queries, cfg, cfg.requests, cfg.time_limit_s))
+        batch_mean = _batch_mean(url, cfg.query)
+    finally:
+        stop_service(proc)
+    lat = np.array(run["latencies"]) * 1000.0
+    ok = len(lat)
+    return {"mode": name, "max_batch": max_batch, "max_wait_ms": max_wait_ms, "requests_ok": ok,
+            "statuses": run["statuses"], "wall_s": round(run["wall_s"], 3),
+            "throughput_rps": round(ok / run["wall_s"], 2) if run["wall_s"] else None,
+            "p50_ms": round(float(np.percentile(lat, 50)), 2) if ok else None,
+            "p99_ms": round(float(np.percentile(lat, 99)), 2) if ok else None,
+            "mean_ms": round(float(lat.mean()), 2) if ok else None,
+            "mean_batch_size": round(batch_mean, 2) if batch_mean else None}
+
+
+def run_serve_bench(bundle: str, index: str, queries_from: str, cfg: ServeBenchConfig) -> dict[str, Any]:
+    """Both modes on the same queries and load; the report dict (rows, target, config)."""
+    queries = load_queries(queries_from, cfg.query, cfg.max_queries)
+    rows = [run_mode(bundle, index, queries, cfg, "batch-1", 1, 0.0),
+            run_mode(bundle, index, queries, cfg, "dynamic batching", cfg.max_batch, cfg.max_wait_ms)]
+    return {"kind": "serve", "config": asdict(cfg), "bundle": str(bundle), "index": str(index),
+            "queries": {"from": str(queries_from), "count": len(queries)}, "rows": rows, "target": serve_target(rows)}
+
+
+def serve_target(rows: list[dict]) -> dict[str, str]:
+    """The issue's target: batching >= 2x batch-1 throughput at a p99 below 2x batch-1's p99 (reported, not asserted)."""
+    single, batched = rows
+    target = "16 clients: dynamic batching >= 2x batch-1 throughput at p99 < 2x batch-1 p99"
+    if not single["throughput_rps"] or not batched["throughput_rps"]:
+        return {"target": target, "status": "not measured", "detail": "a mode answered no request"}
+    speedup = batched["throughput_rps"] / single["throughput_rps"]
+    p99_ratio = batched["p99_ms"] / single["p99_ms"]
+    met = speedup >= 2.0 and p99_ratio < 2.0
+    return {"target": target, "status": "met" if met else "not met",
+            "detail": f"throughput x{speedup:.2f}, p99 x{p99_ratio:.2f} (batch-1: {single['throughput_rps']} req/s, "
+                      f"p99 {single['p99_ms']} ms; batched: {batched['throughput_rps']} req/s, p99 {batched['p99_ms']} ms)"}
+
+
+def serve_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: command, machine and load, the two modes side by side, the target."""
+    from benchmarks.environment import environment_summary
+    from benchmarks.report import md_table
+
+    env, cfg, t = report["environment"], report["config"], report["target"]
+    rows = [[r["mode"], r["max_batch"], r["max_wait_ms"], r["requests_ok"], r["throughput_rps"], r["p50_ms"], r["p99_ms"],
+             r["mean_ms"], r["mean_batch_size"], json.dumps(r["statuses"])] for r in report["rows"]]
+    return "\n".join([
+        "# Service load: dynamic batching vs batch-1", "",
+        f"- Command: `{report.get('command', '(library call)')}`",
+        f"- Machine: {environment_summary(env)}",
+        f"- Date (UTC): {env['timestamp_utc']}; load average {env.get('load_average_1m_5m_15m')} (a shared machine)",
+        f"- Load: {cfg['clients']} concurrent clients on 127.0.0.1, {cfg['requests']} {cfg['query']} searches (k={cfg['k']}) "
+        f"per mode after {cfg['warmup']} warm-up, time limit {cfg['time_limit_s']} s; {report['queries']['count']} distinct queries; "
+        f"{cfg['backend']} {cfg['precision']}", "",
+        md_table(["mode", "max batch", "max wait ms", "ok", "req/s", "p50 ms", "p99 ms", "mean ms", "mean batch", "statuses"], rows), "",
+        md_table(["target", "status", "detail"], [[t["target"], f"**{t['status']}**", t["detail"]]]), "",
+    ])
+
+
+def write_serve_report(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
+    """serve.json and serve.md in out_dir, atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "serve.json", report)
+    with atomic_file(out / "serve.md", "w") as f:
+        f.write(serve_markdown(report) + "\n")
+    return {"json": out / "serve.json", "markdown": out / "serve.md"}

@@ -1,0 +1,88 @@
+"""`seje index build` writes the catalog, `seje search` prints titles, `seje serve` runs, stops on SIGTERM
+after answering the request in flight, and exits 2 when the bundle cannot load."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+from click.testing import CliRunner
+from service_support import photo_owners, photos_of, service_index, titles  # noqa: F401
+
+from seje_sdk.catalog import read_catalog
+from seje_sdk.cli import main
+
+SEJE = [sys.executable, "-c", "from seje_sdk.cli import main; main()"]
+
+
+def test_index_build_writes_catalog_and_search_prints_titles(tiny_bundle, tiny_data, service_index):
+    catalog = read_catalog(service_index)
+    names = titles(tiny_data)
+    recipe_rows = [row for (modality, _), row in catalog.items() if modality == "recipe"]
+    assert len(recipe_rows) == len(names) and all(row["title"] == names[row["id"]] for row in recipe_rows)
+    assert all(os.path.isfile(row["path"]) for row in recipe_rows)  # each recipe's photo, found through layer2.json
+    photo = photos_of(tiny_data)[0]
+    assert catalog[("image", str(photo))]["path"] == str(photo.resolve())
+
+    res = CliRunner().invoke(main, ["search", str(tiny_bundle), "--index", str(service_index), "--image", str(photo),
+                                    "-k", "3", "--json", "--backend", "onnxruntime"], catch_exceptions=False)
+    hits = json.loads(res.output)[0]
+    assert [h["title"] for h in hits] == [names[h["id"]] for h in hits]
+    res = CliRunner().invoke(main, ["search", str(tiny_bundle), "--index", str(service_index), "--image", str(photo),
+                                    "-k", "3", "--backend", "onnxruntime"], catch_exceptions=False)
+    header, first = res.output.splitlines()[0], res.output.splitlines()[2]
+    assert header.split() == ["rank", "id", "score", "title"] and first.endswith(names[hits[0]["id"]])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_then_stops_gracefully_on_sigterm(tiny_bundle, tiny_data, service_index):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([*SEJE, "serve", str(tiny_bundle), "--index", str(service_index), "--port", str(port),
+                             "--max-wait-ms", "1500", "--backend", "onnxruntime", "--log-level", "warning"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "seje serve did not become ready"
+            time.sleep(0.2)
+        photo = photos_of(tiny_data)[0]
+        answer: list = []
+        client = threading.Thread(target=lambda: answer.append(httpx.post(
+            url + "/search/image", files={"image": (photo.name, photo.read_bytes(), "image/jpeg")}, timeout=30)))
+        client.start()
+        time.sleep(0.5)  # the request waits in its batch window
+        proc.send_signal(signal.SIGTERM)
+        client.join(30)
+        # uvicorn finishes the request, shuts down, then re-raises the signal it caught: the exit says SIGTERM
+        assert proc.wait(30) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert answer and answer[0].status_code == 200
+    assert photo_owners(tiny_data)[photo.name] in titles(tiny_data)  # sanity: the photo belongs to an indexed recipe
+    assert len(answer[0].json()["hits"]) == 5
+
+
+def test_serve_exits_2_when_the_bundle_cannot_load(tmp_path):
+    (tmp_path / "bundle").mkdir()
+    proc = subprocess.run([*SEJE, "serve", str(tmp_path / "bundle"), "--port", str(_free_port()), "--log-level", "warning"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "error:" in proc.stderr and "manifest" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,73 @@
+"""The search page in a real headless browser (Selenium + Debian's chromium/chromedriver): upload a
+test photo, wait for the results, find the true recipe's title; a screenshot is kept in tmp_path."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from service_support import photo_owners, photos_of, service_index, shared_retriever, titles  # noqa: F401
+
+from seje_sdk.catalog import read_catalog
+from seje_sdk.service import ServiceConfig
+from seje_sdk.service.server import ServiceThread
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+K = 10
+
+
+def browser(width: int = 1100, height: int = 900):
+    """Headless chromium through chromedriver, both from the system (scripts/setup.sh installs them with apt)."""
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip(f"no browser here: chromium ({CHROMIUM}) or chromedriver ({CHROMEDRIVER}) missing; "
+                    "install them with `apt-get install chromium chromium-driver`")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+def findable_photo(retriever, data: Path) -> tuple[Path, str]:
+    """A test photo whose own recipe the SDK ranks in the top K (the page must then show it), and that recipe's id."""
+    owners = photo_owners(data)
+    for photo in photos_of(data):
+        owner = owners[photo.name]
+        if owner in [i for i, _ in retriever.search(images=[photo], k=K)[0]]:
+            return photo, owner
+    pytest.fail(f"the tiny model ranks no test photo's own recipe in its top {K}")
+
+
+def test_page_finds_the_true_recipe_in_a_real_browser(tiny_bundle, tiny_data, service_index, shared_retriever, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    photo, owner = findable_photo(shared_retriever, tiny_data)
+    config = ServiceConfig(str(tiny_bundle), str(service_index))
+    with ServiceThread(config, loader=lambda cfg: (shared_retriever, read_catalog(cfg.index)), owns_retriever=False) as svc:
+        driver = browser()
+        try:
+            driver.get(svc.url + "/")
+            assert "seje" in driver.title
+            driver.find_element(By.ID, "photo").send_keys(str(photo))
+            k = driver.find_element(By.ID, "k-photo")
+            k.clear()
+            k.send_keys(str(K))
+            driver.find_element(By.ID, "search-photo").click()
+            WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#results tr.hit")))
+            rows = driver.find_elements(By.CSS_SELECTOR, "#results tr.hit")
+            shown = [(r.find_element(By.CLASS_NAME, "id").text, r.find_element(By.CLASS_NAME, "title").text) for r in rows]
+            WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+                "return [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)"))
+            driver.save_screenshot(str(tmp_path / "search_page.png"))
+        finally:
+            driver.quit()
+    assert len(shown) == K
+    assert (owner, titles(tiny_data)[owner]) in shown  # the true recipe, by id and title
+    assert (tmp_path / "search_page.png").stat().st_size > 1000
+    print(f"screenshot: {tmp_path / 'search_page.png'}")
