@@ -4,8 +4,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from trainer.losses import (Discriminator, alignment_loss, category_loss, critic_loss, gradient_penalty,
-                            pairwise_distances, triplet_loss)
+from trainer.losses import (Discriminator, alignment_loss, category_loss, critic_loss, generator_loss,
+                            gradient_penalty, pairwise_distances, triplet_loss)
 
 
 def _unit(rows):
@@ -94,19 +94,50 @@ def test_gradient_penalty_of_a_unit_slope_critic_is_zero():
     assert abs(gradient_penalty(lambda x: critic(x).squeeze(-1), img, rec).item() - 4.0) < 1e-5
 
 
-def test_critic_learns_to_separate_and_alignment_opposes_it():
-    torch.manual_seed(0)
-    critic = Discriminator(8)
+def _trained_critic(img, rec, steps=100):
+    critic = Discriminator(img.shape[1])
     opt = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.999))
-    img = F.normalize(torch.randn(64, 8) + 2.0, dim=1)
-    rec = F.normalize(torch.randn(64, 8) - 2.0, dim=1)
-    for _ in range(100):
+    for _ in range(steps):
         loss = critic_loss(critic, img, rec, gp_weight=10.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    # The critic now scores recipes above images: the encoders' alignment loss (the Wasserstein
-    # estimate) is clearly positive, and it is exactly the negated critic term.
-    align = alignment_loss(critic, img, rec)
-    assert align.item() > 0.5
-    assert torch.allclose(align, -(critic(img).mean() - critic(rec).mean()))
+    return critic
+
+
+def test_critic_scores_images_as_real_and_only_the_recipe_encoder_gets_the_adversarial_gradient():
+    """As in SEJE's release: images are the real side, and the generator loss reaches the recipe
+    branch only; with side="both" the image branch is moved too."""
+    torch.manual_seed(0)
+    image_encoder, recipe_encoder = torch.nn.Linear(6, 8), torch.nn.Linear(5, 8)
+    x_img, x_rec = torch.randn(64, 6) + 2.0, torch.randn(64, 5) - 2.0
+    img, rec = F.normalize(image_encoder(x_img), dim=1), F.normalize(recipe_encoder(x_rec), dim=1)
+    critic = _trained_critic(img, rec)
+    assert critic(img).mean() > critic(rec).mean() + 0.5  # real (images) scored above generated (recipes)
+    assert image_encoder.weight.grad is None and recipe_encoder.weight.grad is None  # critic_loss detaches
+
+    critic.zero_grad()
+    alignment_loss(critic, img, rec, side="recipe").backward(retain_graph=True)
+    assert image_encoder.weight.grad is None and image_encoder.bias.grad is None
+    assert recipe_encoder.weight.grad.abs().sum() > 0
+    assert torch.allclose(generator_loss(critic, rec), -critic(rec).mean())
+
+    recipe_encoder.zero_grad()
+    alignment_loss(critic, img, rec, side="both").backward()
+    assert image_encoder.weight.grad.abs().sum() > 0 and recipe_encoder.weight.grad.abs().sum() > 0
+
+
+def test_generator_steps_move_recipes_towards_what_the_critic_calls_real():
+    torch.manual_seed(1)
+    img = F.normalize(torch.randn(64, 8) + 2.0, dim=1)
+    rec_param = F.normalize(torch.randn(64, 8) - 2.0, dim=1).requires_grad_(True)
+    critic = _trained_critic(img, F.normalize(rec_param, dim=1).detach())
+    gap = lambda: float(critic(img).mean() - critic(F.normalize(rec_param, dim=1)).mean())  # noqa: E731
+    before = gap()
+    opt = torch.optim.Adam([rec_param], lr=0.05)
+    for _ in range(50):
+        loss = alignment_loss(critic, img, F.normalize(rec_param, dim=1), side="recipe")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert gap() < 0.5 * before, (before, gap())

@@ -17,7 +17,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from seje_sdk.errors import DataError
-from seje_sdk.image import ImageSpec, load_image, preprocess
+from seje_sdk.image import ImageSpec, load_image, preprocess, resize_crop
 
 
 @dataclass
@@ -103,11 +103,24 @@ def category_features(store: Any, split: PairSplit) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(vectors[np.asarray(ids, dtype=np.int64)]), torch.tensor(offsets, dtype=torch.long)
 
 
-def random_crop(src: Any, spec: ImageSpec, rng: np.random.Generator, scale: tuple[float, float] = (0.5, 1.0)) -> np.ndarray:
-    """Training augmentation: random resized crop + horizontal flip -> float32 (3,size,size) raw 0..255."""
+def random_crop(src: Any, spec: ImageSpec, rng: np.random.Generator, augmentation: str = "release",
+                scale: tuple[float, float] = (0.5, 1.0)) -> np.ndarray:
+    """Training augmentation -> float32 (3,size,size) raw 0..255, then a horizontal flip half the time.
+
+    "release": the shorter side resized to spec.resize, the centre square kept, a random
+    spec.size crop of it (the release's Scale(256), CenterCrop(256), RandomCrop(224));
+    "resized_crop": a random crop of 50-100% of the area and aspect 3/4-4/3, resized.
+    """
     from PIL import Image
 
     img = load_image(src)
+    if augmentation == "release":
+        square = resize_crop(img, ImageSpec(size=spec.resize, resize=spec.resize))
+        left, top = (int(rng.integers(0, spec.resize - spec.size + 1)) for _ in range(2))
+        img = square.crop((left, top, left + spec.size, top + spec.size))
+        if rng.random() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        return np.asarray(img, dtype=np.float32).transpose(2, 0, 1).copy()
     w, h = img.size
     area = w * h * rng.uniform(*scale)
     ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
@@ -127,7 +140,7 @@ def centre_crop(src: Any, spec: ImageSpec) -> np.ndarray:
 
 @torch.no_grad()
 def cache_backbone_features(image_encoder: Any, split: PairSplit, spec: ImageSpec, views: int, seed: int,
-                            batch_size: int = 64) -> Tensor:
+                            augmentation: str = "release", batch_size: int = 64) -> Tensor:
     """Frozen-backbone features (n_images, 1 + views, F): view 0 is the centre crop, the rest augmented."""
     paths = [p for ps in split.image_paths for p in ps]
     rng = np.random.default_rng(seed)
@@ -136,7 +149,7 @@ def cache_backbone_features(image_encoder: Any, split: PairSplit, spec: ImageSpe
     jobs = [(p, v) for p in paths for v in range(1 + views)]
     for start in tqdm(range(0, len(jobs), batch_size), desc=f"cache {split.name} image features", leave=False):
         chunk = jobs[start:start + batch_size]
-        pixels = np.stack([centre_crop(p, spec) if v == 0 else random_crop(p, spec, rng) for p, v in chunk])
+        pixels = np.stack([centre_crop(p, spec) if v == 0 else random_crop(p, spec, rng, augmentation) for p, v in chunk])
         out.append(backbone(image_encoder.normalise(torch.from_numpy(pixels))))
     feats = torch.cat(out) if out else torch.zeros(0)
     return feats.reshape(len(paths), 1 + views, -1)
@@ -148,8 +161,8 @@ class PixelPairs(torch.utils.data.Dataset):
     Items are (recipe index, image index, seed) so the epoch's choices and crops are reproducible.
     """
 
-    def __init__(self, split: PairSplit, spec: ImageSpec, train: bool) -> None:
-        self.split, self.spec, self.train = split, spec, train
+    def __init__(self, split: PairSplit, spec: ImageSpec, train: bool, augmentation: str = "release") -> None:
+        self.split, self.spec, self.train, self.augmentation = split, spec, train, augmentation
 
     def __len__(self) -> int:
         return len(self.split)
@@ -158,6 +171,6 @@ class PixelPairs(torch.utils.data.Dataset):
         i, j, seed = key
         path = self.split.image_paths[i][j]
         if self.train:
-            return torch.from_numpy(random_crop(path, self.spec, np.random.default_rng(seed)))
+            return torch.from_numpy(random_crop(path, self.spec, np.random.default_rng(seed), self.augmentation))
         return torch.from_numpy(centre_crop(path, self.spec))
 

@@ -100,12 +100,24 @@ def gradient_penalty(critic: nn.Module, img: Tensor, rec: Tensor) -> Tensor:
     return ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
 
-def critic_loss(critic: nn.Module, img: Tensor, rec: Tensor, gp_weight: float = 10.0) -> Tensor:
-    """Loss that trains the critic (on detached embeddings): score recipes high, images low, plus GP."""
-    img, rec = img.detach(), rec.detach()
-    return critic(img).mean() - critic(rec).mean() + gp_weight * gradient_penalty(critic, img, rec)
+def critic_loss(critic: nn.Module, real: Tensor, fake: Tensor, gp_weight: float = 10.0) -> Tensor:
+    """Loss that trains the critic on detached embeddings: score the real side (images, as in SEJE's
+    release) high and the generated side (recipes) low, plus the gradient penalty."""
+    real, fake = real.detach(), fake.detach()
+    return critic(fake).mean() - critic(real).mean() + gp_weight * gradient_penalty(critic, real, fake)
 
 
-def alignment_loss(critic: nn.Module, img: Tensor, rec: Tensor) -> Tensor:
-    """Loss for the encoders: the negated Wasserstein estimate, so the two distributions move together."""
-    return critic(rec).mean() - critic(img).mean()
+def generator_loss(critic: nn.Module, fake: Tensor) -> Tensor:
+    """The release's adversarial term for the encoders: only the generated side (recipes) is moved
+    towards what the critic scores as real; the real side gets no gradient from it."""
+    return -critic(fake).mean()
+
+
+def alignment_loss(critic: nn.Module, real: Tensor, fake: Tensor, side: str = "recipe") -> Tensor:
+    """Adversarial loss for the encoders. side="recipe": `generator_loss` (release); side="both":
+    the negated Wasserstein estimate, so both distributions move towards each other."""
+    if side == "recipe":
+        return generator_loss(critic, fake)
+    if side == "both":
+        return critic(real).mean() - critic(fake).mean()
+    raise ValueError(f"alignment side must be 'recipe' or 'both', got {side!r}")

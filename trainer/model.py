@@ -98,14 +98,23 @@ class ImageEncoder(nn.Module):
 class RecipeEncoder(nn.Module):
     """(sentence_tokens (B,S,L), sentence_lengths (B,S), term_feature (B,W)) -> embedding (B,D).
 
-    Frozen skip-instruction encoder per sentence -> instruction LSTM (last valid sentence),
-    concatenated with the term branch Linear(W, term_dim) -> LeakyReLU, then the head.
+    Frozen skip-instruction encoder per sentence -> fixed standardisation -> instruction LSTM
+    (last valid sentence), concatenated with the term branch Linear(W, term_dim) -> LeakyReLU,
+    then the head.
     """
 
     def __init__(self, sentence_encoder: nn.Module, sentence_dim: int, word_dim: int, instruction_dim: int,
-                 term_dim: int, embed_dim: int, use_term_feature: bool = True) -> None:
+                 term_dim: int, embed_dim: int, use_term_feature: bool = True,
+                 sentence_stats: tuple[Tensor, Tensor] | None = None) -> None:
         super().__init__()
         self.sentence_encoder = _freeze(sentence_encoder)
+        # Skip-instruction vectors from a short Phase 1 are nearly constant (pairwise cosine ~0.999,
+        # |h| ~0.9: a saturated LSTM), so the instruction LSTM saw one input repeated and encoded little
+        # more than the sentence count. Centring and scaling each dimension with training-set
+        # statistics (fixed buffers, exported with the graph) passes on what differs between sentences.
+        mean, scale = sentence_stats if sentence_stats is not None else (torch.zeros(sentence_dim), torch.ones(sentence_dim))
+        self.register_buffer("sentence_mean", mean.float().clone())
+        self.register_buffer("sentence_scale", scale.float().clone())
         self.instructions = nn.LSTM(sentence_dim, instruction_dim, batch_first=True)
         self.use_term_feature = use_term_feature
         self.term = nn.Sequential(nn.Linear(word_dim, term_dim), nn.LeakyReLU(LEAKY_SLOPE)) if use_term_feature else None
@@ -129,7 +138,8 @@ class RecipeEncoder(nn.Module):
 
     def forward_from_vectors(self, sentence_vectors: Tensor, num_sentences: Tensor, term_feature: Tensor) -> Tensor:
         """Training fast path: precomputed skip-instruction vectors (B,S,D), counts (B,)."""
-        outputs, _ = self.instructions(sentence_vectors)
+        # Padded steps come after each recipe's last sentence, so their standardised value is never read.
+        outputs, _ = self.instructions((sentence_vectors - self.sentence_mean) / self.sentence_scale)
         parts = [gather_last(outputs, num_sentences)]
         if self.use_term_feature:
             parts.append(self.term(term_feature))
@@ -173,6 +183,7 @@ def build_model(config: Any, features_dir: str | Path, pretrained: bool = True) 
             backbone, feat_dim = build_backbone(name, weights=weights,
                                                 pretrained=pretrained and (weights is not None or name in TIMM_BACKBONES))
     sentence_encoder = load_sentence_encoder(features_dir)
+    stats = sentence_statistics(store) if getattr(config, "standardise_sentences", False) else None
     category_vectors = torch.as_tensor(store.category_vectors, dtype=torch.float32)
     image_encoder = ImageEncoder(
         backbone, feat_dim, classifier, category_vectors, config.embed_dim,
@@ -183,9 +194,20 @@ def build_model(config: Any, features_dir: str | Path, pretrained: bool = True) 
     recipe_encoder = RecipeEncoder(
         sentence_encoder, sentence_dim=store.sentence_dim, word_dim=int(store.term_features.shape[1]),
         instruction_dim=config.instruction_dim, term_dim=config.term_dim, embed_dim=config.embed_dim,
-        use_term_feature=config.use_term_feature,
+        use_term_feature=config.use_term_feature, sentence_stats=stats,
     )
     return SejeModel(image_encoder, recipe_encoder, num_classes=len(store.category_names), embed_dim=config.embed_dim)
+
+
+def sentence_statistics(store: Any, min_scale: float = 1e-3) -> tuple[Tensor, Tensor]:
+    """Per-dimension mean and standard deviation (floored) of the training recipes' skip-instruction vectors."""
+    import numpy as np
+
+    train = [i for i, part in enumerate(store.partitions) if part == "train"]
+    vectors = np.concatenate([store.sentence_vectors(i) for i in train] or [np.zeros((1, store.sentence_dim))])
+    mean = vectors.mean(axis=0, dtype=np.float64)
+    scale = np.maximum(vectors.std(axis=0, dtype=np.float64), min_scale)
+    return torch.from_numpy(mean).float(), torch.from_numpy(scale).float()
 
 
 def frozen_prefixes(model: SejeModel) -> tuple[str, ...]:

@@ -36,7 +36,7 @@ from trainer.model import SejeModel, build_model, load_trained_state, trained_st
 
 @dataclass
 class Schedule:
-    """Where training stands: the paper's plateau rule and model selection."""
+    """Where training stands: the release's plateau and stopping rule, and model selection."""
 
     epoch: int = 0  # completed epochs
     step: int = 0  # completed steps of the current epoch (non-zero only after an interrupt)
@@ -44,12 +44,17 @@ class Schedule:
     best_epoch: int = -1
     bad_epochs: int = 0
     stage: str = "main"  # "main", then "plateau" after patience runs out (lr dropped)
-    plateau_epochs: int = 0
+    plateau_epochs: int = 0  # epochs trained at the dropped lr
     done: bool = False
     history: list[dict] = field(default_factory=list)
 
     def update(self, score: float, cfg: TrainConfig) -> bool:
-        """Record a validation score; returns True when it is the best so far."""
+        """Record a validation score; returns True when it is the best so far.
+
+        As the release's train.py: after `plateau_patience` consecutive validations without a new
+        best the lr drops and the count restarts; training stops after `stop_patience` more
+        consecutive validations without a new best (or at `epochs`).
+        """
         improved = score > self.best_score
         if improved:
             self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
@@ -57,10 +62,9 @@ class Schedule:
             self.bad_epochs += 1
         if self.stage == "plateau":
             self.plateau_epochs += 1
-            self.done = self.plateau_epochs >= cfg.epochs_after_plateau
+            self.done = self.bad_epochs >= cfg.stop_patience
         elif self.bad_epochs >= cfg.plateau_patience:
-            self.stage = "plateau"
-            self.done = cfg.epochs_after_plateau == 0
+            self.stage, self.bad_epochs = "plateau", 0
         self.done = self.done or self.epoch >= cfg.epochs
         return improved
 
@@ -105,7 +109,8 @@ def seje_losses(img: Tensor, rec: Tensor, labels: Tensor, model: SejeModel, crit
         local["category"] = category_loss(model.category_head, img, rec, labels)
         objective = objective + cfg.category_weight * local["category"]
     if critic is not None:
-        local["align"] = alignment_loss(critic, img, rec)
+        # Images are the real side; with adversarial_side="recipe" (release) only rec gets this gradient.
+        local["align"] = alignment_loss(critic, img, rec, cfg.adversarial_side)
         objective = objective + cfg.align_weight * local["align"]
     for k, v in local.items():
         value = v.detach().clone()
@@ -123,12 +128,12 @@ def optimisation_step(forward: nn.Module, model: SejeModel, critic: nn.Module | 
                       inputs: list[Tensor], cfg: TrainConfig, info: D.DistInfo) -> dict[str, float]:
     """One step on the local share of a global batch: critic update, then the encoders'."""
     image_input, cat, vectors, counts, terms, labels = inputs
-    on_gpu = image_input.device.type == "cuda"
-    with torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else contextlib.nullcontext():
+    bf16 = cfg.bf16 and image_input.device.type == "cuda"
+    with torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
         img, rec = forward(image_input, cat, vectors, counts, terms)
     img, rec = img.float(), rec.float()
     if critic is not None:
-        # Critic first, on the detached global batch (identical on every process).
+        # Critic first, on the detached global batch (identical on every process); images are real.
         c_loss = critic_loss(critic, D.gather_with_grad(img, info).detach(), D.gather_with_grad(rec, info).detach(),
                              cfg.gp_weight)
         critic_opt.zero_grad(set_to_none=True)
@@ -137,7 +142,8 @@ def optimisation_step(forward: nn.Module, model: SejeModel, critic: nn.Module | 
     objective, logged = seje_losses(img, rec, labels, model, critic, cfg, info)
     optimizer.zero_grad(set_to_none=True)
     objective.backward()
-    nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
+    if cfg.grad_clip is not None:  # the release does not clip
+        nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
     optimizer.step()
     if critic is not None:
         logged["critic"] = float(c_loss.detach())
@@ -184,7 +190,9 @@ class Trainer:
     # ---- data ----
     def _cache(self, split: PairSplit, views: int) -> Tensor:
         """Frozen-backbone features of every image, computed once and kept in RUN_DIR/cache."""
-        key = {"split": split.name, "views": views, "image_size": self.image_size, "seed": self.cfg.seed,
+        # Centre crops alone do not depend on the seed: runs with other seeds can share the cache.
+        key = {"split": split.name, "views": views, "image_size": self.image_size, "seed": self.cfg.seed if views else None,
+               "augmentation": self.cfg.augmentation,
                "backbone": self.cfg.backbone or self.store.config["backbone"], "images": split.image_ids}
         path = self.out_dir / "cache" / f"{split.name}_features.pt"
         if path.is_file():
@@ -194,7 +202,8 @@ class Trainer:
                 return saved["features"][:, : 1 + views]
         feats = None
         if self.info.is_main:
-            feats = cache_backbone_features(self.model.image_encoder, split, self.spec, views, self.cfg.seed)
+            feats = cache_backbone_features(self.model.image_encoder, split, self.spec, views, self.cfg.seed,
+                                            self.cfg.augmentation)
             with atomic_file(path) as f:
                 torch.save({"key": key, "features": feats}, f)
         D.barrier(self.info)
@@ -230,7 +239,8 @@ class Trainer:
             return iter([None] * len(batches))
         keys = [[(int(i), int(image[i]), int(np.random.SeedSequence([self.cfg.seed, epoch, int(i)]).generate_state(1)[0]))
                  for i in idx] for idx in batches]
-        return iter(torch.utils.data.DataLoader(PixelPairs(self.train_split, self.spec, train=True), batch_sampler=keys,
+        return iter(torch.utils.data.DataLoader(PixelPairs(self.train_split, self.spec, train=True,
+                                                                           augmentation=self.cfg.augmentation), batch_sampler=keys,
                                                 num_workers=self.cfg.num_workers))
 
     # ---- training ----
@@ -277,7 +287,7 @@ class Trainer:
         rec = self.model.recipe_encoder.forward_from_vectors(vectors.to(self.device), counts.to(self.device),
                                                              terms.to(self.device)).float().cpu()
         bags = bag_metrics(torch.cat(out_img).numpy(), rec.numpy(), self.cfg.val_bag_size, self.cfg.val_bags,
-                           seed=0, verbose=False)
+                           seed=self.cfg.val_seed, verbose=False)
         return {"score": selection_score(bags), "bags": bags}
 
     def set_lr(self) -> None:

@@ -58,6 +58,10 @@ class FeatureConfig:
     # then the whole network; 0 on CPU: one lite0 fine-tune step costs ~6 s per 32 images here, and the
     # frozen ImageNet features already give val top-1 73% (random-init lite0, same head: 23%)
     finetune_epochs: int = 0
+    # Out-of-fold category predictions for the training images (0 or 1: in-sample predictions, which
+    # are far more accurate on training images than on test images). Not in SEJE's release, whose
+    # classifier is trained on another dataset (Food-101), so its predictions are never in-sample.
+    category_folds: int = 5
     classifier_batch: int = 32
     classifier_lr: float = 1e-3
     finetune_lr: float = 1e-4

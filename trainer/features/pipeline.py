@@ -236,7 +236,10 @@ def _categories(recipes, class_of, names, vocab, vectors, cfg, out) -> tuple[dic
     skipped = [msg for s in images.values() for msg in s.skipped]
     metrics = {"train_images": len(images["train"].ids), "val_images": len(images["val"].ids),
                "skipped_images": len(skipped), "skipped_examples": skipped[:5],
-               **{f"val_{k}": v for k, v in categories.topk_accuracy(logits["val"], images["val"].labels).items()}}
+               **{f"val_{k}": v for k, v in categories.topk_accuracy(logits["val"], images["val"].labels).items()},
+               # what Phase 2 trains on: out-of-fold unless category_folds < 2
+               "train_folds": cfg.category_folds,
+               **{f"train_{k}": v for k, v in categories.topk_accuracy(logits["train"], images["train"].labels).items()}}
     # The image category feature is the predicted class's vector; probe it like the term feature.
     probe = linear_probe(cat_vectors[pred["train"].numpy()], images["train"].labels.numpy(),
                          cat_vectors[pred["val"].numpy()], images["val"].labels.numpy(), cfg.seed)
