@@ -217,3 +217,22 @@ def test_empty_instructions_give_no_sentence_rows():
     vocab = Vocab.build(["stir", "bake"])
     vecs, offsets = encode_recipes(enc, [["Stir.", "Bake."], [], ["Stir."]], vocab, CFG)
     assert vecs.shape == (3, 5) and offsets.tolist() == [0, 2, 2, 3]
+
+
+def test_line_labels_tolerate_plurals_and_typos_and_ignore_alternatives():
+    assert line_labels("2 cups tomatos or cherry tomatoes", "tomatoes")[1] == [0, 0, 1, 0, 0, 0]  # first mention only
+    assert line_labels("3 chicken breasts", "chicken breast")[1] == [0, 1, 1]
+    assert line_labels("1 cup parmesean cheese", "parmesan cheese")[1] == [0, 0, 1, 1]
+    assert line_labels("a pinch of salt", "pepper", keep_unmatched=True) == (["a", "pinch", "of", "salt"], [0, 0, 0, 0])
+
+
+def test_every_val_line_counts_in_the_tagger_evaluation():
+    from types import SimpleNamespace
+
+    from trainer.features.tagger import labelled_lines
+
+    r = SimpleNamespace(ingredients=["1 cup milk", "cooking spray", "2 cups sugar", "1 egg"],
+                        det_ingredients=["milk", "cooking spray", "flour", "eggs"], det_valid=[True, False, True, True])
+    assert len(labelled_lines([r])) == 2  # training: lines whose valid name is found
+    every = labelled_lines([r], every_line=True)
+    assert [lab for _, lab in every] == [[0, 0, 1], [0, 0], [0, 0, 0], [0, 1]]

@@ -190,6 +190,12 @@ def _catalogue() -> dict[str, Ingredient]:
         ing("nori", "package", forms=("nori sheets", "sheets nori", "nori")),
         ing("tamarind paste", "spice", forms=("tamarind paste", "tamarind concentrate")),
         ing("ice", "grain", forms=("ice cubes", "crushed ice", "ice")),
+        # flavours that tint a dish's body and drizzled garnishes (drawn by synth_food, not as toppings)
+        ing("pesto", "liquid", forms=("pesto", "basil pesto")), ing("beet puree", "liquid", forms=("beet puree", "roasted beet puree")),
+        ing("turmeric", "spice", forms=("ground turmeric", "turmeric")), ing("coconut cream", "liquid"),
+        ing("squid ink", "spice", forms=("squid ink", "cuttlefish squid ink")), ing("matcha powder", "spice", forms=("matcha powder", "culinary matcha powder")),
+        ing("pumpkin puree", "liquid", forms=("pumpkin puree", "canned pumpkin puree")),
+        ing("balsamic glaze", "liquid"), ing("sriracha", "liquid", forms=("sriracha", "sriracha sauce")),
     ]
     return {i.name: i for i in items}
 

@@ -12,45 +12,9 @@ import numpy as np
 from PIL import ImageDraw
 
 from trainer.data.synth_catalog import INGREDIENTS, Dish
-
-Spot = tuple[float, float, float]  # (x, y, radius) of a food area where toppings may land
-TRAY = "#9aa0a6"  # the tray colour seen through a donut's hole
-
-
-def rgb(hex_colour: str, rng: np.random.Generator, jitter: float = 10.0) -> tuple[int, int, int]:
-    base = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
-    return tuple(int(v) for v in np.clip(base + rng.normal(0, jitter, 3), 0, 255))
-
-
-def shade(c: tuple[int, int, int], f: float) -> tuple[int, int, int]:
-    return tuple(int(min(255, max(0, v * f))) for v in c)
-
-
-def ellipse(
-    d: ImageDraw.ImageDraw, x: float, y: float, rx: float, ry: float, fill, outline=None, width: int = 1
-) -> None:
-    d.ellipse((x - rx, y - ry, x + rx, y + ry), fill=fill, outline=outline, width=width)
-
-
-def poly(
-    x: float,
-    y: float,
-    r: float,
-    rng: np.random.Generator,
-    n: int = 9,
-    rough: float = 0.25,
-    aspect: float = 1.0,
-    angle: float = 0.0,
-):
-    """An irregular closed polygon around (x, y): blobs, leaves, heaps."""
-    pts = []
-    for k in range(n):
-        a = 2 * math.pi * k / n
-        rr = r * (1 + rough * (rng.random() - 0.5) * 2)
-        px, py = rr * math.cos(a) * aspect, rr * math.sin(a)
-        pts.append((x + px * math.cos(angle) - py * math.sin(angle), y + px * math.sin(angle) + py * math.cos(angle)))
-    return pts
-
+from trainer.data.synth_draw import TRAY, Spot, ellipse, poly, rgb, shade
+from trainer.data.synth_finish import draw_finish, draw_garnish, finish_colours
+from trainer.data.synth_variants import PORTIONS, Variant
 
 # ---- the dish's main shape ------------------------------------------------------------------
 
@@ -307,15 +271,17 @@ def _topping(
 
 
 def _toppings(
-    d: ImageDraw.ImageDraw, dish: Dish, used: list[str], spots: list[Spot], scale: float, rng: np.random.Generator
+    d: ImageDraw.ImageDraw, dish: Dish, used: list[str], spots: list[Spot], scale: float, amount: float,
+    rng: np.random.Generator,
 ) -> None:
-    """Scatter each visible ingredient of this recipe over the food spots."""
+    """Scatter each visible ingredient of this recipe over the food spots, large enough to see at 128 px."""
     for name in used:
         ing = INGREDIENTS[name]
         if not ing.colour or name in dish.hidden:
             continue
         small = ing.shape in ("dot", "crumb")
-        for _ in range(int(rng.integers(6, 14) if small else rng.integers(2, 6))):
+        n = int(rng.integers(7, 13) if small else rng.integers(3, 6))
+        for _ in range(max(2, int(round(n * amount)))):
             x, y, r = spots[rng.integers(len(spots))]
             ang, dist = rng.uniform(0, 2 * math.pi), r * math.sqrt(rng.random())
             _topping(
@@ -324,7 +290,7 @@ def _toppings(
                 rgb(ing.colour, rng, 12),
                 x + dist * math.cos(ang),
                 y + dist * math.sin(ang),
-                scale * rng.uniform(0.07, 0.12),
+                scale * rng.uniform(0.1, 0.15),
                 rng,
             )
 
@@ -340,10 +306,18 @@ def _base_colours(dish: Dish, used: list[str], rng: np.random.Generator) -> list
 
 
 def draw_dish(
-    d: ImageDraw.ImageDraw, dish: Dish, used: list[str], cx: float, cy: float, r: float, rng: np.random.Generator
+    d: ImageDraw.ImageDraw, dish: Dish, used: list[str], variant: Variant, cx: float, cy: float, r: float,
+    rng: np.random.Generator,
 ) -> None:
-    """Draw `dish` centred on (cx, cy) within radius r: main shape, texture, then this recipe's toppings."""
-    cols = _base_colours(dish, used, rng)
-    spots = _form(d, dish, cx, cy, r, cols, int(rng.integers(dish.count[0], dish.count[1] + 1)), rng)
-    _texture(d, dish.texture, spots, cols[-1] if dish.form in ("disc", "wedge") else cols[0], rng)
-    _toppings(d, dish, used, spots, r, rng)
+    """Draw a recipe of `dish` centred on (cx, cy) within radius r: shape, texture, finish, toppings, garnish."""
+    _, cover, amount = PORTIONS[variant.portion]
+    r *= cover
+    cols = finish_colours(_base_colours(dish, used, rng), variant, rng)
+    lo, hi = dish.count
+    count = max(1, int(round(rng.integers(lo, hi + 1) * (amount if hi > 1 else 1.0))))
+    spots = _form(d, dish, cx, cy, r, cols, count, rng)
+    base = cols[-1] if dish.form in ("disc", "wedge") else cols[0]
+    _texture(d, dish.texture, spots, base, rng)
+    _toppings(d, dish, used, spots, r, amount, rng)
+    draw_finish(d, variant.finish, spots, base, r, rng)  # after the toppings: the marks stay visible
+    draw_garnish(d, variant, spots, r, rng)

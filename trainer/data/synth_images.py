@@ -1,9 +1,9 @@
 """Photos for the synthetic dataset, drawn with Pillow: a dish on a vessel on a cluttered table.
 
-The category shows in the vessel, the main shape, its colours and texture (a pizza is a red
-and cream disc on a board, cookies are brown speckled discs on a tray); the recipe's own
-visible ingredients are scattered on top (basil leaves, pepperoni discs, blueberry dots), so
-an image also says which variant of the dish it is. Random lighting, colour cast, rotation,
+The category shows in the main shape and texture (a pizza is a disc with a rim, cookies are
+speckled discs in a grid); colours and vessels are shared by all dishes. The recipe shows in its
+own visible ingredients scattered on top (basil leaves, pepperoni discs, blueberry dots), its
+flavour's tint, its finish (grill stripes, char, crust), its garnish, its portion and its vessel. Random lighting, colour cast, rotation,
 crop, noise and table clutter make the model learn rather than read off a pixel.
 """
 
@@ -16,7 +16,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from trainer.data.synth_catalog import INGREDIENTS, Dish
-from trainer.data.synth_food import draw_dish, ellipse, rgb, shade
+from trainer.data.synth_draw import ellipse, rgb, shade
+from trainer.data.synth_food import draw_dish
+from trainer.data.synth_variants import Variant
 
 TABLES = (
     "#8b5a2b",
@@ -31,13 +33,13 @@ TABLES = (
     "#efe6d2",
     "#3d5a40",
 )
-VESSELS = {
-    "plate": ("#f7f7f2", "#e6e3da"),
-    "bowl": ("#eef0f2", "#c9ccd2"),
-    "board": ("#b07a45", "#8e5f32"),
-    "tray": ("#9aa0a6", "#7d8389"),
-    "dish": ("#f1efe8", "#c4b8a4"),
-    "glass": ("#dfe8ee", "#b8c6d0"),
+# Ceramic glazes any plate, bowl, platter or casserole may have (drawn per photo: not a recipe attribute).
+GLAZES = ("#f7f7f2", "#eef0f2", "#f1efe8", "#cfe0ee", "#2e3440", "#b8643c", "#a9c3a0", "#e8d9b5", "#6b7f99")
+VESSEL_COLOURS = {  # (face, rim) for the vessels whose material fixes their colour
+    "board": (("#b07a45", "#8e5f32"), ("#c9985e", "#a57840"), ("#7c5230", "#5e3d22")),
+    "tray": (("#9aa0a6", "#7d8389"), ("#c0c4c8", "#9aa0a6")),
+    "skillet": (("#2b2b2e", "#18181a"), ("#3a3634", "#222020")),
+    "glass": (("#dfe8ee", "#b8c6d0"),),
 }
 JPEG_QUALITY = 88  # fixed encoder settings (no optimise pass, no EXIF) keep the bytes deterministic
 
@@ -92,19 +94,43 @@ def _clutter(d: ImageDraw.ImageDraw, size: int, rng: np.random.Generator, foods:
             ellipse(d, x, y, s * 0.7, s * 0.7, fill=rgb(food.colour, rng, 15))
 
 
+def _vessel_colours(kind: str, rng: np.random.Generator) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    if kind in VESSEL_COLOURS:
+        options = VESSEL_COLOURS[kind]
+        face, rim = options[rng.integers(len(options))]
+        return rgb(face, rng, 8), rgb(rim, rng, 8)
+    face = rgb(GLAZES[rng.integers(len(GLAZES))], rng, 8)
+    return face, shade(face, 0.85)
+
+
 def _vessel(d: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: float, rng: np.random.Generator) -> float:
-    """Draw the plate/bowl/board/...; returns the radius available for the food."""
-    face, rim = (rgb(c, rng, 8) for c in VESSELS[kind])
+    """Draw the plate/bowl/board/skillet/...; returns the radius available for the food."""
+    face, rim = _vessel_colours(kind, rng)
     if kind in ("plate", "dish"):
         ellipse(d, cx + r * 0.04, cy + r * 0.05, r, r, fill=shade(face, 0.6))  # shadow
         ellipse(d, cx, cy, r, r, fill=rim)
         ellipse(d, cx, cy, r * 0.82, r * 0.82, fill=face)
+        if kind == "dish":  # a casserole's two lugs
+            for s in (-1, 1):
+                d.rounded_rectangle((cx + s * r * 0.95 - r * 0.12, cy - r * 0.1, cx + s * r * 0.95 + r * 0.12, cy + r * 0.1),
+                                    radius=int(r * 0.05) + 1, fill=rim)
         return r * 0.75
     if kind == "bowl":
         ellipse(d, cx + r * 0.05, cy + r * 0.06, r * 0.9, r * 0.9, fill=shade(face, 0.55))
         ellipse(d, cx, cy, r * 0.9, r * 0.9, fill=face)
         ellipse(d, cx, cy, r * 0.75, r * 0.75, fill=rim)
         return r * 0.7
+    if kind == "skillet":  # black iron with a long handle
+        a = rng.uniform(0, 2 * math.pi)
+        d.line((cx, cy, cx + math.cos(a) * r * 1.7, cy + math.sin(a) * r * 1.7), fill=rim, width=max(3, int(r * 0.2)))
+        ellipse(d, cx, cy, r * 0.92, r * 0.92, fill=rim)
+        ellipse(d, cx, cy, r * 0.8, r * 0.8, fill=face)
+        return r * 0.74
+    if kind == "platter":  # an oval
+        ellipse(d, cx + r * 0.04, cy + r * 0.05, r * 1.1, r * 0.75, fill=shade(face, 0.6))
+        ellipse(d, cx, cy, r * 1.1, r * 0.75, fill=rim)
+        ellipse(d, cx, cy, r * 0.95, r * 0.62, fill=face)
+        return r * 0.6
     if kind == "glass":
         ellipse(d, cx, cy, r * 0.55, r * 0.55, fill=rim, outline=face, width=max(2, int(r * 0.08)))
         return r * 0.48
@@ -119,17 +145,19 @@ def _vessel(d: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: float, r
     return r * 0.78
 
 
-def render_image(dish: Dish, used: list[str], size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
-    """One photo of a recipe of `dish` with ingredients `used`, `size`=(w, h) pixels."""
+def render_image(
+    dish: Dish, used: list[str], variant: Variant, size: tuple[int, int], rng: np.random.Generator
+) -> Image.Image:
+    """One photo of a recipe of `dish` with toppings `used` and attributes `variant`, `size`=(w, h) pixels."""
     w, h = size
     canvas = int(max(w, h) * 1.45)
     img = _table(canvas, rng)
     d = ImageDraw.Draw(img)
     _clutter(d, canvas, rng, [n for n in INGREDIENTS if INGREDIENTS[n].colour])
     cx, cy = canvas / 2 + rng.normal(0, canvas * 0.03), canvas / 2 + rng.normal(0, canvas * 0.03)
-    r = canvas * rng.uniform(0.3, 0.4)
-    food_r = _vessel(d, dish.vessel, cx, cy, r, rng)
-    draw_dish(d, dish, used, cx, cy, food_r, rng)
+    r = canvas * rng.uniform(0.34, 0.42)
+    food_r = _vessel(d, variant.vessel, cx, cy, r, rng)
+    draw_dish(d, dish, used, variant, cx, cy, food_r, rng)
     img = _rotate_crop(img, (w, h), rng)
     if rng.random() < 0.3:
         img = img.filter(ImageFilter.BoxBlur(float(rng.uniform(0.3, 1.0))))  # soft focus; box: 5x cheaper than gaussian
@@ -139,7 +167,7 @@ def render_image(dish: Dish, used: list[str], size: tuple[int, int], rng: np.ran
 def _rotate_crop(img: Image.Image, size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
     """Rotate by up to 40 degrees, zoom to 72-95% of the canvas and shift a little, in one affine pass."""
     canvas, (w, h) = img.size[0], size
-    zoom = rng.uniform(0.72, 0.95) * canvas / max(w, h)  # input pixels per output pixel
+    zoom = rng.uniform(0.68, 0.85) * canvas / max(w, h)  # input pixels per output pixel
     theta = math.radians(rng.uniform(-40, 40))
     cx = canvas / 2 + rng.normal(0, canvas * 0.03)
     cy = canvas / 2 + rng.normal(0, canvas * 0.03)
@@ -155,7 +183,8 @@ def _light_and_noise(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     """Brightness, colour cast, a light gradient across the frame, and sensor noise."""
     arr = np.asarray(img, dtype=np.float32)
     h, w = arr.shape[:2]
-    gain = (rng.uniform(0.7, 1.25) * rng.uniform(0.9, 1.1, 3)).astype(np.float32)
+    # a mild cast: the body's colour carries the recipe's flavour
+    gain = (rng.uniform(0.8, 1.2) * rng.uniform(0.95, 1.05, 3)).astype(np.float32)
     gx = np.linspace(-1, 1, w, dtype=np.float32) * np.float32(rng.uniform(-0.15, 0.15))
     gy = np.linspace(-1, 1, h, dtype=np.float32) * np.float32(rng.uniform(-0.15, 0.15))
     arr *= (1 + gy[:, None] + gx[None, :])[:, :, None]

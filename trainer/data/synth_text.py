@@ -11,26 +11,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer.data.synth_catalog import INGREDIENTS, PREPS, UNITS, Dish, Ingredient
+from trainer.data.synth_catalog import INGREDIENTS, Dish
+from trainer.data.synth_lines import ingredient_line
+from trainer.data.synth_variants import FINISHES, GARNISHES, Variant, draw_variant, variant_steps
 
-SINGULAR_QTY = ("1", "1/2", "1/4", "3/4", "1/3", "2/3", "1/8")
-QTY = ("1/4", "1/3", "1/2", "2/3", "3/4", "1", "1", "1 1/2", "2", "2", "3", "4")  # cups, spoons...
-# Quantities that make sense for a unit ("1 pinch", "8 ounces", "2 large", never "1/3 eggs").
-QTY_BY_UNIT = {"": ("1", "2", "2", "3", "4", "6"), "medium": ("1", "2", "3"), "large": ("1", "2", "3"), "pinch": ("1",),
-               "ml": ("60", "120", "250", "500"), "grams": ("50", "100", "200", "250", "450", "500"),
-               "ounces": ("4", "6", "8", "12", "16"), "pound": ("1/2", "1", "1 1/2", "2", "3"), "lb": ("1/2", "1", "1 1/2", "2", "3"),
-               "sprig": ("2", "3", "4"), "stick": ("1", "2"), "pint": ("1", "2"), "bunch": ("1",), "sheet": ("2", "4", "6"), "package": ("1", "2"),
-               "tsp": ("1/4", "1/2", "1", "2"), "teaspoon": ("1/8", "1/4", "1/2", "1", "1 1/2", "2")}
 # What role each utensil plays in a sentence: a container/pan you cook in, a tool, or an appliance.
 APPLIANCES = {"oven", "slow cooker", "rice cooker", "grill", "blender", "food processor", "waffle iron", "deep fryer"}
 TOOLS = {"rolling pin", "electric mixer", "wire rack", "whisk", "wooden spoon", "spatula", "bamboo mat", "sharp knife", "colander",
          "cutting board", "immersion blender", "ladle", "pastry brush", "fork", "piping bag", "aluminum foil", "meat thermometer",
          "kitchen twine", "basting brush", "tongs", "paper liners", "slotted spoon"}
 ROLE_DEFAULT = {"pan": "large bowl", "tool": "spatula", "appliance": "oven"}
-TASTE = {"salt", "kosher salt", "black pepper", "red pepper flakes"}
 # Lines Recipe1M's ingredient detector does not map to its vocabulary: det text kept, valid=False.
 NOISE_LINES = (
-    ("salt and pepper to taste", "salt and pepper to taste"),
+    ("parchment paper", "parchment paper"),
     ("water as needed", "water as needed"),
     ("cooking spray", "cooking spray"),
     ("fresh herbs, for garnish (optional)", "fresh herbs for garnish"),
@@ -146,7 +139,8 @@ class RecipeText:
     det_names: list[str]          # det_ingrs texts, aligned with `ingredients`
     det_valid: list[bool]
     instructions: list[str]
-    used: list[str]               # catalogue names present (drives the photo)
+    used: list[str]               # catalogue names drawn as toppings (drives the photo)
+    variant: Variant              # flavour, finish, garnish, portion, vessel (photo and text)
 
 
 def pick_ingredients(dish: Dish, rng: np.random.Generator) -> list[str]:
@@ -160,34 +154,6 @@ def pick_ingredients(dish: Dish, rng: np.random.Generator) -> list[str]:
         pantry = sorted(INGREDIENTS)
         names.append(pantry[rng.integers(len(pantry))])
     return list(dict.fromkeys(names))
-
-
-def ingredient_line(ing: Ingredient, rng: np.random.Generator, optional: bool = False) -> str:
-    """One Recipe1M-style line: '2 cups chopped fresh basil leaves', '1 onion, diced', 'salt to taste'."""
-    forms = ing.surface_forms()
-    form = forms[rng.integers(len(forms))]
-    if ing.name in TASTE and rng.random() < 0.4:
-        return f"{form} to taste"
-    units = UNITS[ing.kind]
-    sing, plur = units[rng.integers(len(units))]
-    key = sing.split()[-1] if sing.startswith("(") else sing
-    pool = QTY_BY_UNIT.get(key, ("1", "2") if sing.startswith("(") else QTY)
-    q = pool[rng.integers(len(pool))]
-    unit = sing if q in SINGULAR_QTY else plur
-    preps = PREPS.get(ing.kind, ())
-    prep = preps[rng.integers(len(preps))] if preps and rng.random() < 0.6 else ""
-    if prep and prep.split()[-1] in form:
-        prep = ""
-    head = " ".join(p for p in (q, unit) if p)
-    if prep and rng.random() < 0.5:
-        line = f"{head} {prep} {form}"
-    else:
-        line = f"{head} {form}" + (f", {prep}" if prep else "")
-    if ing.kind == "can" and rng.random() < 0.5:
-        line += ", drained"
-    if optional:
-        line += " (optional)" if rng.random() < 0.5 else ", optional"
-    return line
 
 
 def utensil_role(utensil: str) -> str:
@@ -217,8 +183,8 @@ def _groups(used: list[str]) -> dict[str, list[str]]:
     return groups
 
 
-def instructions(dish: Dish, used: list[str], rng: np.random.Generator) -> list[str]:
-    """3-15 steps from the dish's method templates, filled with this recipe's ingredients and tools."""
+def instructions(dish: Dish, used: list[str], variant: Variant, rng: np.random.Generator) -> list[str]:
+    """3-15 steps: the dish's method templates filled with this recipe's ingredients and tools, then its variant's steps."""
     groups = _groups(used)
 
     def some(key: str) -> str:
@@ -243,12 +209,13 @@ def instructions(dish: Dish, used: list[str], rng: np.random.Generator) -> list[
                                  temp=temp, tempc=int(round((temp - 32) / 1.8 / 5) * 5), **fields))
     while len(steps) < 15 and rng.random() < 0.25:
         steps.insert(int(rng.integers(1, len(steps) + 1)), EXTRA_STEPS[rng.integers(len(EXTRA_STEPS))])
-    if len(steps) < 3:
-        steps += ["Season to taste.", "Serve immediately."][: 3 - len(steps)]
-    return steps[:15]
+    before, closing = variant_steps(variant, rng)
+    steps = steps[: 15 - len(before) - len(closing)]
+    cut = max(len(steps) - 1, 0)  # the finish comes before the method's last (serving) step
+    return steps[:cut] + before + steps[cut:] + closing  # variant steps are never cut
 
 
-def title(dish: Dish, used: list[str], rng: np.random.Generator) -> str:
+def title(dish: Dish, used: list[str], variant: Variant, rng: np.random.Generator) -> str:
     """Usually contains the class name ('Easy Blueberry Pancakes'); ~10% do not (im2recipe's background)."""
     visible = [n for n in used if INGREDIENTS[n].colour and n not in dish.core] or used
     ing = visible[rng.integers(len(visible))]
@@ -260,18 +227,29 @@ def title(dish: Dish, used: list[str], rng: np.random.Generator) -> str:
     options = (cat, f"{ADJECTIVES[rng.integers(len(ADJECTIVES))]} {cat}", f"{word} {cat}", f"{cat} with {word}",
                f"{PEOPLE[rng.integers(len(PEOPLE))]}'s {cat}", f"{ADJECTIVES[rng.integers(len(ADJECTIVES))]} {word} {cat}",
                f"{cat} I", f"{cat} II")
-    return options[rng.integers(len(options))]
+    name = options[rng.integers(len(options))]
+    words = [w for w in (FINISHES[variant.finish][1], variant.flavour.word) if w and w.lower() not in dish.name]
+    if words and rng.random() < 0.5:  # "Grilled Beet Pancakes": the variant in the title, as people name them
+        name = name.replace(cat, " ".join(words[: int(rng.integers(1, len(words) + 1))] + [cat]))
+    return name
 
 
 def recipe_text(dish: Dish, rng: np.random.Generator) -> RecipeText:
     """Draw one recipe of `dish`: ingredients with aligned det_ingrs names, title and instructions."""
     used = pick_ingredients(dish, rng)
-    order = list(rng.permutation(len(used))) if rng.random() < 0.3 else list(range(len(used)))
+    variant = draw_variant(dish, used, rng)
+    listed = used + ([variant.flavour.ingredient] if variant.flavour.ingredient not in (None, *used) else [])
+    order = list(rng.permutation(len(listed))) if rng.random() < 0.3 else list(range(len(listed)))
     lines, det, valid = [], [], []
     for i in order:
-        ing = INGREDIENTS[used[i]]
+        ing = INGREDIENTS[listed[i]]
         lines.append(ingredient_line(ing, rng, optional=ing.name not in dish.core and rng.random() < 0.12))
         det.append(ing.name)
+        valid.append(True)
+    garnish = GARNISHES[variant.garnish][0]
+    if garnish:  # the garnish comes last, as in most written recipes
+        lines.append(ingredient_line(INGREDIENTS[garnish], rng, garnish=True))
+        det.append(garnish)
         valid.append(True)
     if rng.random() < 0.25:
         line, name = NOISE_LINES[rng.integers(len(NOISE_LINES))]
@@ -279,7 +257,7 @@ def recipe_text(dish: Dish, rng: np.random.Generator) -> RecipeText:
         lines.insert(pos, line)
         det.insert(pos, name)
         valid.insert(pos, False)
-    return RecipeText(title(dish, used, rng), lines, det, valid, instructions(dish, used, rng), used)
+    return RecipeText(title(dish, used, variant, rng), lines, det, valid, instructions(dish, used, variant, rng), used, variant)
 
 
 def slug(text: str) -> str:

@@ -159,7 +159,8 @@ def _build(data_dir: Path, out: Path, cfg: FeatureConfig, skip_bad: bool) -> tup
     with _stage(m, "tagger"):  # evaluated on val next to the dictionary baseline
         tag_model = tagger.train_tagger(tagger.labelled_lines(train), vocab, vectors, cfg)
         tagger.save_tagger(tag_model, out / "tagger.pt")
-        m["tagger"] = tagger.evaluate_tagger(tag_model, tagger.labelled_lines(r for r in recipes if r.partition == "val"), tables)
+        val_lines = tagger.labelled_lines((r for r in recipes if r.partition == "val"), every_line=True)
+        m["tagger"] = tagger.evaluate_tagger(tag_model, val_lines, tables)
     with _stage(m, "term features"):
         feats = _term_features(recipes, texts, tables, tagger.torch_tagger_fn(tag_model), cfg, out, m)
     with _stage(m, "skip-instructions"):

@@ -9,7 +9,10 @@ def _pct(x: Any) -> str:
 
 
 def _prf(d: dict) -> str:
-    return f"P {_pct(d.get('precision'))}  R {_pct(d.get('recall'))}  F1 {_pct(d.get('f1'))}" if d else "n/a"
+    if not d:
+        return "n/a"
+    exact = f"  lines exact {_pct(d['line_exact'])}" if "line_exact" in d else ""
+    return f"P {_pct(d.get('precision'))}  R {_pct(d.get('recall'))}  F1 {_pct(d.get('f1'))}{exact}"
 
 
 def summary_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
@@ -26,8 +29,8 @@ def summary_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
         ("lexicon actions / utensils", f"{m['lexicon']['actions']} / {m['lexicon']['utensils']}"),
         ("  actions", ", ".join(m["lexicon"]["top_actions"])),
         ("  utensils", ", ".join(m["lexicon"]["top_utensils"])),
-        (f"tagger (val, {tag.get('lines', 0)} lines)", _prf(tag.get("tagger", {}))),
-        ("dictionary baseline (val)", _prf(tag.get("dictionary", {}))),
+        (f"tagger (val, all {tag.get('lines', 0)} lines)", _prf(tag.get("tagger", {}))),
+        ("contextless lookup (val, same lines)", _prf(tag.get("dictionary", {}))),
         (f"term feature ({m['term_features']['ranker']})", f"{m['term_features']['recipes_without_key_terms']} recipes without key terms"),
         ("skip-instructions", f"{m['skip_instructions']['sentences']} sentences x {m['skip_instructions']['dim']}, "
                               f"loss {m['skip_instructions']['skip_instructions_loss']}"),

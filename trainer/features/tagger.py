@@ -7,6 +7,7 @@ ONNX with dynamic batch and length (no packed sequences).
 """
 from __future__ import annotations
 
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -24,6 +25,7 @@ from trainer.features.config import FeatureConfig
 from trainer.features.skip_instructions import pad_ids
 
 IGNORE = -100
+TYPO_SIMILARITY = 0.8  # difflib ratio above which a line token is taken as a misspelt name token
 
 
 def reverse_valid(x: Tensor, lengths: Tensor) -> Tensor:
@@ -53,34 +55,67 @@ class IngredientTagger(nn.Module):
         return self.decision(torch.cat([fwd, reverse_valid(bwd, lengths)], dim=2))
 
 
-def line_labels(line: str, det_name: str) -> tuple[list[str], list[int]] | None:
-    """Tokens of a raw line and 0/1 labels for the det name's tokens (its last contiguous match, else each token).
+def _same_word(a: str, b: str) -> bool:
+    """Equal, singular/plural of each other, or a likely typo (similarity >= 0.8, both at least 4 letters)."""
+    if a == b or a.rstrip("s") == b.rstrip("s") or a + "es" == b or b + "es" == a:
+        return True
+    a, b = a.rstrip("s"), b.rstrip("s")
+    return min(len(a), len(b)) >= 4 and SequenceMatcher(None, a, b).ratio() >= TYPO_SIMILARITY
 
-    None when the det name does not occur in the line at all.
+
+def _find_span(tokens: list[str], name: list[str]) -> int | None:
+    """Start of the first contiguous occurrence of `name` in `tokens`, word by word `_same_word`."""
+    for start in range(len(tokens) - len(name) + 1):
+        if all(_same_word(tokens[start + j], name[j]) for j in range(len(name))):
+            return start
+    return None
+
+
+def line_labels(line: str, det_name: str, keep_unmatched: bool = False) -> tuple[list[str], list[int]] | None:
+    """Tokens of a raw line and 0/1 labels for the det name's tokens.
+
+    The name's first contiguous occurrence is labelled, plural- and typo-tolerant ("2 cups tomatos
+    or cherry tomatoes" + "tomatoes" -> only "tomatos": an "or" alternative comes later), else each
+    token that matches a name token. A line where the name is not found at
+    all is None, or all-zero labels with keep_unmatched (evaluation: every line counts, and a
+    tag there is a false positive).
     """
     tokens = tokenize(line)[:MAX_LINE_TOKENS]
     name = [t for t in tokenize(det_name) if not t[0].isdigit()]
-    if not tokens or not name:
+    if not tokens:
         return None
     labels = [0] * len(tokens)
-    for start in range(len(tokens) - len(name), -1, -1):
-        if tokens[start : start + len(name)] == name:
+    if name:
+        start = _find_span(tokens, name)
+        if start is not None:
             labels[start : start + len(name)] = [1] * len(name)
             return tokens, labels
-    wanted = set(name)
-    labels = [int(t in wanted) for t in tokens]
-    return (tokens, labels) if any(labels) else None
+        labels = [int(any(_same_word(t, n) for n in name)) for t in tokens]
+    return (tokens, labels) if any(labels) or keep_unmatched else None
 
 
-def labelled_lines(recipes: Iterable) -> list[tuple[list[str], list[int]]]:
-    """Labelled (tokens, labels) for every valid det_ingrs line of the given Recipe records."""
+def labelled_lines(recipes: Iterable, every_line: bool = False) -> list[tuple[list[str], list[int]]]:
+    """Labelled (tokens, labels) of the given Recipe records' ingredient lines.
+
+    Training (default): the valid det_ingrs lines whose name is found in the line. Evaluation
+    (every_line=True): every non-empty line; lines without a valid det name, or whose name is not
+    found, count with all-zero labels, so nothing is silently left out.
+    """
     out = []
     for r in recipes:
-        for line, det, valid in zip(r.ingredients, r.det_ingredients or [], r.det_valid or []):
+        dets, valids = r.det_ingredients or [], r.det_valid or []
+        for i, line in enumerate(r.ingredients):
+            det = dets[i] if i < len(dets) else ""
+            valid = bool(valids[i]) if i < len(valids) else False
             if valid and det:
-                item = line_labels(line, det)
-                if item is not None:
-                    out.append(item)
+                item = line_labels(line, det, keep_unmatched=every_line)
+            elif every_line:
+                tokens = tokenize(line)[:MAX_LINE_TOKENS]
+                item = (tokens, [0] * len(tokens)) if tokens else None
+            else:
+                item = None
+            if item is not None:
+                out.append(item)
     return out
 
 
@@ -149,19 +184,33 @@ def token_prf(pred: Iterable[int], gold: Iterable[int]) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate_tagger(tagger: IngredientTagger, items: Sequence[tuple[list[str], list[int]]], tables: TermTables) -> dict:
-    """Token P/R/F1 of the tagger and of the dictionary baseline on held-out labelled lines."""
+    """Token P/R/F1 and exact-line accuracy of the tagger and of the contextless dictionary lookup.
+
+    Pass every held-out line (labelled_lines(..., every_line=True)): lines with no ingredient
+    count too, and any token tagged there is a false positive.
+    """
     if not items:
         return {}
-    pred, base, gold = [], [], []
+    pred, base, gold, exact = [], [], [], {"tagger": 0, "dictionary": 0}
     for start in range(0, len(items), 512):
         chunk = items[start : start + 512]
         ids, lengths, _ = _batch(chunk, tables.vocab)
         logits = tagger(ids, lengths)
         for row, (tokens, labels) in enumerate(chunk):
-            pred.extend((logits[row, : len(tokens), 1] > logits[row, : len(tokens), 0]).int().tolist())
-            base.extend(dictionary_tags(tokens, tables))
+            p = (logits[row, : len(tokens), 1] > logits[row, : len(tokens), 0]).int().tolist()
+            b = dictionary_tags(tokens, tables)
+            exact["tagger"] += p == list(labels)
+            exact["dictionary"] += b == list(labels)
+            pred.extend(p)
+            base.extend(b)
             gold.extend(labels)
-    return {"tagger": token_prf(pred, gold), "dictionary": token_prf(base, gold), "lines": len(items)}
+    n = len(items)
+    return {
+        "tagger": {**token_prf(pred, gold), "line_exact": round(exact["tagger"] / n, 4)},
+        "dictionary": {**token_prf(base, gold), "line_exact": round(exact["dictionary"] / n, 4)},
+        "lines": n,
+        "lines_without_ingredient": sum(not any(labels) for _, labels in items),
+    }
 
 
 def save_tagger(tagger: IngredientTagger, path: Path) -> None:
