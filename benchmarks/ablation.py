@@ -15,13 +15,14 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import click
 import numpy as np
 
-from seje_sdk.errors import SejeError
+from seje_sdk.errors import InputError, SejeError
 from seje_sdk.io import atomic_file, write_json
 
 DIRECTIONS = ("image_to_recipe", "recipe_to_image")
@@ -50,25 +51,59 @@ ORACLE_DRAWS = 200
 
 # ---- test embeddings and bags ----
 
-def test_embeddings(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(image, recipe) embeddings of the test split through the best checkpoint, and category labels."""
+@dataclass
+class SharedInputs:
+    """The test split's inputs, computed once: frozen-backbone features of each recipe's first image
+    (centre crop, exactly the eval transform), its category feature, recipe tensors and labels."""
+
+    image_features: Any
+    category_features: Any
+    recipes: Any
+    labels: np.ndarray
+
+
+def load_test_inputs(run_dir: Path) -> SharedInputs:
+    """Inputs shared by every run on one FEATURES_DIR (their frozen backbone is the Phase 1 classifier's)."""
+    import torch
+
     from seje_sdk.image import ImageSpec
     from trainer.data.recipe1m import read_split
-    from trainer.evaluate import embed_images_torch, embed_recipes_torch
+    from trainer.datasets import PairSplit, cache_backbone_features, category_features, recipe_tensors
     from trainer.features.store import FeatureStore
     from trainer.model import load_run
 
     model, config = load_run(run_dir, "best")
+    if not (config["share_backbone"] and config["freeze_backbone"]):
+        raise InputError("the ablation shares one frozen backbone between runs: use a preset with share_backbone")
     store = FeatureStore.load(config["features_dir"])
     test = read_split(config["data_dir"], "test", require_images=True)
+    split = PairSplit("test", [r.id for r in test], np.asarray([store.index_of(r.id) for r in test]),
+                      np.asarray([int(store.class_of.get(r.id, r.class_id or 0)) for r in test]),
+                      [r.image_ids[:1] for r in test], [r.image_paths[:1] for r in test])
     spec = ImageSpec.for_size(int(config["resolved_image_size"]))
-    img = embed_images_torch(model, [r.image_paths[0] for r in test], spec)
-    rec = embed_recipes_torch(model, test, store, features_dir=config["features_dir"])
-    labels = np.asarray([int(store.class_of.get(r.id, r.class_id or 0)) for r in test])
-    return img, rec, labels
+    with torch.no_grad():
+        feats = cache_backbone_features(model.image_encoder, split, spec, 0, 0)[:, 0]
+    cats, _ = category_features(store, split)
+    recipes = recipe_tensors(store, split.rows, int(store.config["max_sentences"]))
+    return SharedInputs(feats, cats, recipes, split.labels)
 
 
-def test_bags(n: int, bag_size: int, n_bags: int, seed: int = 0) -> list[np.ndarray]:
+def embed_test_split(run_dir: Path, inputs: SharedInputs) -> tuple[np.ndarray, np.ndarray]:
+    """(image, recipe) test embeddings through the run's best checkpoint (the training fast paths,
+    which tests/test_train.py checks equal the raw-input graphs)."""
+    import torch
+
+    from trainer.model import load_run
+
+    model, _ = load_run(run_dir, "best")
+    r = inputs.recipes
+    with torch.no_grad():
+        img = model.image_encoder.embed_features(inputs.image_features, inputs.category_features)
+        rec = model.recipe_encoder.forward_from_vectors(r.vectors, r.counts, r.terms)
+    return img.numpy(), rec.numpy()
+
+
+def seeded_bags(n: int, bag_size: int, n_bags: int, seed: int = 0) -> list[np.ndarray]:
     """Seeded bags of test pairs; the full set once when it is not larger than a bag."""
     if n <= bag_size:
         return [np.arange(n)]
@@ -130,40 +165,88 @@ def fit_row(data_dir: Path, features_dir: Path, run_dir: Path, preset: str, over
     return seconds
 
 
+_SHARED: dict[str, SharedInputs] = {}  # per worker process: test inputs of each FEATURES_DIR
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def ablation_job(data_dir: Path, features_dir: Path, run_dir: Path, preset: str, overrides: dict[str, Any],
+                 cache_from: Path | None, bag_size: int, n_bags: int) -> dict[str, Any]:
+    """Fit one (row, seed) run and score it on the seeded test bags; returns metrics and fit seconds."""
+    seconds = fit_row(data_dir, features_dir, run_dir, preset, overrides, cache_from)
+    key = str(features_dir)
+    if key not in _SHARED:
+        _SHARED[key] = load_test_inputs(run_dir)
+    shared = _SHARED[key]
+    img, rec = embed_test_split(run_dir, shared)
+    bags = seeded_bags(len(img), bag_size, n_bags)
+    return {"metrics": model_metrics(img, rec, bags), "seconds": seconds, "n_test": len(img),
+            "bag_size": int(len(bags[0])), "n_bags": len(bags),
+            "references": reference_metrics(shared.labels, bags, int(overrides.get("seed", 0)))}
+
+
 def run_ablation(data_dir: str | Path, features_dir: str | Path, work_dir: str | Path,
                  out_dir: str | Path = Path("benchmarks") / "results", seeds: Sequence[int] = (0, 1, 2),
                  preset: str = "cpu", overrides: dict[str, Any] | None = None, bag_size: int = 1000,
-                 n_bags: int = 10, rows: Sequence[str] | None = None, command: str = "") -> dict[str, Any]:
+                 n_bags: int = 10, rows: Sequence[str] | None = None, command: str = "",
+                 workers: int = 1) -> dict[str, Any]:
     """Train every ablation row with every seed on one FEATURES_DIR, score the test bags, write
-    OUT/ablation.json and ablation.md; returns the report. Finished runs in WORK are reused."""
+    OUT/ablation.json and ablation.md; returns the report. Finished runs in WORK are reused.
+
+    With `workers` > 1 the fits run in that many processes of one torch thread each (small
+    models: one thread per fit uses the cores better than two threads on one fit).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
     from tqdm.auto import tqdm
 
     data_dir, features_dir, work_dir, out_dir = Path(data_dir), Path(features_dir), Path(work_dir), Path(out_dir)
     chosen = [(name, o) for name, o in ROWS if rows is None or name in rows]
-    per_seed: dict[str, list[dict]] = {name: [] for name, _ in chosen}
-    seconds: dict[str, list[float]] = {name: [] for name, _ in chosen}
-    refs: list[dict] = []
-    first: Path | None = None
-    jobs = [(seed, name, o) for seed in seeds for name, o in chosen]
-    for seed, name, row_overrides in tqdm(jobs, desc="ablation fits"):
-        run_dir = work_dir / f"seed{seed}" / name.replace(" ", "_")
-        cfg = {**(overrides or {}), **row_overrides, "seed": seed}
-        seconds[name].append(fit_row(data_dir, features_dir, run_dir, preset, cfg, first))
-        first = first or run_dir
-        img, rec, labels = test_embeddings(run_dir)
-        bags = test_bags(len(img), bag_size, n_bags)
-        per_seed[name].append(model_metrics(img, rec, bags))
-        if name == chosen[0][0]:
-            refs.append(reference_metrics(labels, bags, seed))
-        tqdm.write(f"seed {seed} {name}: " + _brief(per_seed[name][-1]))
+    jobs = [(seed, name, {**(overrides or {}), **o, "seed": seed}) for seed in seeds for name, o in chosen]
+    run_dir = lambda seed, name: work_dir / f"seed{seed}" / name.replace(" ", "_")  # noqa: E731
+    done: dict[tuple[int, str], dict] = {}
+    bar = tqdm(total=len(jobs), desc="ablation fits")
+
+    def record(seed: int, name: str, result: dict) -> None:
+        done[(seed, name)] = result
+        bar.update(1)
+        tqdm.write(f"seed {seed} {name}: {_brief(result['metrics'])} ({result['seconds']:.0f} s)")
+
+    # The first fit alone: it caches the frozen backbone's image features that all others copy.
+    seed0, name0, cfg0 = jobs[0]
+    first = run_dir(seed0, name0)
+    record(seed0, name0, ablation_job(data_dir, features_dir, first, preset, cfg0, None, bag_size, n_bags))
+    rest = jobs[1:]
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(1,)) as pool:
+            futures = {pool.submit(ablation_job, data_dir, features_dir, run_dir(seed, name), preset, cfg, first,
+                                   bag_size, n_bags): (seed, name) for seed, name, cfg in rest}
+            for future in futures:
+                record(*futures[future], future.result())
+    else:
+        for seed, name, cfg in rest:
+            record(seed, name, ablation_job(data_dir, features_dir, run_dir(seed, name), preset, cfg, first,
+                                            bag_size, n_bags))
+    bar.close()
+    per_seed = {name: [done[(seed, name)]["metrics"] for seed in seeds] for name, _ in chosen}
     results = {name: _mean_sd(runs) for name, runs in per_seed.items()}
+    refs = [done[(seed, chosen[0][0])]["references"] for seed in seeds]
     for ref in refs[0]:
         results[ref] = _mean_sd([r[ref] for r in refs])
+    any_result = done[(seed0, name0)]
     report = {
         "command": command, "data_dir": str(data_dir), "features_dir": str(features_dir), "preset": preset,
-        "overrides": overrides or {}, "seeds": list(seeds), "bag_size": int(len(bags[0])), "n_bags": len(bags),
-        "n_test": int(len(img)), "rows": {name: o for name, o in chosen}, "results": results,
-        "per_seed": per_seed, "fit_seconds": seconds, "verdicts": verdicts(results),
+        "overrides": overrides or {}, "seeds": list(seeds), "bag_size": any_result["bag_size"],
+        "n_bags": any_result["n_bags"], "n_test": any_result["n_test"], "rows": {name: o for name, o in chosen},
+        "results": results, "per_seed": per_seed,
+        "fit_seconds": {name: [done[(seed, name)]["seconds"] for seed in seeds] for name, _ in chosen},
+        "verdicts": verdicts(results), "workers": workers,
         "machine": {"python": platform.python_version(), "cpus": _cpus(), "load_after": _load()},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -260,7 +343,8 @@ def format_markdown(report: dict) -> str:
 @click.option("--epochs", type=int, help="Fewer epochs than the preset (stated in the table).")
 @click.option("--bag-size", default=1000, show_default=True)
 @click.option("--bags", "n_bags", default=10, show_default=True)
-def main(data_dir, features_dir, work_dir, out_dir, seeds, preset, epochs, bag_size, n_bags) -> None:
+@click.option("--workers", default=1, show_default=True, help="Fits in parallel (one torch thread each).")
+def main(data_dir, features_dir, work_dir, out_dir, seeds, preset, epochs, bag_size, n_bags, workers) -> None:
     """Train and score every ablation row; writes OUT/ablation.{json,md}."""
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
@@ -270,7 +354,7 @@ def main(data_dir, features_dir, work_dir, out_dir, seeds, preset, epochs, bag_s
     command = "python -m benchmarks.ablation " + " ".join(sys.argv[1:])
     try:
         report = run_ablation(data_dir, features_dir, work_dir, out_dir, seed_list, preset, overrides, bag_size,
-                              n_bags, command=command)
+                              n_bags, command=command, workers=workers)
     except SejeError as e:
         err = click.ClickException(str(e))
         err.exit_code = 2
