@@ -3,8 +3,9 @@
 A bundle is trusted only after every file listed in its manifest is present and matches its
 sha256, and the manifest's fingerprint is the one those sha256s give (`bundle_fingerprint`): a
 tampered, truncated or swapped file, or an edited manifest, is refused with the file's name and
-the command that makes a good bundle, before any runtime sees it. The SDK reads everything it needs from here (model files per backend/precision,
-image spec, text limits, tables), so the rest of the SDK never parses the manifest itself.
+the command that makes a good bundle, before any runtime sees it. The SDK reads everything it
+needs from here (model files per backend/precision, image spec, text limits, tables), so the
+rest of the SDK never parses the manifest itself.
 
 Example:
     >>> b = Bundle.load("bundle/")                       # doctest: +SKIP
@@ -208,8 +209,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
                           "and give this folder as --index")
     schema = manifest.get("schema_version")
     if schema != BUNDLE_SCHEMA:
-        made_by = manifest.get("seje_version", "an unknown seje version")
-        other = "" if made_by == seje_sdk.__version__ else f", or read it with seje {made_by}, which wrote it"
+        made_by = manifest.get("seje_version")
+        other = f", or read it with seje {made_by}, which wrote it" if made_by not in (None, seje_sdk.__version__) else ""
         raise BundleError(
             f"bundle {path}: {MANIFEST} has schema {schema!r}, but this seje SDK ({seje_sdk.__version__}) reads "
             f"{BUNDLE_SCHEMA!r} only; {reexport_hint(path, manifest)} (seje {seje_sdk.__version__}){other}"

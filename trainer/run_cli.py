@@ -25,6 +25,12 @@ def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file
         batch_size: int | None, backbone: str | None, backbone_weights: str | None, image_size: int | None, seed: int | None, resume: bool,
         baseline: bool) -> None:
     """Train the SEJE joint embedding into RUN_DIR (multi-process: launch with torchrun)."""
+    from trainer.data.validate import check_dataset
+
+    try:
+        click.echo(check_dataset(data_dir, "fit").summary())  # before importing torch
+    except SejeError as e:
+        raise InputFailure(str(e)) from e
     from trainer.train import run_fit
 
     overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, backbone=backbone,
@@ -33,7 +39,7 @@ def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file
         overrides["share_backbone"] = False
     try:
         run = run_fit(data_dir, features_dir, out_dir, preset=preset, overrides=overrides, resume=resume,
-                      config_file=config_file, baseline=baseline)
+                      config_file=config_file, baseline=baseline, check=False)
     except SejeError as e:
         raise InputFailure(str(e)) from e
     click.echo(f"run written to {run}; evaluate with `seje-train eval --run {run}`")

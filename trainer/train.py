@@ -392,7 +392,7 @@ def _library_versions() -> dict[str, str]:
 
 def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path, preset: str = "cpu",
             overrides: dict | None = None, resume: bool = False, config_file: str | Path | None = None,
-            baseline: bool = False) -> Path:
+            baseline: bool = False, check: bool = True) -> Path:
     """Train SEJE on a Recipe1M-layout folder with its FEATURES_DIR; returns RUN_DIR.
 
     Bad configs and features built from another dataset are refused before any training.
@@ -410,7 +410,8 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         cfg = resolve_config(preset, config_file, overrides, baseline)
         if (out_dir / "checkpoints" / "last.pt").is_file():
             raise InputError(f"{out_dir} already holds a run; pass --resume to continue it or choose a new --out")
-    print(check_dataset(data_dir, "fit").summary())  # seconds, before any training
+    if check:  # seconds, before any training (False when the caller, e.g. the CLI, already did)
+        print(check_dataset(data_dir, "fit").summary())
     check_features_match(data_dir, features_dir)
     info = D.init_distributed()
     if cfg.batch_size < 2 * info.world_size:

@@ -71,11 +71,12 @@ def _library_versions() -> dict[str, str]:
 
 def build_features(
     data_dir: str | Path, out_dir: str | Path, preset: str = "cpu", overrides: dict[str, Any] | None = None,
-    skip_bad: bool = False,
+    skip_bad: bool = False, check: bool = True,
 ) -> Path:
     """Build (or reuse) FEATURES_DIR from a Recipe1M-layout folder; returns its path.
 
     skip_bad: count and report malformed records (they get no features) instead of failing.
+    check: run the dataset check first (False when the caller, e.g. the CLI, already did).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     cfg = resolve_config(preset, overrides)
@@ -95,7 +96,8 @@ def build_features(
     elif out_dir.exists() and any(out_dir.iterdir()):
         # atomic_dir replaces the folder: never let a typo in --out wipe unrelated files.
         raise InputError(f"--out {out_dir} exists and is not a FEATURES_DIR (no manifest.json); choose an empty or new folder")
-    print(check_dataset(data_dir, "features").summary())  # seconds, before minutes of training
+    if check:
+        print(check_dataset(data_dir, "features").summary())  # seconds, before minutes of training
     start = time.time()
     with atomic_dir(out_dir) as tmp:
         metrics, cfg = _build(data_dir, tmp, cfg, skip_bad)
