@@ -42,9 +42,10 @@ def bucketed(run_one: Callable[[RecipeBatch], Any], buckets: int = BUCKETS) -> C
 
 # --- PyTorch (baseline at its best) -------------------------------------------------------------
 def pytorch_cases(run_dir: str | os.PathLike, batches: dict[tuple[str, int], Any], compile_model: bool = True,
-                  compile_skip_reason: str | None = None) -> tuple[list[BenchCase], float | None]:
-    """Eager (inference_mode, channels_last CNN) and torch.compile cases for every prepared batch,
-    and the image encoder's GFLOP per image (None without image batches)."""
+                  compile_skip_reason: str | None = None,
+                  compile_batch_sizes: tuple[int, ...] | None = None) -> tuple[list[BenchCase], float | None]:
+    """Eager (inference_mode, channels_last CNN) and torch.compile cases for every prepared batch (compiled
+    ones only at `compile_batch_sizes`, default all), and the image encoder's GFLOP per image."""
     import torch
 
     from trainer.model import load_run
@@ -59,10 +60,14 @@ def pytorch_cases(run_dir: str | os.PathLike, batches: dict[tuple[str, int], Any
     note = f"{device}, eager, inference_mode, channels_last CNN"
     compiled = {}
     reason = compile_skip_reason
+    sizes = sorted({bs for _, bs in batches} if compile_batch_sizes is None else set(compile_batch_sizes))
     if compile_model and reason is None:
         # torch.compile is lazy: a model that cannot compile fails on its first (warm-up) call,
         # which the harness records as a "failed" row with the error; eager rows stay the baseline.
-        compiled = {"image": torch.compile(image, dynamic=True), "recipe": torch.compile(recipe, dynamic=True)}
+        # One batch size compiles once with static shapes; several need dynamic shapes (batch 1 still
+        # gets its own specialisation), which is why a short run should compile at one size only.
+        dynamic = len(sizes) > 1
+        compiled = {"image": torch.compile(image, dynamic=dynamic), "recipe": torch.compile(recipe, dynamic=dynamic)}
     elif reason is None:
         reason = "torch.compile disabled (--no-compile)"
 
@@ -88,9 +93,12 @@ def pytorch_cases(run_dir: str | os.PathLike, batches: dict[tuple[str, int], Any
             x = tuple(torch.from_numpy(a).to(device) for a in (batch.sentence_tokens, batch.sentence_lengths, batch.term_feature))
             make = recipe_runner
         cases.append(BenchCase("pytorch", "fp32", encoder, bs, make(image if encoder == "image" else recipe), x, sync, gpu_peak, note=note))
-        if encoder in compiled:
+        if encoder in compiled and bs in sizes:
             cases.append(BenchCase("pytorch+compile", "fp32", encoder, bs, make(compiled[encoder]), x, sync, gpu_peak,
-                                   note=f"{device}, torch.compile(dynamic=True), inference_mode"))
+                                   note=f"{device}, torch.compile(dynamic={len(sizes) > 1}), inference_mode"))
+        elif encoder in compiled:
+            cases.append(BenchCase("pytorch+compile", "fp32", encoder, bs,
+                                   skipped=f"compiled only at batch {', '.join(map(str, sizes))} (--compile-batch-sizes)"))
         else:
             cases.append(BenchCase("pytorch+compile", "fp32", encoder, bs, skipped=reason))
     return cases, gflop

@@ -1,6 +1,7 @@
 """`seje-bench`: latency and retrieval benchmarks, written as JSON + Markdown + PNG into --out."""
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -8,9 +9,11 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from benchmarks.search_scaling import METHODS
 from seje_sdk.errors import BundleError, DataError, InputError, SejeError
 
-DEFAULT_OUT = Path("benchmarks") / "results"  # relative to the working directory: run from the repo root
+# Outside the repository, so a casual run never overwrites the committed benchmarks/results/.
+DEFAULT_OUT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seje" / "bench"
 
 
 def _ints(value: str, name: str) -> tuple[int, ...]:
@@ -48,7 +51,8 @@ def main() -> None:
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), help="RUN_DIR of the PyTorch baseline (ratios need it).")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), help="Data folder for real recipes/images (default: the run's).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True, help="Report folder.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True,
+              help="Report folder (the default is outside the repository: committed results change only on purpose).")
 @click.option("--batch-sizes", default="1,8,32,128", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--iters", type=click.IntRange(1), default=20, show_default=True, help="Timed iterations per case (interleaved).")
 @click.option("--warmup", type=click.IntRange(0), default=3, show_default=True, help="Warm-up iterations per case.")
@@ -56,9 +60,11 @@ def main() -> None:
 @click.option("--e2e/--no-e2e", default=True, show_default=True, help="Also time image files -> search and SDK overhead.")
 @click.option("--e2e-batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--compile/--no-compile", "compile_model", default=True, show_default=True, help="Try torch.compile for the PyTorch baseline.")
-@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Threads for torch and ONNX Runtime (0 = all cores).")
+@click.option("--compile-batch-sizes", default=None, help="Batch sizes that get a torch.compile row (default: all); one size compiles once.")
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Threads for torch and ONNX Runtime alike (0 = all CPUs).")
 @click.option("--quick", is_flag=True, help="CI smoke: batch 1,4, 3 iterations, no torch.compile.")
-def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budget, e2e, e2e_batch_size, compile_model, threads, quick):
+def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budget, e2e, e2e_batch_size, compile_model,
+            compile_batch_sizes, threads, quick):
     """Latency and throughput per backend, precision, encoder and batch size, with the ratio to PyTorch."""
     from benchmarks.latency import LatencyConfig, run_latency
     from benchmarks.report import write_report
@@ -68,7 +74,8 @@ def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budg
     options = {"batch_sizes": ("batch_sizes", _ints(batch_sizes, "--batch-sizes")), "iters": ("iters", iters),
                "warmup": ("warmup", warmup), "budget_s": ("budget", budget), "e2e": ("e2e", e2e),
                "e2e_batch_size": ("e2e_batch_size", e2e_batch_size), "compile": ("compile_model", compile_model),
-               "threads": ("threads", threads)}
+               "threads": ("threads", threads),
+               "compile_batch_sizes": ("compile_batch_sizes", _ints(compile_batch_sizes, "--compile-batch-sizes") if compile_batch_sizes else None)}
     if quick:  # quick settings, except what the user set explicitly
         chosen = {f: v for f, (param, v) in options.items() if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT}
         cfg = LatencyConfig.quick(**chosen)
@@ -89,15 +96,21 @@ def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budg
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), required=True, help="Data folder (its test split is evaluated).")
 @click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), help="RUN_DIR of the PyTorch reference.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True, help="Report folder.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True,
+              help="Report folder (the default is outside the repository: committed results change only on purpose).")
 @click.option("--scales", default="10000,100000,1000000", show_default=True, help="Index sizes for search scaling.")
 @click.option("--dim", type=click.IntRange(1), default=None, help="Search-scaling dimension (default: the bundle's embedding dim).")
 @click.option("--max-test", type=click.IntRange(2), default=1000, show_default=True, help="Test pairs to embed per variant.")
 @click.option("--bag-size", type=click.IntRange(2), default=1000, show_default=True)
 @click.option("--n-bags", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--search/--no-search", default=True, show_default=True, help="Run the search-scaling part.")
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Threads for numpy/BLAS, FAISS and ONNX Runtime alike (0 = all CPUs).")
+@click.option("--methods", default=",".join(METHODS), show_default=True, help="Search methods to measure.")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True, help="Timed batched searches per method (best kept).")
+@click.option("--single-queries", type=click.IntRange(1), default=30, show_default=True, help="One-at-a-time queries per method (p50).")
 @click.option("--quick", is_flag=True, help="CI smoke: scales 1000, 64 test pairs, 2 bags.")
-def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_size, n_bags, search, quick):
+def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_size, n_bags, search, threads, methods, repeats,
+              single_queries, quick):
     """MedR and R@1/5/10 per variant side by side, and search scaling (exact vs FAISS) with recall and memory."""
     from benchmarks.environment import capture_environment
     from benchmarks.report import write_report
@@ -111,14 +124,18 @@ def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_siz
         scales = "1000" if default("scales") else scales
         max_test = 64 if default("max_test") else max_test
         n_bags = 2 if default("n_bags") else n_bags
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if set(chosen) - set(METHODS) or not chosen:  # checked before the slow part starts
+        raise click.BadParameter(f"unknown methods {sorted(set(chosen) - set(METHODS))}; choose from {', '.join(METHODS)}", param_hint="--methods")
+    scale_list = _ints(scales, "--scales")
     try:
         quality, anchors = run_retrieval(bundle, data_dir, run_dir, RetrievalConfig(max_test=max_test, bag_size=bag_size, n_bags=n_bags))
         report = {"kind": "retrieval", "command": _command(), "environment": capture_environment(), "quality": quality}
         targets = retrieval_targets(quality)
         if search:
             width = dim or Bundle.load(bundle, verify=False).embedding_dim
-            cfg = ScalingConfig(scales=_ints(scales, "--scales"), dim=width,
-                                **({"queries": 64, "single_queries": 5, "repeats": 1} if quick else {}))
+            timing = {"queries": 64, "single_queries": 5, "repeats": 1} if quick else {"repeats": repeats, "single_queries": single_queries}
+            cfg = ScalingConfig(scales=scale_list, dim=width, threads=threads, methods=chosen, **timing)
             report["search"] = run_search_scaling(cfg, anchors if anchors.shape[1] == width else None)
             targets += search_targets(report["search"])
     except SejeError as e:

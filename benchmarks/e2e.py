@@ -79,5 +79,6 @@ def e2e_summary(rows: list[dict]) -> list[dict]:
                     "throughput": row["throughput"], "raw_throughput": raw["throughput"],
                     "fraction_of_raw": round(row["throughput"] / raw["throughput"], 3),
                     "overhead_pct": round(100.0 * (raw["throughput"] / row["throughput"] - 1.0), 1),
+                    **{f: row.get(f) for f in ("load_before", "load_after", "cpus", "overloaded")},
                 })
     return out

@@ -132,3 +132,30 @@ def environment_summary(env: dict[str, Any]) -> str:
         f"python {env['python']}, torch {env.get('torch')}, onnxruntime {env.get('onnxruntime')}, "
         f"faiss {env.get('faiss')}, TensorRT {env.get('tensorrt') or 'n/a'}"
     )
+
+
+def load_snapshot() -> dict[str, Any]:
+    """The 1-minute load average and the CPUs this process may use, taken now."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"load_1m": None if load is None else round(load, 2), "cpus": cpus}
+
+
+def load_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Row fields for a case's load before and after it ran; `overloaded` when either exceeded the CPU count."""
+    loads = [s["load_1m"] for s in (before, after) if s["load_1m"] is not None]
+    return {"load_before": before["load_1m"], "load_after": after["load_1m"], "cpus": before["cpus"],
+            "overloaded": bool(loads) and max(loads) > before["cpus"]}
+
+
+def load_cell(row: dict[str, Any]) -> str:
+    """'1.2 -> 3.4 / 2 CPUs', with a warning mark when the case ran on an overloaded machine."""
+    if row.get("load_before") is None:
+        return ""
+    mark = " OVERLOADED" if row.get("overloaded") else ""
+    return f"{row['load_before']:.1f} -> {row['load_after']:.1f} / {row['cpus']}{mark}"
+
+
+def resolve_threads(threads: int) -> int:
+    """The thread count every backend gets: `threads`, or all CPUs this process may use when 0."""
+    return threads or load_snapshot()["cpus"]

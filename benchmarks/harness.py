@@ -15,6 +15,8 @@ import numpy as np
 import psutil
 from tqdm import tqdm
 
+from benchmarks.environment import load_fields, load_snapshot
+
 BASELINE_BACKEND = "pytorch"
 
 
@@ -125,6 +127,7 @@ def _timed(case: BenchCase) -> float:
 def time_group(cases: list[BenchCase], cfg: TimingConfig, sampler: RssSampler, bar: tqdm | None = None) -> list[dict]:
     """Warm every runnable case up, then time them round-robin (rotating the order each round)."""
     sampler.peaks.clear()  # peaks are per case of this group
+    before = load_snapshot()  # the group's cases run interleaved, so they share one before/after
     rows: dict[int, dict] = {}
     live: list[int] = []
     for i, case in enumerate(cases):
@@ -160,6 +163,7 @@ def time_group(cases: list[BenchCase], cfg: TimingConfig, sampler: RssSampler, b
             sampler.active = None
         if bar is not None:
             bar.update(1)
+    load = load_fields(before, load_snapshot())
     for i in live:
         case = cases[i]
         if not times[i]:
@@ -167,7 +171,7 @@ def time_group(cases: list[BenchCase], cfg: TimingConfig, sampler: RssSampler, b
         gpu = case.gpu_peak_mib() if case.gpu_peak_mib else None
         rows[i] = _row(
             case, "ok", peak_rss_mib=round(sampler.peaks[f"{i}"] / 2**20, 1), peak_gpu_mib=gpu,
-            **latency_stats(times[i], case.items or case.batch_size),
+            **latency_stats(times[i], case.items or case.batch_size), **load,
         )
     return [rows[i] for i in range(len(cases))]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from benchmarks.cases import gpu_cases, onnxruntime_cpu_cases, pytorch_cases
 from benchmarks.e2e import e2e_cases, e2e_summary
-from benchmarks.environment import capture_environment
+from benchmarks.environment import capture_environment, resolve_threads
 from benchmarks.harness import BenchCase, TimingConfig, run_interleaved
 from benchmarks.inputs import image_batch, read_recipes, sdk_recipe_batch, synthetic_recipes, vocab_tokens, write_jpegs
 from benchmarks.torch_cuda import torch_cuda_cases
@@ -33,6 +33,7 @@ class LatencyConfig:
     iters: int = 20
     budget_s: float = 120.0  # per (encoder, batch) group; stops early once 3 rounds ran
     compile: bool = True  # try torch.compile for the PyTorch baseline (failures are recorded)
+    compile_batch_sizes: tuple[int, ...] | None = None  # batch sizes with a torch.compile row (None: all)
     e2e: bool = True
     e2e_batch_size: int = 64
     e2e_batches_per_call: int = 4
@@ -72,8 +73,8 @@ def load_sources(bundle: Bundle, data_dir: Path | None, n: int) -> tuple[list[di
 
 
 def set_threads(threads: int) -> int:
-    """Use the same thread count in torch as ONNX Runtime (0 = all cores); returns it."""
-    n = threads or len(os.sched_getaffinity(0))
+    """The one thread count every backend uses (0 = all CPUs this process may use), set in torch; returns it."""
+    n = resolve_threads(threads)
     try:
         import torch
 
@@ -89,8 +90,8 @@ def run_latency(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike | None
     from seje_sdk import Retriever
 
     bundle = Bundle.load(bundle_dir)  # first: a bad bundle fails before anything slow is imported
-    threads = set_threads(cfg.threads)
-    retriever = Retriever.load(bundle, backend="onnxruntime", precision="fp32", threads=cfg.threads)
+    threads = set_threads(cfg.threads)  # passed explicitly to ONNX Runtime too, never its own default
+    retriever = Retriever.load(bundle, backend="onnxruntime", precision="fp32", threads=threads)
     data = data_dir_of(run_dir, data_dir)
     recipes, image_files, source = load_sources(bundle, data, cfg.n_recipes)
     all_recipes = sdk_recipe_batch(retriever, recipes)
@@ -103,12 +104,13 @@ def run_latency(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike | None
     gflop = None
     if run_dir is not None:
         cases, gflop = pytorch_cases(run_dir, batches, compile_model=cfg.compile,
-                                     compile_skip_reason=None if cfg.compile else "torch.compile disabled (--no-compile or --quick)")
+                                     compile_skip_reason=None if cfg.compile else "torch.compile disabled (--no-compile or --quick)",
+                                     compile_batch_sizes=cfg.compile_batch_sizes)
         cases += torch_cuda_cases(run_dir, batches, compile_model=cfg.compile)  # fp16/bf16 on the GPU, or skipped rows
     else:
         cases += [BenchCase(b, "fp32", e, bs, skipped="no --run RUN_DIR given: no PyTorch baseline")
                   for b in ("pytorch", "pytorch+compile") for e, bs in batches]
-    cases += onnxruntime_cpu_cases(bundle, batches, cfg.threads, cfg.bucket_recipes)
+    cases += onnxruntime_cpu_cases(bundle, batches, threads, cfg.bucket_recipes)
     cases += gpu_cases(bundle, batches)
     rows = run_interleaved(cases, cfg.timing(), progress)
     for row in rows:  # achieved compute, to compare with the cores' (or GPU's) peak
@@ -125,7 +127,7 @@ def run_latency(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike | None
                 e2e_source = "32 generated 512x384 JPEG photos (quality 90)"
             e2e = []
             for precision in [p for p in ("fp32", "int8") if p in bundle.precisions("onnxruntime")]:
-                e2e += e2e_cases(bundle, precision, image_files, recipes, cfg.e2e_batch_size, cfg.e2e_batches_per_call, cfg.threads)
+                e2e += e2e_cases(bundle, precision, image_files, recipes, cfg.e2e_batch_size, cfg.e2e_batches_per_call, threads)
             e2e_rows = run_interleaved(e2e, cfg.timing(), progress)
     return {
         "kind": "latency",

@@ -5,10 +5,12 @@ Every file is written atomically; skipped backends are listed with their reason,
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmarks.environment import environment_summary
+from benchmarks.environment import environment_summary, load_cell
+from benchmarks.search_scaling import METHODS
 from seje_sdk.io import atomic_file, write_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,8 +49,22 @@ def _header(title: str, report: dict[str, Any]) -> list[str]:
     ]
 
 
-def targets_md(targets: list[dict[str, str]]) -> str:
-    return md_table(["target", "status", "detail"], [[t["target"], f"**{t['status']}**", t["detail"]] for t in targets])
+def targets_md(targets: list[dict[str, Any]]) -> str:
+    return md_table(["target", "status", "under load", "detail"],
+                    [[t["target"], f"**{t['status']}**", "**yes**" if t.get("overloaded") else "no", t["detail"]] for t in targets])
+
+
+def load_note(rows: list[dict]) -> str:
+    """A sentence for every table: how many of its rows ran while the load exceeded the CPUs."""
+    timed = [r for r in rows if r.get("load_before") is not None]
+    over = [r for r in timed if r.get("overloaded")]
+    if not timed:
+        return ""
+    if not over:
+        return f"All {len(timed)} timed rows ran with the 1-minute load at or below the CPU count."
+    return (f"**{len(over)} of {len(timed)} timed rows ran while the 1-minute load exceeded the CPU count** "
+            "(marked OVERLOADED in the load column; ! in the ratio table): their absolute numbers are "
+            "slowed by other work, and backends suffer unequally from it.")
 
 
 def _skipped_md(rows: list[dict]) -> str:
@@ -68,8 +84,12 @@ def ratio_pivot_md(rows: list[dict]) -> str:
     cols = sorted({(r["encoder"], r["batch_size"]) for r in rows if r["status"] == "ok"})
     names = list(dict.fromkeys(f"{r['backend']}/{r['precision']}" for r in rows if r["status"] == "ok"))
     cell = {(f"{r['backend']}/{r['precision']}", r["encoder"], r["batch_size"]): r for r in rows if r["status"] == "ok"}
-    body = [[name] + [_f(cell[(name, e, b)]["ratio_vs_pytorch"], ".2f") + "x" if (name, e, b) in cell and
-                      cell[(name, e, b)]["ratio_vs_pytorch"] is not None else "" for e, b in cols] for name in names]
+    def text(r: dict | None) -> str:
+        if r is None or r["ratio_vs_pytorch"] is None:
+            return ""
+        return _f(r["ratio_vs_pytorch"], ".2f") + "x" + (" !" if r.get("overloaded") else "")
+
+    body = [[name] + [text(cell.get((name, e, b))) for e, b in cols] for name in names]
     return md_table(["backend/precision"] + [f"{e} b{b}" for e, b in cols], body)
 
 
@@ -86,19 +106,22 @@ def latency_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
             f"- Timing: {report['config']['warmup']} warm-up + up to {report['config']['iters']} timed iterations, "
             f"interleaved round-robin across backends per (encoder, batch); threads: {report['config']['threads_used']}. "
             "Ratio = throughput / best PyTorch row (eager or torch.compile) of the same encoder and batch. "
-            "Peak RSS is the whole process while that case ran (all backends share one process).", "",
+            "Peak RSS is the whole process while that case ran (all backends share one process). "
+            "Each row records the 1-minute load average before and after its group and the CPU count.", "",
             "## Targets", "", targets_md(report["targets"]), "",
-            "## Speed-up over PyTorch (throughput ratio; b = batch size)", "", ratio_pivot_md(report["rows"]), ""]
+            "## Speed-up over PyTorch (throughput ratio; b = batch size)", "", ratio_pivot_md(report["rows"]), "",
+            load_note(report["rows"] + report.get("e2e_rows", [])), ""]
     for encoder in ("image", "recipe"):
         rows = [r for r in report["rows"] if r["encoder"] == encoder]
         if not rows:
             continue
         ok = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: (r["batch_size"], r["backend"], r["precision"]))
         out += [f"## {encoder.capitalize()} encoder", "", md_table(
-            ["batch", "backend", "precision", "x PyTorch", "items/s", "p50 ms", "p90 ms", "p99 ms", "GFLOP/s", "peak RSS MiB", "iters", "note"],
+            ["batch", "backend", "precision", "x PyTorch", "items/s", "p50 ms", "p90 ms", "p99 ms", "GFLOP/s", "peak RSS MiB", "iters",
+             "load before -> after / CPUs", "note"],
             [[r["batch_size"], r["backend"], r["precision"], _f(r["ratio_vs_pytorch"], ".2f"), _f(r["throughput"]),
               _f(r["p50_ms"], ".2f"), _f(r["p90_ms"], ".2f"), _f(r["p99_ms"], ".2f"), _f(r.get("gflop_per_s")),
-              _f(r["peak_rss_mib"], ".0f"), r["iters"], r["note"]] for r in ok]), ""]
+              _f(r["peak_rss_mib"], ".0f"), r["iters"], load_cell(r), r["note"]] for r in ok]), "", load_note(ok), ""]
         if any(r["status"] != "ok" for r in rows):
             out += [f"Not measured ({encoder}):", "", _skipped_md(rows), ""]
         if encoder in plots:
@@ -107,9 +130,10 @@ def latency_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         out += ["## End to end and SDK overhead", "",
                 "Throughput of the SDK path as a fraction of the raw ONNX Runtime session at the same batch size "
                 "(overhead = raw/SDK - 1).", "",
-                md_table(["encoder", "precision", "path", "batch", "items/s", "raw items/s", "fraction", "overhead %"],
+                md_table(["encoder", "precision", "path", "batch", "items/s", "raw items/s", "fraction", "overhead %", "load before -> after / CPUs"],
                          [[r["encoder"], r["precision"], r["path"], r["batch_size"], _f(r["throughput"]), _f(r["raw_throughput"]),
-                           _f(r["fraction_of_raw"], ".2f"), _f(r["overhead_pct"])] for r in report["e2e"]]), ""]
+                           _f(r["fraction_of_raw"], ".2f"), _f(r["overhead_pct"]), load_cell(r)] for r in report["e2e"]]), "",
+                load_note(report["e2e"]), ""]
     return "\n".join(out)
 
 
@@ -140,11 +164,19 @@ def retrieval_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     if search:
         out += ["## Search scaling", "",
                 f"Top-{search['k']} over {search['dim']}-d unit vectors, {search['queries']} queries per batch (QPS) and "
-                f"single queries (p50). Vectors: {search['vectors']}. Recall@{search['k']} is against exact numpy fp32.", "",
-                md_table(["vectors", "method", "status", "build s", "GiB / M vectors", "QPS", "x numpy", "single p50 ms", "recall", "note"],
-                         [[f"{r['n']:,}", r["method"], r["status"], _f(r.get("build_s"), ".2f"), _f(r.get("gib_per_million"), ".2f"),
+                f"single queries (p50). Vectors: {search['vectors']}. Recall@{search['k']} is against exact numpy fp32. "
+                f"Threads: {search['threads']['threads']} for numpy/BLAS, FAISS and ONNX Runtime alike "
+                f"(BLAS/OpenMP limits: {search['threads']['blas_openmp']}). RAM GiB/M: what must stay resident per million "
+                "vectors for full speed; disk GiB/M: what is stored (memory-mapped files included). Build s and peak RSS are "
+                "per kind (a swept setting shares its kind's build); peak RSS is the whole process, memory-mapped pages included.", "",
+                md_table(["vectors", "method", "setting", "status", "build s", "peak RSS MiB", "RSS growth MiB", "RAM GiB/M", "disk GiB/M",
+                          "QPS", "x numpy", "single p50 ms", "recall", "load before -> after / CPUs", "note"],
+                         [[f"{r['n']:,}", r["method"], r.get("setting", ""), r["status"], _f(r.get("build_s"), ".2f"),
+                           _f(r.get("peak_rss_mib"), ".0f"), _f(r.get("rss_growth_mib"), ".0f"),
+                           _f(r.get("ram_gib_per_million"), ".2f"), _f(r.get("disk_gib_per_million"), ".2f"),
                            _f(r.get("qps")), _f(r.get("qps_vs_numpy"), ".2f"), _f(r.get("single_query_p50_ms"), ".2f"),
-                           _f(r.get("recall_at_k"), ".3f"), r.get("note", r.get("reason", ""))] for r in search["rows"]]), ""]
+                           _f(r.get("recall_at_k"), ".3f"), load_cell(r), r.get("note", r.get("reason", ""))] for r in search["rows"]]), "",
+                load_note(search["rows"]), ""]
         if "search" in plots:
             out += [f"![search scaling]({plots['search']})", ""]
     return "\n".join(out)
@@ -155,8 +187,54 @@ def _save_png(fig: Any, path: Path) -> None:
         fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
 
 
-def latency_plots(rows: list[dict], out_dir: Path) -> dict[str, str]:
-    """latency_<encoder>.png: p50 latency and throughput vs batch size, one line per backend/precision."""
+# One colour per backend/precision (latency plots) and per search method, in every plot and whatever
+# subset a run measured: the colour is the series' place in its list, never its order of appearance.
+LATENCY_SERIES = ("pytorch/fp32", "pytorch+compile/fp32", "onnxruntime-cpu/fp32", "onnxruntime-cpu+bucket/fp32",
+                  "onnxruntime-cpu/int8", "onnxruntime-cpu+bucket/int8", "onnxruntime-cuda/fp32", "onnxruntime-cuda/fp16",
+                  "tensorrt/fp32", "tensorrt/fp16")
+SEARCH_SERIES = METHODS
+
+
+def series_colour(name: str) -> Any:
+    """A fixed tab10 colour for a series name (its place in LATENCY_SERIES or SEARCH_SERIES)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10"]
+    for series in (LATENCY_SERIES, SEARCH_SERIES):
+        if name in series:
+            return cmap(series.index(name) % cmap.N)
+    return cmap(sum(map(ord, name)) % cmap.N)
+
+
+def caption(report: dict[str, Any]) -> str:
+    """Plot caption: the command, the machine, the load when the run started and how many rows ran overloaded."""
+    env = report["environment"]
+    rows = report.get("rows") or (report.get("search") or {}).get("rows", [])
+    over = sum(1 for r in rows if r.get("overloaded"))
+    return "\n".join(textwrap.wrap(f"{report.get('command', '(library call)')}", 150) + textwrap.wrap(
+        f"{environment_summary(env)}; {env['timestamp_utc']}; load average {env.get('load_average_1m_5m_15m')} at start; "
+        f"{over} of {len(rows)} rows measured with load > CPUs (hollow markers)", 150))
+
+
+def _finish(fig: Any, axes: Sequence[Any], report: dict[str, Any], path: Path) -> None:
+    """Legend outside the axes (never over the data), caption under them, then save."""
+    handles, labels = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8, frameon=False)
+    fig.text(0.0, -0.02, caption(report), fontsize=7, va="top", ha="left", family="monospace")
+    fig.tight_layout()
+    _save_png(fig, path)
+
+
+def _plot_series(ax: Any, xs: Sequence[float], ys: Sequence[float], over: Sequence[bool], name: str, marker: str = "o") -> None:
+    colour = series_colour(name.split(" ")[0])
+    ax.plot(xs, ys, color=colour, marker=marker, label=name)
+    hollow = [(x, y) for x, y, o in zip(xs, ys, over) if o]
+    if hollow:  # hollow markers: measured while the load exceeded the CPUs
+        ax.plot(*zip(*hollow), marker=marker, color=colour, markerfacecolor="white", linestyle="none")
+
+
+def latency_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """latency_<encoder>.png: p50 latency and throughput vs batch size, one colour per backend/precision."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,52 +242,57 @@ def latency_plots(rows: list[dict], out_dir: Path) -> dict[str, str]:
 
     files = {}
     for encoder in ("image", "recipe"):
-        ok = [r for r in rows if r["encoder"] == encoder and r["status"] == "ok"]
+        ok = [r for r in report["rows"] if r["encoder"] == encoder and r["status"] == "ok"]
         if not ok:
             continue
         fig, (ax_lat, ax_thr) = plt.subplots(1, 2, figsize=(11, 4.2))
-        for name in sorted({f"{r['backend']}/{r['precision']}" for r in ok}):
-            pts = sorted((r["batch_size"], r["p50_ms"], r["throughput"]) for r in ok if f"{r['backend']}/{r['precision']}" == name)
-            bs, lat, thr = zip(*pts)
-            ax_lat.plot(bs, lat, marker="o", label=name)
-            ax_thr.plot(bs, thr, marker="o", label=name)
+        for name in sorted({f"{r['backend']}/{r['precision']}" for r in ok}, key=lambda n: (n not in LATENCY_SERIES, LATENCY_SERIES.index(n) if n in LATENCY_SERIES else 0, n)):
+            pts = sorted((r["batch_size"], r["p50_ms"], r["throughput"], bool(r.get("overloaded"))) for r in ok
+                         if f"{r['backend']}/{r['precision']}" == name)
+            bs, lat, thr, over = zip(*pts)
+            _plot_series(ax_lat, bs, lat, over, name)
+            _plot_series(ax_thr, bs, thr, over, name)
         for ax, label in ((ax_lat, "p50 latency per batch (ms)"), (ax_thr, "throughput (items/s)")):
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_xlabel("batch size")
             ax.set_ylabel(label)
             ax.grid(True, which="both", alpha=0.3)
-        ax_thr.legend(fontsize=8)
         fig.suptitle(f"{encoder} encoder")
         name = f"latency_{encoder}.png"
-        _save_png(fig, out_dir / name)
+        _finish(fig, (ax_lat, ax_thr), report, out_dir / name)
         plt.close(fig)
         files[encoder] = name
     return files
 
 
-def search_plot(search: dict[str, Any], out_dir: Path) -> dict[str, str]:
-    """search_scaling.png: QPS and recall vs index size per method."""
+def search_plot(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """search_scaling.png: QPS and recall vs index size per method and setting (one colour per method)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    search = report["search"]
     ok = [r for r in search["rows"] if r["status"] == "ok"]
     if not ok:
         return {}
     fig, (ax_qps, ax_rec) = plt.subplots(1, 2, figsize=(11, 4.2))
+    markers = "os^Dv"
     for method in dict.fromkeys(r["method"] for r in ok):
-        pts = sorted((r["n"], r["qps"], r["recall_at_k"]) for r in ok if r["method"] == method)
-        n, qps, rec = zip(*pts)
-        ax_qps.plot(n, qps, marker="o", label=method)
-        ax_rec.plot(n, rec, marker="o", label=method)
+        settings = list(dict.fromkeys(r.get("setting", "") for r in ok if r["method"] == method))
+        for j, setting in enumerate(settings):
+            pts = sorted((r["n"], r["qps"], r["recall_at_k"], bool(r.get("overloaded"))) for r in ok
+                         if r["method"] == method and r.get("setting", "") == setting)
+            n, qps, rec, over = zip(*pts)
+            label = f"{method} {setting}".strip()
+            _plot_series(ax_qps, n, qps, over, label, markers[j % len(markers)])
+            _plot_series(ax_rec, n, rec, over, label, markers[j % len(markers)])
     ax_qps.set(xscale="log", yscale="log", xlabel="indexed vectors", ylabel=f"QPS (top-{search['k']}, batched)")
     ax_rec.set(xscale="log", xlabel="indexed vectors", ylabel=f"recall@{search['k']} vs exact")
     for ax in (ax_qps, ax_rec):
         ax.grid(True, which="both", alpha=0.3)
-    ax_qps.legend(fontsize=8)
-    _save_png(fig, out_dir / "search_scaling.png")
+    _finish(fig, (ax_qps, ax_rec), report, out_dir / "search_scaling.png")
     plt.close(fig)
     return {"search": "search_scaling.png"}
 
@@ -219,10 +302,10 @@ def write_report(report: dict[str, Any], out_dir: str | os.PathLike, stem: str) 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if stem == "latency":
-        plots = latency_plots(report["rows"], out_dir)
+        plots = latency_plots(report, out_dir)
         markdown = latency_markdown(report, plots)
     else:
-        plots = search_plot(report["search"], out_dir) if report.get("search") else {}
+        plots = search_plot(report, out_dir) if report.get("search") else {}
         markdown = retrieval_markdown(report, plots)
     report["files"] = {"markdown": f"{stem}.md", "plots": plots}
     write_json(out_dir / f"{stem}.json", report)

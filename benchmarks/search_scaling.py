@@ -1,4 +1,4 @@
-"""Search scaling: top-k latency, QPS, recall@k vs exact, memory and build time per index kind and size.
+"""Search scaling: top-k latency, QPS, recall@k vs exact, memory, build time and peak RSS per index kind and size.
 
 Vectors are synthetic but shaped like trained embeddings: clusters around anchor embeddings
 (real bundle embeddings when given) with low-dimensional within-cluster variation plus a little
@@ -15,17 +15,22 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import psutil
 from tqdm import tqdm
 
+from benchmarks.environment import load_fields, load_snapshot, resolve_threads
+from benchmarks.harness import RssSampler
 from seje_sdk.index import ExactIndex, new_index
+from seje_sdk.index_int8 import Int8ExactIndex
 
 CHUNK = 50_000
-METHODS = ("numpy-fp32", "sdk-exact-fp32", "sdk-exact-fp16", "faiss-flat-ip", "sdk-hnsw", "sdk-ivfpq")
+METHODS = ("numpy-fp32", "sdk-exact-fp32", "sdk-exact-fp16", "sdk-exact-int8", "faiss-flat-ip", "sdk-hnsw", "sdk-ivfpq")
+EXACT_KINDS = ("sdk-exact-fp32", "sdk-exact-fp16", "sdk-exact-int8")  # the SDK kinds called "exact": recall@10 >= 0.99
 
 
 @dataclass(frozen=True)
 class ScalingConfig:
-    """Sizes, dimension and timing of the search-scaling benchmark."""
+    """Sizes, dimension, timing and thread count of the search-scaling benchmark."""
 
     scales: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     dim: int = 1024
@@ -36,6 +41,10 @@ class ScalingConfig:
     methods: tuple[str, ...] = METHODS
     intrinsic_dim: int = 32
     seed: int = 0
+    threads: int = 0  # numpy/BLAS, FAISS and ONNX Runtime alike; 0 = all CPUs
+    # Search-time settings measured on one build each (a build is the slow part).
+    hnsw_ef_search: tuple[int, ...] = (64, 128, 256, 512)
+    ivfpq_nprobe: tuple[int, ...] = (16, 64)
 
 
 class ClusteredVectors:
@@ -102,35 +111,60 @@ def _time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return best, out
 
 
-def _build(method: str, base: np.ndarray, folder: Path, dim: int) -> tuple[Callable[[np.ndarray, int], np.ndarray], int, str]:
-    """(search(queries, k) -> rows, bytes held, note) for one method over `base` (memory-mapped fp32)."""
+@dataclass
+class Built:
+    """One method ready to search: search(queries, k) -> rows, its memory, and how to change its search setting."""
+
+    search: Callable[[np.ndarray, int], np.ndarray]
+    ram_bytes: int  # what must stay resident for full speed
+    disk_bytes: int  # what is stored (memory-mapped files included)
+    note: str
+    tune: Callable[[int], None] | None = None  # sets the swept search parameter
+    sweep: tuple[str, tuple[int, ...]] | None = None
+
+
+def _sdk_exact(base: np.ndarray, folder: Path, dim: int, dtype: str, threads: int) -> Built:
+    """An SDK exact index over `base`, memory-mapped from a folder in the SDK's own format."""
+    n = len(base)
+    vec_dir = folder / dtype
+    vec_dir.mkdir(exist_ok=True)
+    if dtype == "float16":
+        out = np.lib.format.open_memmap(vec_dir / "vectors.npy", mode="w+", dtype=np.float16, shape=base.shape)
+        for s in range(0, n, CHUNK):
+            out[s : s + CHUNK] = base[s : s + CHUNK]
+        out.flush()
+        del out
+    else:
+        (vec_dir / "vectors.npy").symlink_to(folder / "base.npy")
+    (vec_dir / "ids.json").write_text("[" + ",".join(map(str, range(n))) + "]")
+    manifest = {"embedding_dim": dim, "fingerprint": "bench", "dtype": "float16" if dtype == "float16" else "float32"}
+    if dtype == "int8":
+        index = Int8ExactIndex.load(vec_dir, manifest, mmap=True, threads=threads)  # computes the codes: the build
+        ram, disk = index._codes.nbytes + index._scales.nbytes, base.nbytes + index._codes.nbytes + index._scales.nbytes
+        note = f"SDK exact-int8: int8 first pass (ONNX Runtime), float32 re-rank of max({index.params['shortlist']}, 4k) rows/query"
+    else:
+        index = ExactIndex.load(vec_dir, manifest, mmap=True)
+        ram = disk = n * dim * np.dtype(dtype).itemsize
+        note = f"SDK ExactIndex {dtype}, memory-mapped"
+    # ids are 0..n-1, so the returned ids are the rows
+    return Built(lambda q, k: index.search(q, k).ids.astype(np.int64), ram, disk, note)
+
+
+def _build(method: str, base: np.ndarray, folder: Path, dim: int, cfg: ScalingConfig, threads: int) -> Built:
+    """`method` over `base` (memory-mapped fp32), ready to search."""
     n = len(base)
     if method == "numpy-fp32":
         matrix = np.asarray(base)  # the memory-mapped file, warm in the page cache after the first query
-        return (lambda q, k: numpy_topk(q, matrix, k)), matrix.nbytes, "one matmul + argpartition (the plain baseline)"
-    if method in ("sdk-exact-fp32", "sdk-exact-fp16"):
-        dtype = "float32" if method.endswith("fp32") else "float16"
-        vec_dir = folder / dtype
-        vec_dir.mkdir(exist_ok=True)
-        if dtype == "float32":
-            (vec_dir / "vectors.npy").symlink_to(folder / "base.npy")
-        else:
-            out = np.lib.format.open_memmap(vec_dir / "vectors.npy", mode="w+", dtype=np.float16, shape=base.shape)
-            for s in range(0, n, CHUNK):
-                out[s : s + CHUNK] = base[s : s + CHUNK]
-            out.flush()
-            del out
-        (vec_dir / "ids.json").write_text("[" + ",".join(map(str, range(n))) + "]")
-        index = ExactIndex.load(vec_dir, {"embedding_dim": dim, "fingerprint": "bench", "dtype": dtype}, mmap=True)
-        # ids are 0..n-1, so the returned ids are the rows
-        return (lambda q, k: index.search(q, k).ids.astype(np.int64)), n * dim * np.dtype(dtype).itemsize, "SDK ExactIndex, memory-mapped"
+        return Built(lambda q, k: numpy_topk(q, matrix, k), matrix.nbytes, matrix.nbytes, "one matmul + argpartition (the plain baseline)")
+    if method.startswith("sdk-exact-"):
+        return _sdk_exact(base, folder, dim, {"fp32": "float32", "fp16": "float16", "int8": "int8"}[method.rsplit("-", 1)[1]], threads)
     import faiss
 
     if method == "faiss-flat-ip":
         index = faiss.IndexFlatIP(dim)
         for s in range(0, n, CHUNK):
             index.add(np.ascontiguousarray(base[s : s + CHUNK]))
-        return (lambda q, k: index.search(q, k)[1]), n * dim * 4, "faiss IndexFlatIP"
+        return Built(lambda q, k: index.search(q, k)[1], n * dim * 4, 0, "faiss IndexFlatIP (BLAS for batches)")
     kind = method.removeprefix("sdk-")
     params = {} if kind == "hnsw" else {"nlist": int(min(1024, max(1, n // 39)))}
     sdk = new_index(kind, dim, "bench", "recipe", **params)
@@ -142,34 +176,59 @@ def _build(method: str, base: np.ndarray, folder: Path, dim: int) -> tuple[Calla
     faiss.write_index(sdk._index, str(path))
     size = path.stat().st_size
     path.unlink()
-    return (lambda q, k: np.asarray(sdk.search(q, k).ids, dtype=np.int64)), size, f"SDK FaissIndex {sdk.params}"
+    name, values = ("ef_search", cfg.hnsw_ef_search) if kind == "hnsw" else ("nprobe", cfg.ivfpq_nprobe)
+    fixed = {k: v for k, v in sdk.params.items() if k != name}
+    return Built(lambda q, k: np.asarray(sdk.search(q, k).ids, dtype=np.int64), size, 0, f"SDK FaissIndex {fixed}",
+                 tune=lambda v: sdk.params.__setitem__(name, v), sweep=(name, values))
 
 
-def measure_scale(n: int, gen: ClusteredVectors, cfg: ScalingConfig, progress: bool = True) -> list[dict]:
-    """All methods at one index size: build time, bytes per million vectors, QPS, p50 single-query latency, recall@k."""
+def _measure(built: Built, queries: np.ndarray, truth: np.ndarray, k: int, cfg: ScalingConfig) -> dict[str, Any]:
+    built.search(queries[:1], k)  # warm-up (page in a memory-mapped matrix)
+    batch_s, found = _time(lambda: built.search(queries, k), cfg.repeats)
+    single = [_time(lambda q=q: built.search(q[None], k), 1)[0] for q in queries[: cfg.single_queries]]
+    return {"qps": round(len(queries) / batch_s, 1), "single_query_p50_ms": round(float(np.median(single)) * 1e3, 3),
+            "recall_at_k": round(recall_at_k(found, truth), 4)}
+
+
+def measure_scale(n: int, gen: ClusteredVectors, cfg: ScalingConfig, threads: int, progress: bool = True) -> list[dict]:
+    """All methods at one index size: build time, peak RSS, memory per million vectors, QPS, p50 single-query
+    latency, recall@k, and the load before/after each method."""
     rows = []
-    with tempfile.TemporaryDirectory(prefix="seje-search-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="seje-search-") as tmp, RssSampler() as sampler:
         folder = Path(tmp)
         base = write_vectors(folder / "base.npy", gen, n, "float32", cfg.seed)
         queries = gen.sample(cfg.queries, cfg.seed + 7)
         k = min(cfg.k, n)
         truth = numpy_topk(queries, base, k)
         for method in tqdm(cfg.methods, desc=f"search {n:,} vectors", disable=not progress, leave=False):
+            before, rss_before = load_snapshot(), psutil.Process().memory_info().rss
+            sampler.peaks.clear()
+            sampler.active = method
             try:
                 t0 = time.perf_counter()
-                search, nbytes, note = _build(method, base, folder, gen.anchors.shape[1])
+                built = _build(method, base, folder, gen.anchors.shape[1], cfg, threads)
                 build_s = time.perf_counter() - t0
-                search(queries[:1], k)  # warm-up (page in a memory-mapped matrix)
-                batch_s, found = _time(lambda: search(queries, k), cfg.repeats)
-                single = [_time(lambda q=q: search(q[None], k), 1)[0] for q in queries[: cfg.single_queries]]
-                rows.append({
-                    "n": n, "method": method, "status": "ok", "note": note, "build_s": round(build_s, 3),
-                    "gib_per_million": round(nbytes / 2**30 * 1e6 / n, 3), "qps": round(len(queries) / batch_s, 1),
-                    "single_query_p50_ms": round(float(np.median(single)) * 1e3, 3), "recall_at_k": round(recall_at_k(found, truth), 4),
-                })
+                common = {"n": n, "method": method, "status": "ok", "note": built.note, "build_s": round(build_s, 3),
+                          "ram_gib_per_million": round(built.ram_bytes / 2**30 * 1e6 / n, 3),
+                          "disk_gib_per_million": round(built.disk_bytes / 2**30 * 1e6 / n, 3)}
+                name, values = built.sweep or (None, (None,))
+                measured = []
+                for value in values:
+                    if value is not None:
+                        built.tune(value)
+                    measured.append({**common, "setting": f"{name}={value}" if name else "", **_measure(built, queries, truth, k, cfg)})
+                sampler.sample()
+                peak = sampler.peaks[method]
+                after = load_snapshot()
+                for row in measured:
+                    row.update(peak_rss_mib=round(peak / 2**20), rss_growth_mib=round(max(0, peak - rss_before) / 2**20),
+                               **load_fields(before, after))
+                rows += measured
             except Exception as e:  # one index kind failing (memory, faiss missing) is a finding, not a crash
-                rows.append({"n": n, "method": method, "status": "failed", "reason": f"{type(e).__name__}: {e}"})
-            search = None
+                rows.append({"n": n, "method": method, "status": "failed", "reason": f"{type(e).__name__}: {e}",
+                             **load_fields(before, load_snapshot())})
+            sampler.active = None
+            built = None
             gc.collect()
         del base
     base_qps = {r["n"]: r["qps"] for r in rows if r["method"] == "numpy-fp32" and r["status"] == "ok"}
@@ -178,12 +237,33 @@ def measure_scale(n: int, gen: ClusteredVectors, cfg: ScalingConfig, progress: b
     return rows
 
 
+def apply_threads(threads: int) -> tuple[int, dict[str, Any]]:
+    """Give numpy's BLAS, FAISS (OpenMP) and ONNX Runtime the same thread count; returns it and what was set."""
+    n = resolve_threads(threads)
+    set_: dict[str, Any] = {"threads": n}
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n)  # every BLAS and OpenMP pool loaded so far (numpy's, faiss's)
+        set_["blas_openmp"] = "threadpoolctl"
+    except ImportError:
+        set_["blas_openmp"] = "not enforced (threadpoolctl missing): BLAS uses its own default"
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(n)
+    except ImportError:
+        pass
+    return n, set_
+
+
 def run_search_scaling(cfg: ScalingConfig = ScalingConfig(), anchors: np.ndarray | None = None, progress: bool = True) -> dict[str, Any]:
-    """Search-scaling rows for every size in cfg.scales (k, dimension and data recipe recorded)."""
+    """Search-scaling rows for every size in cfg.scales (k, dimension, threads and data recipe recorded)."""
+    threads, thread_note = apply_threads(cfg.threads)
     gen = ClusteredVectors(cfg.dim, anchors, cfg.intrinsic_dim, cfg.seed)
-    rows = [row for n in cfg.scales for row in measure_scale(n, gen, cfg, progress)]
+    rows = [row for n in cfg.scales for row in measure_scale(n, gen, cfg, threads, progress)]
     return {
-        "k": cfg.k, "dim": cfg.dim, "queries": cfg.queries, "rows": rows,
+        "k": cfg.k, "dim": cfg.dim, "queries": cfg.queries, "threads": thread_note, "rows": rows,
         "vectors": f"clustered around {len(gen.anchors)} anchor embeddings "
                    f"({'real bundle embeddings' if anchors is not None else 'random anchors'}), "
                    f"{cfg.intrinsic_dim}-d within-cluster variation of norm 0.5 plus noise, unit norm",

@@ -1,16 +1,27 @@
 """The issue's performance targets, checked against measured results: met, missed (and why), or not measured.
 
 Targets are reported, never asserted: a benchmark on a busy 2-core machine informs, it does not gate.
+A target is graded only from the batch size or scale it names ("not measured" otherwise), and a
+grade made from rows measured while the load exceeded the CPUs says so.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.search_scaling import EXACT_KINDS
+
 MET, MISSED, NOT_MEASURED = "met", "missed", "not measured"
+INT8_BATCH = 32  # issue 13: int8 image throughput is judged at batch 32
+RECIPE_E2E_BATCH = 64  # issue 13: embed_recipes vs the recipe graph at batch 64
 
 
-def _target(name: str, status: str, detail: str) -> dict[str, str]:
-    return {"target": name, "status": status, "detail": detail}
+def _target(name: str, status: str, detail: str, used: list[dict] | None = None) -> dict[str, Any]:
+    """A graded target; `used` are the rows it was graded from, so a grade made under overload says so."""
+    over = [r for r in used or [] if r.get("overloaded")]
+    if over:
+        worst = max(over, key=lambda r: max(r["load_before"] or 0, r["load_after"] or 0))
+        detail += f" [under load: {max(worst['load_before'] or 0, worst['load_after'] or 0):.1f} > {worst['cpus']} CPUs]"
+    return {"target": name, "status": status, "detail": detail, "overloaded": bool(over)}
 
 
 def _ok(rows: list[dict], **match: Any) -> list[dict]:
@@ -32,17 +43,10 @@ def latency_targets(report: dict[str, Any]) -> list[dict[str, str]]:
         worst = min(fp32, key=lambda r: r["ratio_vs_pytorch"])
         status = MET if worst["ratio_vs_pytorch"] >= 0.9 else MISSED
         out.append(_target("image: ORT fp32 within 10% of best PyTorch", status,
-                           f"worst ratio {worst['ratio_vs_pytorch']:.2f}x at batch {worst['batch_size']} (vs {worst['baseline']})"))
+                           f"worst ratio {worst['ratio_vs_pytorch']:.2f}x at batch {worst['batch_size']} (vs {worst['baseline']})", fp32))
     else:
         out.append(_target("image: ORT fp32 within 10% of best PyTorch", NOT_MEASURED, "no PyTorch baseline or no fp32 rows"))
-    int8 = {r["batch_size"]: r for r in _ok(rows, encoder="image", backend="onnxruntime-cpu", precision="int8")}
-    pairs = [(bs, int8[bs]["throughput"] / r["throughput"]) for r in fp32 for bs in [r["batch_size"]] if bs in int8]
-    if pairs:
-        bs, speedup = max(pairs)
-        out.append(_target("image: int8 >= 3.5x ORT fp32", MET if speedup >= 3.5 else MISSED,
-                           f"{speedup:.2f}x at batch {bs} (largest measured); R@1 check is in the retrieval report"))
-    else:
-        out.append(_target("image: int8 >= 3.5x ORT fp32", NOT_MEASURED, _skip_reason(rows, encoder="image", precision="int8")))
+    out.append(_int8_target(fp32, _ok(rows, encoder="image", backend="onnxruntime-cpu", precision="int8"), rows))
     out += _recipe_targets(rows)
     out += _e2e_targets(report.get("e2e", []))
     out.append(_gpu_target(rows, report.get("image_gflop")))
@@ -58,83 +62,116 @@ def _gpu_target(rows: list[dict], gflop: float | None) -> dict[str, str]:
     big, small = max(trt, key=lambda r: r["batch_size"]), min(trt, key=lambda r: r["batch_size"])
     tflops = f" = {big['throughput'] * gflop / 1e3:.1f} TFLOP/s" if gflop else ""
     return _target(name, MET, f"{big['throughput']:.0f} img/s at batch {big['batch_size']}{tflops}; "
-                              f"p50 {small['p50_ms']:.2f} ms at batch {small['batch_size']}")
+                              f"p50 {small['p50_ms']:.2f} ms at batch {small['batch_size']}", [big, small])
 
 
-def _recipe_targets(rows: list[dict]) -> list[dict[str, str]]:
-    out = []
+def _int8_target(fp32: list[dict], int8: list[dict], rows: list[dict], batch: int = INT8_BATCH, goal: float = 1.3) -> dict[str, Any]:
+    """int8 image throughput over ORT fp32, graded only at the batch size the target names."""
+    name = f"image: int8 >= {goal}x ORT fp32 at batch {batch}"
+    if not int8:
+        return _target(name, NOT_MEASURED, _skip_reason(rows, encoder="image", precision="int8"))
+    pair = [(a, b) for a in fp32 for b in int8 if a["batch_size"] == b["batch_size"] == batch]
+    if not pair:
+        return _target(name, NOT_MEASURED, f"batch {batch} not measured (int8 ran at batch {', '.join(str(r['batch_size']) for r in int8)})")
+    a, b = pair[0]
+    speedup = b["throughput"] / a["throughput"]
+    return _target(name, MET if speedup >= goal else MISSED, f"{speedup:.2f}x ({b['throughput']:.1f} vs {a['throughput']:.1f} img/s); "
+                   "R@1 check is in the retrieval report", [a, b])
+
+
+def _recipe_targets(rows: list[dict]) -> list[dict[str, Any]]:
+    """Recipe encoder vs PyTorch, graded only at batch 1 and batch 256 (the sizes the targets name)."""
     cpu = [r for r in _ok(rows, encoder="recipe") if r["backend"].startswith("onnxruntime-cpu") and r["ratio_vs_pytorch"] is not None]
-    sizes = sorted({r["batch_size"] for r in cpu})
-    if not sizes:
-        return [_target("recipe: >= 1.5x PyTorch at batch 1, >= 1.2x at batch 256", NOT_MEASURED, "no PyTorch baseline or ORT recipe rows")]
-    for bs, goal in ((sizes[0], 1.5), (sizes[-1], 1.2)):
-        best = max((r for r in cpu if r["batch_size"] == bs), key=lambda r: r["ratio_vs_pytorch"])
-        note = "" if bs in (1, 256) else f" (batch {1 if goal == 1.5 else 256} not measured; nearest is {bs})"
-        out.append(_target(f"recipe: >= {goal}x PyTorch at batch {1 if goal == 1.5 else 256}",
-                           MET if best["ratio_vs_pytorch"] >= goal else MISSED,
-                           f"best {best['backend']}/{best['precision']} {best['ratio_vs_pytorch']:.2f}x at batch {bs}{note}"))
+    out = []
+    for bs, goal in ((1, 1.5), (256, 1.2)):
+        name = f"recipe: >= {goal}x PyTorch at batch {bs}"
+        at = [r for r in cpu if r["batch_size"] == bs]
+        if not at:
+            measured = sorted({r["batch_size"] for r in cpu})
+            out.append(_target(name, NOT_MEASURED, f"batch {bs} not measured (measured: {', '.join(map(str, measured)) or 'none with a PyTorch baseline'})"))
+            continue
+        best = max(at, key=lambda r: r["ratio_vs_pytorch"])
+        out.append(_target(name, MET if best["ratio_vs_pytorch"] >= goal else MISSED,
+                           f"best {best['backend']}/{best['precision']} {best['ratio_vs_pytorch']:.2f}x (vs {best['baseline']})", [best]))
     return out
 
 
-def _e2e_targets(e2e: list[dict]) -> list[dict[str, str]]:
+def _e2e_targets(e2e: list[dict]) -> list[dict[str, Any]]:
     files = [r for r in e2e if r["path"] == "sdk-search-files"]
     arrays = [r for r in e2e if r["path"] == "sdk-embed-arrays"]
+    recipes = [r for r in e2e if r["path"] == "sdk-embed-recipes"]
     out = []
     if files:
         worst = min(files, key=lambda r: r["fraction_of_raw"])
         out.append(_target("end to end from image files >= 90% of encoder-only", MET if worst["fraction_of_raw"] >= 0.9 else MISSED,
-                           f"worst {worst['fraction_of_raw']:.0%} ({worst['precision']}, batch {worst['batch_size']})"))
+                           f"worst {worst['fraction_of_raw']:.0%} ({worst['precision']}, batch {worst['batch_size']})", [worst]))
     else:
         out.append(_target("end to end from image files >= 90% of encoder-only", NOT_MEASURED, "--no-e2e"))
     if arrays:
         worst = max(arrays, key=lambda r: r["overhead_pct"])
         out.append(_target(f"SDK overhead over the raw session < 10% (batch {worst['batch_size']})",
-                           MET if worst["overhead_pct"] < 10 else MISSED, f"worst {worst['overhead_pct']:.1f}% ({worst['precision']})"))
+                           MET if worst["overhead_pct"] < 10 else MISSED, f"worst {worst['overhead_pct']:.1f}% ({worst['precision']})", [worst]))
+    name = f"embed_recipes >= 90% of the recipe graph's throughput at batch {RECIPE_E2E_BATCH}"
+    at = [r for r in recipes if r["batch_size"] == RECIPE_E2E_BATCH]
+    if at:
+        worst = min(at, key=lambda r: r["fraction_of_raw"])
+        out.append(_target(name, MET if worst["fraction_of_raw"] >= 0.9 else MISSED,
+                           f"{worst['fraction_of_raw']:.0%} ({worst['throughput']:.0f} vs {worst['raw_throughput']:.0f} recipes/s, {worst['precision']})", [worst]))
+    else:
+        sizes = sorted({r["batch_size"] for r in recipes})
+        out.append(_target(name, NOT_MEASURED, f"batch {RECIPE_E2E_BATCH} not measured" + (f" (e2e batch {sizes})" if sizes else " (--no-e2e)")))
     return out
 
 
-def search_targets(search: dict[str, Any]) -> list[dict[str, str]]:
-    """Exact search vs numpy at 100k and 1M; ANN recall and speed at 1M."""
+def search_targets(search: dict[str, Any]) -> list[dict[str, Any]]:
+    """Exact kinds vs numpy at 100k and 1M, exact kinds' recall, and ANN recall and speed at 1M; each graded
+    only at the scale it names."""
     rows = [r for r in search["rows"] if r["status"] == "ok"]
     scales = sorted({r["n"] for r in rows})
-    out = []
-    if not scales:
-        return [_target("search targets", NOT_MEASURED, "no search rows")]
-    mid = 100_000 if 100_000 in scales else scales[len(scales) // 2]
-    top = max(scales)
-    at = lambda n, m: next((r for r in rows if r["n"] == n and r["method"] == m), None)  # noqa: E731
-    sdk = at(mid, "sdk-exact-fp32")
-    if sdk and sdk.get("qps_vs_numpy") is not None:
-        out.append(_target("exact search >= numpy throughput at 100k", MET if sdk["qps_vs_numpy"] >= 1.0 else MISSED,
-                           f"SDK exact fp32 {sdk['qps_vs_numpy']:.2f}x numpy at {mid:,}" + ("" if mid == 100_000 else " (100k not measured)")))
-    exact_like = [r for r in rows if r["n"] == top and r["method"] != "numpy-fp32" and r["recall_at_k"] >= 0.99
-                  and r["gib_per_million"] <= 2.0 and r.get("qps_vs_numpy") is not None]
-    scale_note = "" if top == 1_000_000 else f" (1M not measured; largest is {top:,})"
-    if exact_like:
-        best = max(exact_like, key=lambda r: r["qps_vs_numpy"])
-        out.append(_target("at 1M: >= 2x numpy fp32, recall@10 >= 0.99, <= 2 GiB per million",
-                           _at_scale(MET if best["qps_vs_numpy"] >= 2.0 else MISSED, top),
-                           f"best {best['method']} {best['qps_vs_numpy']:.2f}x, recall {best['recall_at_k']:.3f}, "
-                           f"{best['gib_per_million']:.2f} GiB/M{scale_note}"))
+    out = [_exact_speed(rows, scales, 100_000, 1.2), _exact_speed(rows, scales, 1_000_000, 2.0)]
+    exact = [r for r in rows if r["method"] in EXACT_KINDS]
+    name = "every exact kind: recall@10 >= 0.99 at every scale"
+    if exact:
+        worst = {m: min(r["recall_at_k"] for r in exact if r["method"] == m) for m in dict.fromkeys(r["method"] for r in exact)}
+        status = MET if min(worst.values()) >= 0.99 else MISSED
+        out.append(_target(name, status, ", ".join(f"{m.removeprefix('sdk-')} {v:.3f}" for m, v in worst.items())
+                           + f" (lowest over {', '.join(f'{n:,}' for n in scales)})", exact))
     else:
-        out.append(_target("at 1M: >= 2x numpy fp32, recall@10 >= 0.99, <= 2 GiB per million", MISSED,
-                           f"no method at {top:,} has recall >= 0.99 within 2 GiB/M{scale_note}"))
-    exact = at(top, "sdk-exact-fp32") or at(top, "numpy-fp32")
-    ann = [r for r in rows if r["n"] == top and r["method"] in ("sdk-hnsw", "sdk-ivfpq")]
-    if exact and ann:
-        good = [r for r in ann if r["recall_at_k"] >= 0.95]
-        best = max(good or ann, key=lambda r: r["qps"])
-        speed = best["qps"] / exact["qps"]
-        status = _at_scale(MET if good and speed >= 10 else MISSED, top)
-        out.append(_target("ANN at 1M: recall@10 >= 0.95 at >= 10x exact QPS", status,
-                           f"{best['method']} recall {best['recall_at_k']:.3f} at {speed:.1f}x {exact['method']} QPS{scale_note}; "
-                           f"vectors: {search['vectors']}"))
+        out.append(_target(name, NOT_MEASURED, "no exact kind in this run"))
+    out.append(_ann_target(rows, scales, search["vectors"]))
     return out
 
 
-def _at_scale(status: str, top: int) -> str:
-    """A 1M target met only at a smaller scale says so in its status, not just in the detail."""
-    return status if status != MET or top >= 1_000_000 else f"{MET} at {top:,} only (1M not measured)"
+def _exact_speed(rows: list[dict], scales: list[int], n: int, goal: float) -> dict[str, Any]:
+    name = f"exact search >= {goal}x numpy at {n:,} (recall@10 >= 0.99)"
+    if n not in scales:
+        return _target(name, NOT_MEASURED, f"{n:,} vectors not measured (scales: {', '.join(f'{s:,}' for s in scales) or 'none'})")
+    good = [r for r in rows if r["n"] == n and r["method"] in EXACT_KINDS and r["recall_at_k"] >= 0.99 and r.get("qps_vs_numpy")]
+    if not good:
+        return _target(name, MISSED, f"no exact kind at {n:,} with recall@10 >= 0.99 and a numpy row")
+    best = max(good, key=lambda r: r["qps_vs_numpy"])
+    others = ", ".join(f"{r['method'].removeprefix('sdk-')} {r['qps_vs_numpy']:.2f}x" for r in good if r is not best)
+    return _target(name, MET if best["qps_vs_numpy"] >= goal else MISSED,
+                   f"best {best['method']} {best['qps_vs_numpy']:.2f}x ({best['qps']:.0f} QPS), recall {best['recall_at_k']:.3f}, "
+                   f"{best['ram_gib_per_million']:.2f} GiB/M in RAM; {others}", good)
+
+
+def _ann_target(rows: list[dict], scales: list[int], vectors: str, n: int = 1_000_000, recall: float = 0.95,
+                speed: float = 50.0) -> dict[str, Any]:
+    """The fastest HNSW/IVF setting with recall@10 >= 0.95, against the SDK's default exact index at 1M."""
+    name = f"ANN at {n:,}: recall@10 >= {recall} at >= {speed:.0f}x the exact index's QPS"
+    exact = next((r for r in rows if r["n"] == n and r["method"] == "sdk-exact-fp32"), None)
+    ann = [r for r in rows if r["n"] == n and r["method"] in ("sdk-hnsw", "sdk-ivfpq")]
+    if n not in scales or exact is None or not ann:
+        return _target(name, NOT_MEASURED, f"needs sdk-exact-fp32 and an ANN kind at {n:,} (scales: {', '.join(f'{s:,}' for s in scales)})")
+    good = [r for r in ann if r["recall_at_k"] >= recall]
+    best = max(good, key=lambda r: r["qps"]) if good else max(ann, key=lambda r: r["recall_at_k"])
+    ratio = best["qps"] / exact["qps"]
+    fastest = max((r for r in rows if r["n"] == n and r["method"] in EXACT_KINDS), key=lambda r: r["qps"])
+    status = MET if good and ratio >= speed else MISSED
+    return _target(name, status, f"{best['method']} {best.get('setting', '')}: recall {best['recall_at_k']:.3f} at {best['qps']:.0f} QPS = "
+                   f"{ratio:.1f}x sdk-exact-fp32 ({best['qps'] / fastest['qps']:.1f}x the fastest exact kind, {fastest['method']}); "
+                   f"vectors: {vectors}", [best, exact])
 
 
 def retrieval_targets(report: dict[str, Any]) -> list[dict[str, str]]:

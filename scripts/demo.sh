@@ -37,7 +37,7 @@ title = next(r["title"] for r in json.loads((data / "layer1.json").read_text()) 
 print(f"query photo: {query}, taken from recipe {owner} ({title!r}); its rank is what MedR measures")
 PY
 seje search "$OUT/bundle" --index "$OUT/index" --image "$QUERY" -k 5
-stage "7/7 bench: encoder latency, every backend interleaved, ratio vs PyTorch"
+stage "7/7 bench: encoder latency at batch 1 and 32, every backend interleaved, ratio vs PyTorch (torch.compile once, at 32)"
 seje-bench latency "$OUT/bundle" --run "$OUT/run" --data "$OUT/data" --out "$OUT/bench" \
-  --batch-sizes 1,8,32 --iters 10 --warmup 2
+  --batch-sizes 1,32 --compile-batch-sizes 32 --iters 10 --warmup 2 --budget 60
 stage "done: data, features, run, bundle, index and bench reports are in $OUT/"

@@ -124,11 +124,11 @@ class Int8ExactIndex(ExactIndex):
         return {name: sha256_file(folder / name) for name in ("codes.npy", "code_scales.npy")}
 
     @classmethod
-    def load(cls, path: str | os.PathLike, manifest: dict, mmap: bool = True) -> "Int8ExactIndex":
+    def load(cls, path: str | os.PathLike, manifest: dict, mmap: bool = True, threads: int = 0) -> "Int8ExactIndex":
         """Read a saved index; a folder without codes.npy (written from shards, say) gets its codes computed here."""
         path = Path(path)
         index = cls(manifest["embedding_dim"], manifest["fingerprint"], manifest.get("modality", "recipe"),
-                    **{k: v for k, v in manifest.get("params", {}).items() if k == "shortlist"})
+                    threads=threads, **{k: v for k, v in manifest.get("params", {}).items() if k == "shortlist"})
         index._load_vectors(path, mmap)
         if (path / "codes.npy").is_file() and (path / "code_scales.npy").is_file():
             index._codes = np.load(path / "codes.npy", mmap_mode="r" if mmap else None)

@@ -82,32 +82,60 @@ def test_clustered_vectors_are_unit_norm_and_clustered():
 
 
 def test_targets_report_met_missed_and_not_measured():
-    def row(backend, precision, encoder, bs, thr, ratio):
+    def row(backend, precision, encoder, bs, thr, ratio, overloaded=False):
         return {"backend": backend, "precision": precision, "encoder": encoder, "batch_size": bs, "status": "ok",
-                "throughput": thr, "ratio_vs_pytorch": ratio, "baseline": "pytorch/fp32"}
+                "throughput": thr, "ratio_vs_pytorch": ratio, "baseline": "pytorch/fp32",
+                "load_before": 3.5 if overloaded else 0.5, "load_after": 1.0, "cpus": 2, "overloaded": overloaded}
 
-    report = {"rows": [row("onnxruntime-cpu", "fp32", "image", 8, 9.3, 0.95), row("onnxruntime-cpu", "int8", "image", 8, 36.7, 3.7),
-                       row("onnxruntime-cpu", "fp32", "recipe", 1, 16.0, 1.6), row("onnxruntime-cpu", "fp32", "recipe", 256, 72.0, 0.72),
+    report = {"rows": [row("onnxruntime-cpu", "fp32", "image", 32, 9.3, 0.95), row("onnxruntime-cpu", "int8", "image", 32, 13.0, 3.7, True),
+                       row("onnxruntime-cpu", "fp32", "recipe", 1, 16.0, 1.6), row("onnxruntime-cpu", "fp32", "recipe", 128, 72.0, 0.72),
                        {"backend": "tensorrt", "precision": "fp16", "encoder": "image", "batch_size": 8, "status": "skipped",
                         "reason": "no GPU here"}],
               "e2e": [{"path": "sdk-search-files", "fraction_of_raw": 0.95, "precision": "fp32", "batch_size": 64},
-                      {"path": "sdk-embed-arrays", "overhead_pct": 12.0, "precision": "fp32", "batch_size": 64}]}
+                      {"path": "sdk-embed-arrays", "overhead_pct": 12.0, "precision": "fp32", "batch_size": 64},
+                      {"path": "sdk-embed-recipes", "fraction_of_raw": 0.8, "throughput": 80.0, "raw_throughput": 100.0,
+                       "precision": "fp32", "batch_size": 32}]}
     got = {t["target"]: t for t in latency_targets(report)}
     assert got["image: ORT fp32 within 10% of best PyTorch"]["status"] == MET
-    assert got["image: int8 >= 3.5x ORT fp32"]["status"] == MET  # 36.7 / 9.3 = 3.95
+    int8 = got["image: int8 >= 1.3x ORT fp32 at batch 32"]
+    assert int8["status"] == MET and int8["overloaded"] and "under load: 3.5 > 2 CPUs" in int8["detail"]  # 13.0 / 9.3 = 1.40
     assert got["recipe: >= 1.5x PyTorch at batch 1"]["status"] == MET
-    assert got["recipe: >= 1.2x PyTorch at batch 256"]["status"] == MISSED
+    # Batch 256 was not run: the batch-128 row must not stand in for it.
+    assert got["recipe: >= 1.2x PyTorch at batch 256"]["status"] == NOT_MEASURED
+    assert "batch 256 not measured" in got["recipe: >= 1.2x PyTorch at batch 256"]["detail"]
+    assert got["embed_recipes >= 90% of the recipe graph's throughput at batch 64"]["status"] == NOT_MEASURED
     assert got["SDK overhead over the raw session < 10% (batch 64)"]["status"] == MISSED
     gpu = [t for t in got.values() if t["target"].startswith("GPU")][0]
     assert gpu["status"] == NOT_MEASURED and "no GPU here" in gpu["detail"]
+    report["rows"][1]["batch_size"] = 8  # int8 only at batch 8: not graded from it
+    assert {t["target"]: t for t in latency_targets(report)}["image: int8 >= 1.3x ORT fp32 at batch 32"]["status"] == NOT_MEASURED
 
-    search = {"vectors": "test", "rows": [
-        {"n": 1_000_000, "method": "numpy-fp32", "status": "ok", "qps": 40.0, "recall_at_k": 1.0, "gib_per_million": 3.8, "qps_vs_numpy": 1.0},
-        {"n": 1_000_000, "method": "sdk-exact-fp16", "status": "ok", "qps": 90.0, "recall_at_k": 0.998, "gib_per_million": 1.9, "qps_vs_numpy": 2.25},
-        {"n": 1_000_000, "method": "sdk-hnsw", "status": "ok", "qps": 300.0, "recall_at_k": 0.97, "gib_per_million": 4.2, "qps_vs_numpy": 7.5}]}
-    got = {t["target"]: t["status"] for t in search_targets(search)}
-    assert got["at 1M: >= 2x numpy fp32, recall@10 >= 0.99, <= 2 GiB per million"] == MET
-    assert got["ANN at 1M: recall@10 >= 0.95 at >= 10x exact QPS"] == MISSED  # 300 / 40 = 7.5x
+
+def _search_row(n, method, qps, recall, numpy_qps, setting="", overloaded=False):
+    return {"n": n, "method": method, "setting": setting, "status": "ok", "qps": qps, "recall_at_k": recall,
+            "ram_gib_per_million": 1.0, "qps_vs_numpy": round(qps / numpy_qps, 2), "overloaded": overloaded,
+            "load_before": 1.0, "load_after": 1.0, "cpus": 2}
+
+
+def test_search_targets_grade_only_the_scale_they_name():
+    rows = [_search_row(100_000, "numpy-fp32", 200.0, 1.0, 200.0), _search_row(100_000, "sdk-exact-fp32", 260.0, 1.0, 200.0),
+            _search_row(100_000, "sdk-exact-int8", 500.0, 0.995, 200.0)]
+    got = {t["target"]: t for t in search_targets({"vectors": "test", "rows": rows})}
+    assert got["exact search >= 1.2x numpy at 100,000 (recall@10 >= 0.99)"]["status"] == MET  # int8 2.5x
+    # A 100k run says nothing about 1M: not "met at a smaller scale", not measured.
+    assert got["exact search >= 2.0x numpy at 1,000,000 (recall@10 >= 0.99)"]["status"] == NOT_MEASURED
+    assert got["ANN at 1,000,000: recall@10 >= 0.95 at >= 50x the exact index's QPS"]["status"] == NOT_MEASURED
+    assert got["every exact kind: recall@10 >= 0.99 at every scale"]["status"] == MET
+
+    top = [_search_row(1_000_000, "numpy-fp32", 20.0, 1.0, 20.0), _search_row(1_000_000, "sdk-exact-fp32", 30.0, 1.0, 20.0),
+           _search_row(1_000_000, "sdk-exact-int8", 45.0, 0.985, 20.0),
+           _search_row(1_000_000, "sdk-hnsw", 2000.0, 0.94, 20.0, "ef_search=128"),
+           _search_row(1_000_000, "sdk-hnsw", 1600.0, 0.96, 20.0, "ef_search=256", overloaded=True)]
+    got = {t["target"]: t for t in search_targets({"vectors": "test", "rows": top})}
+    assert got["exact search >= 2.0x numpy at 1,000,000 (recall@10 >= 0.99)"]["status"] == MISSED  # int8's recall < 0.99
+    assert got["every exact kind: recall@10 >= 0.99 at every scale"]["status"] == MISSED
+    ann = got["ANN at 1,000,000: recall@10 >= 0.95 at >= 50x the exact index's QPS"]
+    assert ann["status"] == MET and "ef_search=256" in ann["detail"] and ann["overloaded"]  # 1600 / 30 = 53x
 
 
 def test_markdown_table_right_aligns_numbers():
@@ -142,6 +170,15 @@ def test_bad_inputs_fail_cleanly_naming_the_input(tmp_path):
     assert res.exit_code == 2 and "--batch-sizes" in res.output
 
 
+def test_default_out_is_outside_the_repository():
+    from pathlib import Path
+
+    from benchmarks.cli import DEFAULT_OUT
+
+    repo = Path(__file__).resolve().parents[1]
+    assert not DEFAULT_OUT.resolve().is_relative_to(repo)
+
+
 @pytest.fixture(scope="module")
 def quick_reports(tiny_bundle, tiny_run, tiny_data, tmp_path_factory):
     from benchmarks.cli import main
@@ -172,8 +209,11 @@ def test_latency_quick_report_is_complete(quick_reports):
                 assert gpu["status"] in ("skipped", "ok") and (gpu["status"] == "ok" or gpu["reason"])
     paths = {r["path"] for r in report["e2e"]}
     assert {"sdk-embed-arrays", "sdk-search-files", "sdk-embed-recipes"} <= paths
+    assert all(r["cpus"] >= 1 and "load_before" in r for r in rows if r["status"] == "ok")
+    assert report["config"]["threads_used"] == 1
     md = (quick_reports / "latency.md").read_text()
     assert "seje-bench latency" in md and "## Targets" in md and "x PyTorch" in md and "skipped" in md
+    assert "load before -> after / CPUs" in md and "under load" in md
     for name in report["files"]["plots"].values():
         assert (quick_reports / name).read_bytes()[:8] == PNG_MAGIC
 
@@ -190,9 +230,14 @@ def test_retrieval_quick_report_is_complete(quick_reports):
     for key in GPU_ROWS:
         assert rows[key]["status"] in ("skipped", "ok")
     methods = {r["method"]: r for r in report["search"]["rows"]}
-    assert set(methods) == {"numpy-fp32", "sdk-exact-fp32", "sdk-exact-fp16", "faiss-flat-ip", "sdk-hnsw", "sdk-ivfpq"}
+    assert set(methods) == {"numpy-fp32", "sdk-exact-fp32", "sdk-exact-fp16", "sdk-exact-int8", "faiss-flat-ip", "sdk-hnsw", "sdk-ivfpq"}
     assert methods["sdk-exact-fp32"]["recall_at_k"] == 1.0 and methods["numpy-fp32"]["qps_vs_numpy"] == 1.0
-    assert methods["sdk-exact-fp16"]["gib_per_million"] == pytest.approx(methods["sdk-exact-fp32"]["gib_per_million"] / 2, rel=0.01)
+    assert methods["sdk-exact-int8"]["recall_at_k"] >= 0.99
+    assert methods["sdk-exact-fp16"]["ram_gib_per_million"] == pytest.approx(methods["sdk-exact-fp32"]["ram_gib_per_million"] / 2, rel=0.01)
+    hnsw = [r for r in report["search"]["rows"] if r["method"] == "sdk-hnsw"]
+    assert [r["setting"] for r in hnsw] == ["ef_search=64", "ef_search=128", "ef_search=256", "ef_search=512"]
+    for r in report["search"]["rows"]:  # every case records build time, peak memory and the load around it
+        assert r["build_s"] >= 0 and r["peak_rss_mib"] > 0 and r["cpus"] >= 1 and isinstance(r["overloaded"], bool)
     md = (quick_reports / "retrieval.md").read_text()
     assert "## Retrieval quality per variant" in md and "## Search scaling" in md
     assert (quick_reports / "search_scaling.png").read_bytes()[:8] == PNG_MAGIC
