@@ -152,19 +152,20 @@ def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_siz
 @click.option("--queries", "queries_from", required=True, type=click.Path(exists=True), help="photo folder (--query image) or layer1.json (--query recipe)")
 @click.option("--query", type=click.Choice(["image", "recipe"]), default="image", show_default=True)
 @click.option("--clients", type=click.IntRange(1), default=16, show_default=True, help="concurrent clients")
-@click.option("--requests", "n_requests", type=click.IntRange(1), default=400, show_default=True, help="requests per mode")
+@click.option("--requests", "n_requests", type=click.IntRange(1), default=200, show_default=True, help="requests per mode and round")
+@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True, help="alternating rounds of both modes")
 @click.option("--time-limit", type=click.FloatRange(1), default=60.0, show_default=True, help="seconds per mode at most")
 @click.option("--max-batch", type=click.IntRange(2), default=32, show_default=True)
 @click.option("--max-wait-ms", type=click.FloatRange(0), default=5.0, show_default=True)
 @click.option("--backend", default="onnxruntime", show_default=True)
 @click.option("--precision", default="fp32", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True)
-def serve(bundle, index_dir, queries_from, query, clients, n_requests, time_limit, max_batch, max_wait_ms, backend, precision, out_dir):
+def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, time_limit, max_batch, max_wait_ms, backend, precision, out_dir):
     """Load `seje serve` on 127.0.0.1 with N concurrent clients: p50/p99 and throughput, batching on vs off."""
     from benchmarks.environment import capture_environment
     from benchmarks.serve import ServeBenchConfig, run_serve_bench, write_serve_report
 
-    cfg = ServeBenchConfig(clients=clients, requests=n_requests, time_limit_s=time_limit, query=query, max_batch=max_batch,
+    cfg = ServeBenchConfig(clients=clients, requests=n_requests, rounds=rounds, time_limit_s=time_limit, query=query, max_batch=max_batch,
                            max_wait_ms=max_wait_ms, backend=backend, precision=precision)
     try:
         report = run_serve_bench(bundle, index_dir, queries_from, cfg)

@@ -1,9 +1,10 @@
 """`seje-bench serve`: bounded load on a running `seje serve` (127.0.0.1 only), batching on vs off.
 
-For each mode the service runs in its own process (`seje serve`, so the load generator never
-shares its GIL); N concurrent clients (asyncio + httpx) send search requests until a request
-count or a time limit is reached. Reported per mode: throughput, p50/p99/mean latency, errors,
-and the mean batch size the service's /metrics saw. Measures, never asserts.
+Each mode runs as its own `seje serve` process (so the load generator never shares its GIL);
+both start before any load, then N concurrent clients (asyncio + httpx) load them in
+alternating rounds, each round bounded by a request count and a time limit. Reported per mode:
+throughput (overall and per round), p50/p99/mean latency, status counts, and the mean batch
+size from the service's own /metrics. Measures, never asserts.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ class ServeBenchConfig:
     """The load: `clients` concurrent clients, at most `requests` requests and `time_limit_s` seconds per mode."""
 
     clients: int = 16
-    requests: int = 400
+    requests: int = 200        # per mode and round
+    rounds: int = 3            # the modes alternate round by round
     time_limit_s: float = 60.0
     warmup: int = 16
     query: str = "image"       # image: photos find recipes; recipe: recipes find photos
@@ -146,21 +148,19 @@ def _batch_mean(url: str, kind: str) -> float | None:
     return values["sum"] / values["count"] if values.get("count") else None
 
 
-def run_mode(bundle: str, index: str, queries: list[Any], cfg: ServeBenchConfig, name: str, max_batch: int,
-             max_wait_ms: float) -> dict[str, Any]:
-    """Start the service in one batching mode, warm it up, load it, and summarise."""
-    proc, url = start_service(bundle, index, cfg, max_batch, max_wait_ms)
-    try:
-        asyncio.run(_load(url, queries, cfg, cfg.warmup, cfg.time_limit_s))  # its batches count in the mean batch size too
-        run = asyncio.run(_load(url, queries, cfg, cfg.requests, cfg.time_limit_s))
-        batch_mean = _batch_mean(url, cfg.query)
-    finally:
-        stop_service(proc)
-    lat = np.array(run["latencies"]) * 1000.0
-    ok = len(lat)
-    return {"mode": name, "max_batch": max_batch, "max_wait_ms": max_wait_ms, "requests_ok": ok,
-            "statuses": run["statuses"], "wall_s": round(run["wall_s"], 3),
-            "throughput_rps": round(ok / run["wall_s"], 2) if run["wall_s"] else None,
+MODES = (("batch-1", 1, 0.0), ("dynamic batching", None, None))  # None: the config's max_batch / max_wait_ms
+
+
+def _summary(name: str, max_batch: int, max_wait_ms: float, runs: list[dict], batch_mean: float | None) -> dict[str, Any]:
+    lat = np.array([x for r in runs for x in r["latencies"]]) * 1000.0
+    ok, wall = len(lat), sum(r["wall_s"] for r in runs)
+    statuses: dict[str, int] = {}
+    for r in runs:
+        for code, n in r["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + n
+    return {"mode": name, "max_batch": max_batch, "max_wait_ms": max_wait_ms, "requests_ok": ok, "statuses": statuses,
+            "wall_s": round(wall, 3), "throughput_rps": round(ok / wall, 2) if wall else None,
+            "round_throughput_rps": [round(len(r["latencies"]) / r["wall_s"], 2) for r in runs],
             "p50_ms": round(float(np.percentile(lat, 50)), 2) if ok else None,
             "p99_ms": round(float(np.percentile(lat, 99)), 2) if ok else None,
             "mean_ms": round(float(lat.mean()), 2) if ok else None,
@@ -168,10 +168,23 @@ def run_mode(bundle: str, index: str, queries: list[Any], cfg: ServeBenchConfig,
 
 
 def run_serve_bench(bundle: str, index: str, queries_from: str, cfg: ServeBenchConfig) -> dict[str, Any]:
-    """Both modes on the same queries and load; the report dict (rows, target, config)."""
+    """Both modes on the same queries and load, in alternating rounds (so a shared machine's load drift hits both alike)."""
     queries = load_queries(queries_from, cfg.query, cfg.max_queries)
-    rows = [run_mode(bundle, index, queries, cfg, "batch-1", 1, 0.0),
-            run_mode(bundle, index, queries, cfg, "dynamic batching", cfg.max_batch, cfg.max_wait_ms)]
+    modes = [(name, mb or cfg.max_batch, cfg.max_wait_ms if mw is None else mw) for name, mb, mw in MODES]
+    services = []
+    try:
+        for _, max_batch, max_wait_ms in modes:  # both services start (and stay idle) before any load
+            services.append(start_service(bundle, index, cfg, max_batch, max_wait_ms))
+        for _, url in services:
+            asyncio.run(_load(url, queries, cfg, cfg.warmup, cfg.time_limit_s))
+        runs: list[list[dict]] = [[] for _ in modes]
+        for _ in range(cfg.rounds):
+            for m, (_, url) in enumerate(services):
+                runs[m].append(asyncio.run(_load(url, queries, cfg, cfg.requests, cfg.time_limit_s)))
+        rows = [_summary(name, mb, mw, runs[m], _batch_mean(services[m][1], cfg.query)) for m, (name, mb, mw) in enumerate(modes)]
+    finally:
+        for proc, _ in services:
+            stop_service(proc)
     return {"kind": "serve", "config": asdict(cfg), "bundle": str(bundle), "index": str(index),
             "queries": {"from": str(queries_from), "count": len(queries)}, "rows": rows, "target": serve_target(rows)}
 
@@ -196,17 +209,19 @@ def serve_markdown(report: dict[str, Any]) -> str:
     from benchmarks.report import md_table
 
     env, cfg, t = report["environment"], report["config"], report["target"]
-    rows = [[r["mode"], r["max_batch"], r["max_wait_ms"], r["requests_ok"], r["throughput_rps"], r["p50_ms"], r["p99_ms"],
-             r["mean_ms"], r["mean_batch_size"], json.dumps(r["statuses"])] for r in report["rows"]]
+    rows = [[r["mode"], r["max_batch"], r["max_wait_ms"], r["requests_ok"], r["throughput_rps"],
+             " / ".join(map(str, r["round_throughput_rps"])), r["p50_ms"], r["p99_ms"], r["mean_ms"], r["mean_batch_size"],
+             json.dumps(r["statuses"])] for r in report["rows"]]
     return "\n".join([
         "# Service load: dynamic batching vs batch-1", "",
         f"- Command: `{report.get('command', '(library call)')}`",
         f"- Machine: {environment_summary(env)}",
         f"- Date (UTC): {env['timestamp_utc']}; load average {env.get('load_average_1m_5m_15m')} (a shared machine)",
-        f"- Load: {cfg['clients']} concurrent clients on 127.0.0.1, {cfg['requests']} {cfg['query']} searches (k={cfg['k']}) "
-        f"per mode after {cfg['warmup']} warm-up, time limit {cfg['time_limit_s']} s; {report['queries']['count']} distinct queries; "
+        f"- Load: {cfg['clients']} concurrent clients on 127.0.0.1, {cfg['rounds']} alternating rounds of {cfg['requests']} "
+        f"{cfg['query']} searches (k={cfg['k']}) per mode after {cfg['warmup']} warm-up, time limit {cfg['time_limit_s']} s a round; "
+        f"{report['queries']['count']} distinct queries; "
         f"{cfg['backend']} {cfg['precision']}", "",
-        md_table(["mode", "max batch", "max wait ms", "ok", "req/s", "p50 ms", "p99 ms", "mean ms", "mean batch", "statuses"], rows), "",
+        md_table(["mode", "max batch", "max wait ms", "ok", "req/s", "req/s per round", "p50 ms", "p99 ms", "mean ms", "mean batch", "statuses"], rows), "",
         md_table(["target", "status", "detail"], [[t["target"], f"**{t['status']}**", t["detail"]]]), "",
     ])
 
