@@ -23,8 +23,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from seje_sdk.errors import IndexMismatchError, InputError
-from seje_sdk.index import ExactIndex, RunningTopK, block_ranges, SearchResult, _check_vectors, check_ids, check_queries, take_ids
+from seje_sdk.index import ExactIndex, SearchResult, _check_vectors, check_ids, check_queries, take_ids
 from seje_sdk.io import save_npy, sha256_file
+from seje_sdk.topk import RunningTopK, block_ranges
 
 CODE_BLOCK_ROWS = 32768  # rows per integer matmul: 32 MiB of codes, a (32768, 256) int32 score block of 32 MiB
 QUERY_LEVELS = 63  # 7-bit queries: see the module docstring (no int16 saturation on AVX2)

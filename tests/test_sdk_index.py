@@ -120,8 +120,9 @@ def test_docstring_examples_run():
 
     import seje_sdk.index
     import seje_sdk.recipe
+    import seje_sdk.topk
 
-    for module in (seje_sdk.index, seje_sdk.recipe):
+    for module in (seje_sdk.index, seje_sdk.recipe, seje_sdk.topk):
         assert doctest.testmod(module).failed == 0
 
 
