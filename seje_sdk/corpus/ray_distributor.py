@@ -164,7 +164,9 @@ def connect(ray, options: RayOptions) -> bool:
         ray.init(address=options.address, logging_level=logging.WARNING)
     else:
         cpus = max(os.cpu_count() or 1, options.workers * options.threads_per_worker)
-        ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+        # Worker logs stay in Ray's session folder: actor errors still reach us as exceptions, and
+        # the console is spared worker teardown noise from a Ray that lives for one job.
+        ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     have = float(ray.cluster_resources().get("CPU", 0))
     if have < options.threads_per_worker:
         ray.shutdown()

@@ -62,7 +62,7 @@ def open_source(path: str | os.PathLike, modality: str | None = None) -> Source:
         if (p / "layer1.json").is_file():
             if modality == "image" and not (p / "layer2.json").is_file():
                 raise InputError(f"{path}: a Recipe1M folder needs layer2.json to list its images")
-            return Source(str(p), "recipe1m", modality or "recipe", None)
+            return Source(str(p), "recipe1m", modality or "recipe", _count_recipe1m(p, modality or "recipe"))
         if modality == "recipe":
             raise InputError(f"{path}: a folder without layer1.json holds images, not recipes")
         return Source(str(p), "images", "image", len(_image_files(p)))
@@ -204,6 +204,14 @@ def _guess_modality(row: Any, path: Any) -> str:
     if isinstance(row, dict) and ("path" in row or "image" in row) and not ("instructions" in row or "ingredients" in row):
         return "image"
     return "recipe"
+
+
+def _count_recipe1m(folder: Path, modality: str) -> int:
+    """Recipes in layer1.json, or photos in layer2.json: one streaming pass (~20 s for the real 1.3 GB layer1),
+    small beside embedding them, and it gives the progress bar its time left."""
+    if modality == "recipe":
+        return sum(1 for _ in _json_list(folder / "layer1.json"))
+    return sum(len(e.get("images") or []) for e in _json_list(folder / "layer2.json") if isinstance(e, dict))
 
 
 def _count_lines(path: Path) -> int:
