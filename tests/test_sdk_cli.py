@@ -50,7 +50,8 @@ def test_index_build_then_search_table_and_json(sdk_bundle, sdk_images, files, t
     assert "recipes  3" in res.output
     res = run("search", sdk_bundle, "--index", tmp_path / "idx", "--image", sdk_images[0], "-k", "2")
     assert res.exit_code == 0, res.output
-    assert res.output.splitlines()[0].split() == ["rank", "id", "score"] and len(res.output.splitlines()) == 4
+    assert res.output.splitlines()[0].split() == ["rank", "id", "score", "title"] and len(res.output.splitlines()) == 4
+    assert res.output.splitlines()[2].endswith(("Butter cake", "Tomato pasta", "Red wine sauce"))  # titles from the catalog
     hits = json.loads(run("search", sdk_bundle, "--index", tmp_path / "idx", "--image", sdk_images[0], "-k", "3", "--json").output)
     assert sorted(h["id"] for h in hits[0]) == ["cake", "pasta", "wine"]
     hits = json.loads(run("search", sdk_bundle, "--index", tmp_path / "idx", "--recipe", files / "one.json", "-k", "1", "--json").output)
