@@ -69,8 +69,9 @@ step synth 30 "$PY" -m trainer.cli synth "$D" --recipes 160 --seed 7 --image-siz
   && step export 90 "$PY" -m export.cli "$R" --out "$B" --fp16 --engine auto --max-batch 64
 step tests 120 "$PY" -m pytest "$ROOT/tests" -m gpu -q -rA -p no:cacheprovider
 if [ -f "$B/manifest.json" ]; then
-  step bench 150 "$PY" -m benchmarks.cli latency "$B" --run "$R" --out "$WORK/bench" \
-    --batch-sizes 1,8,32 --warmup 3 --iters 10 --budget 15 --no-e2e
+  # benchmarks.cli has no __main__ block: call its click group (the seje-bench entry point) directly.
+  step bench 300 "$PY" -c "from benchmarks.cli import main; main()" latency "$B" --run "$R" --out "$WORK/bench" \
+    --batch-sizes 1,8,32 --warmup 3 --iters 10 --budget 10 --no-e2e
   cp "$WORK"/bench/latency.json "$WORK"/bench/latency.md "$WORK"/bench/*.png "$OUT"/ 2>/dev/null
 fi
 

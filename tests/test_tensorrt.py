@@ -83,6 +83,33 @@ def test_every_cuda_runtime_name_we_use_exists_in_cuda_python_12_and_13(version)
     assert not missing, f"not in cuda-python {version}'s cuda.bindings.runtime: {missing}"
 
 
+def _signatures(version: str) -> dict[str, list[list[str]]]:
+    """{"Class.method": [params of each overload]} from the bindings' docstrings."""
+    found: dict[str, list[list[str]]] = {}
+    for line in (API_LISTS / f"tensorrt-{version}.signatures.txt").read_text().splitlines():
+        name, *params = line.split()
+        found.setdefault(name, []).append(params)
+    return found
+
+
+@pytest.mark.parametrize("version", TRT_VERSIONS)
+def test_tensorrt_methods_we_call_accept_our_arguments_in_10_and_11(version):
+    signatures, calls = _signatures(version), 0
+    for rel in TRT_FILES:
+        tree = ast.parse((ROOT / rel).read_text())
+        for node in ast.walk(tree):
+            chain = _chain(node.func) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else None
+            if not chain or len(chain) != 2 or chain[0] not in TRT_OBJECTS:
+                continue
+            method, keywords = f"{TRT_OBJECTS[chain[0]]}.{chain[1]}", [k.arg for k in node.keywords]
+            fits = [ps for ps in signatures.get(method, []) if "args" in ps or
+                    (set(keywords) <= set(ps) and len(node.args) + len(keywords) <= len(ps))]
+            assert fits, f"{rel}:{node.lineno}: {method}({len(node.args)} positional, keywords {keywords}) matches no " \
+                         f"TensorRT {version} overload {signatures.get(method)}"
+            calls += 1
+    assert calls > 20
+
+
 def test_api_lists_show_what_tensorrt_11_removed():
     # The names that made the old code fail on TensorRT 11: the scan above would flag them.
     old, new = _api_list("tensorrt-10.16.1.11"), _api_list("tensorrt-11.4.0.106")
@@ -100,8 +127,10 @@ def test_committed_api_lists_match_the_wheels(tmp_path):
     extract = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(extract)
     for version in TRT_VERSIONS:
-        (tmp_path / version).mkdir()
-        assert set(extract.tensorrt_names(version, tmp_path / version)) == _api_list(f"tensorrt-{version}")
+        for what, listed in (("names", f"tensorrt-{version}.txt"), ("signatures", f"tensorrt-{version}.signatures.txt")):
+            (tmp_path / what / version).mkdir(parents=True)
+            got = extract.tensorrt_names(version, tmp_path / what / version, what)
+            assert got == (API_LISTS / listed).read_text().splitlines(), listed
 
 
 def test_profile_shapes_cover_batch_and_sequences_up_to_the_limits():

@@ -34,7 +34,7 @@ _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(i
 def _ort():
     try:
         import onnxruntime
-    except ImportError as e:  # pragma: no cover - onnxruntime is a core dependency
+    except ImportError as e:  # the runtime comes from an extra (cpu / gpu-cu12 / gpu-cu13)
         from seje_sdk.backends.gpu import install_hint
 
         raise BackendError(f"no ONNX Runtime is installed (seje needs exactly one): {install_hint(gpu=False)}") from e
@@ -95,11 +95,20 @@ class CudaOptions:
         return {k: str(v) for k, v in asdict(self).items() if v is not None}
 
 
-def _preload_cuda_libraries(ort) -> None:
-    """Load CUDA/cuDNN from the nvidia-* wheels (or torch) before the provider needs them; ORT >= 1.21 only."""
+def _preload_cuda_libraries(ort) -> str:
+    """Load CUDA/cuDNN from the nvidia-* wheels (or torch) before the provider needs them (ORT >= 1.21).
+
+    Returns "" or why preloading failed: the provider may still find system libraries, so the
+    reason is only reported if the CUDA provider then fails to load.
+    """
     preload = getattr(ort, "preload_dlls", None)
-    if preload is not None:
+    if preload is None:
+        return ""
+    try:
         preload()
+    except Exception as e:  # noqa: BLE001 - whatever it raises, the session's own check decides
+        return f"onnxruntime.preload_dlls() failed: {e}"
+    return ""
 
 
 def _create_capturing_log(create):
@@ -132,7 +141,7 @@ def _provider_failure(log: str) -> str:
 
 def _cuda_session(ort, path: str, options, cuda: CudaOptions):
     """An InferenceSession on CUDA (+ CPU for the nodes CUDA lacks), or BackendError quoting the provider's reason."""
-    _preload_cuda_libraries(ort)
+    preload_problem = _preload_cuda_libraries(ort)
     options.log_severity_level = 2  # warnings: the provider's load failure is logged at this level
     providers = [("CUDAExecutionProvider", cuda.provider_options()), "CPUExecutionProvider"]
     try:
@@ -142,7 +151,7 @@ def _cuda_session(ort, path: str, options, cuda: CudaOptions):
     running = list(session.get_providers())
     if running[0] != "CUDAExecutionProvider":
         raise BackendError(f"onnxruntime-cuda: the CUDA provider did not load for {path} (running {running}); "
-                           f"ONNX Runtime says: {_provider_failure(log)}")
+                           f"ONNX Runtime says: {_provider_failure(log)}" + (f"; {preload_problem}" if preload_problem else ""))
     return session
 
 

@@ -9,6 +9,8 @@ pybind11 module, which links against libnvinfer / libnvonnxparser / libnvinfer_p
 compile no-op stand-ins for the nine C entry points it imports, so the module loads without a
 GPU, and list every public module attribute and every public attribute of each class
 (methods, properties, enum members) as dotted names, one per line.
+tensorrt-<version>.signatures.txt: "Class.method param param ..." per overload, read from the
+first line of each method's pybind11 docstring (keyword arguments we pass are checked against it).
 cuda-bindings-<version>.txt: `cuda.bindings.runtime` (cuda-python's runtime API) imports
 without a driver; same listing.
 """
@@ -37,20 +39,29 @@ void *getPluginRegistry(void) { return 0; }
 int initLibNvInferPlugins(void *a, const char *b) { return 1; }
 """
 LIBRARIES = ("libnvinfer", "libnvinfer_plugin", "libnvonnxparser")
-# Runs in a child interpreter: argv = [folder to put first on sys.path, module to import].
-LISTER = """
-import importlib, sys
+# Runs in a child interpreter: argv = [folder to put first on sys.path, module to import, "names" | "signatures"].
+LISTER = r"""
+import importlib, re, sys
 sys.path.insert(0, sys.argv[1])
 mod = importlib.import_module(sys.argv[2])
-names = set()
+names, signatures = set(), set()
 for name in dir(mod):
     if name.startswith("_") and name != "__version__":
         continue
     names.add(name)
     obj = getattr(mod, name)
-    if isinstance(obj, type):
-        names.update(f"{name}.{attr}" for attr in dir(obj) if not attr.startswith("_"))
-print("\\n".join(sorted(names)))
+    if not isinstance(obj, type):
+        continue
+    for attr in dir(obj):
+        if attr.startswith("_"):
+            continue
+        names.add(f"{name}.{attr}")
+        for line in (getattr(getattr(obj, attr, None), "__doc__", None) or "").splitlines():
+            sig = re.match(rf"^(?:\d+\. )?{re.escape(attr)}\((.*)\)", line.strip())
+            if sig:
+                params = [p.split(":")[0].strip().lstrip("*") for p in re.split(r",\s*(?![^\[]*\])", sig.group(1))]
+                signatures.add(" ".join([f"{name}.{attr}", *[p for p in params if p and p not in ("self", "/")]]))
+print("\n".join(sorted(signatures if sys.argv[3] == "signatures" else names)))
 """
 
 
@@ -64,14 +75,14 @@ def _download(spec: str, work: Path) -> Path:
     return unpacked
 
 
-def _list(path_entry: Path, module: str, env: dict[str, str]) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", LISTER, str(path_entry), module], check=True, capture_output=True,
+def _list(path_entry: Path, module: str, env: dict[str, str], what: str = "names") -> list[str]:
+    out = subprocess.run([sys.executable, "-c", LISTER, str(path_entry), module, what], check=True, capture_output=True,
                          text=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env})
-    return out.stdout.split()
+    return out.stdout.splitlines()
 
 
-def tensorrt_names(version: str, work: Path) -> list[str]:
-    """List the Python API of tensorrt-cu12-bindings==`version` (loaded against stub libraries)."""
+def tensorrt_names(version: str, work: Path, what: str = "names") -> list[str]:
+    """List the Python API (names, or method signatures) of tensorrt-cu12-bindings==`version` (against stub libraries)."""
     unpacked = _download(f"tensorrt-cu12-bindings=={version}", work)
     major = version.split(".")[0]
     stubs = work / f"stubs{major}"
@@ -80,7 +91,7 @@ def tensorrt_names(version: str, work: Path) -> list[str]:
     for lib in LIBRARIES:
         subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(stubs / f"{lib}.so.{major}"),
                         f"-Wl,-soname,{lib}.so.{major}", str(stubs / "stub.c")], check=True)
-    return _list(unpacked, "tensorrt_bindings", {"LD_LIBRARY_PATH": str(stubs)})
+    return _list(unpacked, "tensorrt_bindings", {"LD_LIBRARY_PATH": str(stubs)}, what)
 
 
 def cuda_bindings_names(version: str, work: Path) -> list[str]:
@@ -104,6 +115,12 @@ def main() -> None:
                 target = HERE / f"{kind}-{version}.txt"
                 target.write_text("\n".join(names) + "\n")
                 print(f"{target.name}: {len(names)} names")
+                if kind == "tensorrt":
+                    signatures = _list(work / next(p.name for p in work.iterdir() if p.is_dir() and p.name.startswith("tensorrt_cu12")),
+                                       "tensorrt_bindings", {"LD_LIBRARY_PATH": str(work / f"stubs{version.split('.')[0]}")},
+                                       "signatures")
+                    (HERE / f"{kind}-{version}.signatures.txt").write_text("\n".join(signatures) + "\n")
+                    print(f"{kind}-{version}.signatures.txt: {len(signatures)} signatures")
 
 
 if __name__ == "__main__":
