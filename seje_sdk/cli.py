@@ -7,6 +7,8 @@ Examples:
     seje embed bundle/ photos/ --out photos.npy
     seje index build bundle/ --recipes layer1.json --images photos/ --out idx/
     seje search bundle/ --index idx/ --image photo.jpg -k 5
+    seje embed-corpus bundle/ recipe1m/ --out shards/ --distributor ray --workers 4
+    seje index build bundle/ --from-shards shards/ --out idx/ --max-memory 4G
     seje search bundle/ --index idx/ --recipe recipe.json --json
     seje serve bundle/ --index idx/ --port 8000
 """
@@ -177,8 +179,9 @@ def embed_corpus(bundle, source, out, distributor, modality, shard_size, dtype, 
     """Embed a corpus (Recipe1M folder, image folder, .jsonl/.parquet list) into resumable shards under --out."""
     from seje_sdk.corpus import CorpusConfig, embed_corpus as run
 
-    config = CorpusConfig(distributor, shard_size, dtype, modality, skip_bad, batch_size, backend, precision, workers,
-                          threads_per_worker, ray_address)
+    config = CorpusConfig(distributor=distributor, shard_size=shard_size, dtype=dtype, modality=modality, skip_bad=skip_bad,
+                          batch_size=batch_size, backend=backend, precision=precision, workers=workers,
+                          threads_per_worker=threads_per_worker, ray_address=ray_address)
     s = run(bundle, source, out, config)
     click.echo(_table(["shards", "written now", "already complete", "embedded", "skipped", "seconds", "items/s"],
                       [(s.shards, s.written, s.resumed, s.embedded, s.skipped, f"{s.seconds:.1f}", f"{s.items_per_s:.1f}")]))

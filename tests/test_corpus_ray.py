@@ -45,3 +45,23 @@ def test_ray_distributor_reports_bad_items_and_resumes(tiny_bundle, tiny_data, t
     (tmp_path / "out" / "embeddings" / "part-00001.npy").unlink()
     again = embed_corpus(tiny_bundle, tmp_path / "r.jsonl", tmp_path / "out", cfg)
     assert (again.written, again.resumed, again.embedded) == (1, 2, 10)
+
+
+def test_cli_joins_a_running_cluster_with_ray_address(tiny_bundle, tiny_data, tmp_path, local_ray):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    address = ray.get_runtime_context().gcs_address  # this test's Ray stands in for a cluster's head
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-c", "from seje_sdk.cli import main; main()", "embed-corpus", str(tiny_bundle), str(tiny_data),
+           "--out", str(tmp_path / "joined"), "--shard-size", "80", "--distributor", "ray", "--workers", "2",
+           "--ray-address", address]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    embed_corpus(tiny_bundle, tiny_data, tmp_path / "seq", CorpusConfig(shard_size=80, show_progress=False))
+    for (meta_s, vec_s, _), (meta_j, vec_j, _) in zip(shards_of(tmp_path / "seq"), shards_of(tmp_path / "joined")):
+        assert meta_j == meta_s
+        np.testing.assert_array_equal(vec_j, vec_s)
+    assert ray.is_initialized()  # the joining job disconnected without stopping the cluster
