@@ -1,22 +1,37 @@
 """CPU int8 variants with ONNX Runtime's quantiser.
 
 The image CNN gets static QDQ quantisation calibrated on real training images (per-channel,
-MinMax); the recipe encoder and tagger (LSTM + MatMul, no convs) get dynamic quantisation
-(dynamic quantisation turns convolutions into ConvInteger, which ORT's CPU provider runs
-slowly; static QDQ convolutions fuse into int8 kernels).
+Percentile); the recipe encoder and tagger (LSTM + MatMul, no convs) and the BERT ranker get
+dynamic quantisation (dynamic quantisation turns convolutions into ConvInteger, which ORT's CPU
+provider runs slowly; static QDQ convolutions fuse into int8 kernels).
 
-Weight format depends on the CPU. ORT's fast U8S8 kernels use VNNI where the CPU has it; without
-VNNI (plain AVX2) they use VPMADDUBSW, whose int16 accumulation saturates (ORT's quantisation
-docs warn about it). Measured on this AVX2 machine (cosine to fp32, 1 thread, batch 16):
-- tiny run, ResNet-18 at 64 px, 25 test images: U8S8 min 0.911; U8U8 min 0.987; U8U8 with the
-  first convolution in fp32 min 0.9945 (chosen); dynamic recipe graph U8S8 min 0.976,
-  reduce_range (7-bit weights) 0.9999 (chosen), U8U8 0.9994.
-- EfficientNet-Lite0 at 128 px (the cpu preset), 32 images: U8S8 min 0.854 at 703 ms; U8U8 min
-  0.973 at 3043 ms; U8U8 with the classifier in fp32 and 96 calibration images min 0.981 at
-  1560 ms; fp32 670 ms. Without VNNI, int8 convolutions are slower than fp32 here.
-So: VNNI -> U8S8 (fast, no saturation); otherwise U8U8 (correct, slow) and a console note.
-The category classifier stays fp32 by default: its top-1 class picks the category vector, a
-discrete step that quantisation noise flips (3 of 32 images flipped with it quantised).
+Weights are U8S8 on every CPU. ORT's U8S8 kernels are exact where the CPU has VNNI; on x86
+without VNNI (SSE4.1/AVX2/AVX-512F) they add u8*s8 pairs in int16 and saturate. The SDK (and the
+parity check) therefore set ORT's session option `session.x64quantprecision=1` on such CPUs
+(seje_sdk.backends.onnxruntime.configure_cpu_int8): ORT then rewrites the weights to U8U8 at load
+time and runs exact kernels. So a bundle is correct whatever CPU exported it and whatever CPU
+runs it; what differs is speed.
+
+Measured (issue 13, AMD EPYC AVX2 without VNNI, demo run, 64 test images, min/mean cosine to
+PyTorch, image graph at batch 32, 2 threads): fp32 221 img/s; U8U8 0.88/0.980 at 0.20x; U8S8
+0.76/0.950 at 1.33x (saturated); U8S8 + the option 0.79/0.987 at 1.09x.
+Measured here (Intel Xeon with AVX-512 VNNI, 2 cores shared with other jobs, load 7-19, demo
+run, 300 test pairs; ratios interleaved in one run, see docs/handoff/int8bert.md):
+- U8S8 with the option and without: identical outputs (VNNI is exact), 1.7-1.9x fp32 without it,
+  0.75x with it (the option only costs speed on VNNI CPUs, so it is set only where needed).
+- What stays fp32: the stem conv (mean cosine 0.983 -> 0.988) and everything after the last conv
+  (pooling, the classifier Gemm and its ArgMax, the embedding head: a few small ops). The
+  category feature is the Word2vec row of the classifier's top-1 class, a discrete step: with the
+  classifier in fp32 on fp32 pooled features, 2-3% of images still flip class because the int8
+  backbone moves their features, and those items are the low-cosine ones (min 0.74-0.82, every
+  other item >= 0.966). Keeping the depthwise convs fp32 made it worse (mean 0.92).
+- Calibration, stem + head fp32: MinMax mean 0.9880, 3.0% flips, R@1 equal to PyTorch both ways;
+  Percentile (chosen) mean 0.9897, 2.0% flips, R@1 equal / +0.3; Entropy gave MinMax's numbers.
+- ResNet-50 at 224 px (random weights): int8 2.61x fp32 on VNNI, 0.50x with the option.
+- Dynamic int8: recipe graph per-tensor reduce_range (7-bit weights) min cosine 0.9987; the BERT
+  ranker needs per-channel weights on its MatMuls only (mean cosine 0.993; per-tensor 0.898).
+int8 pays where the CPU has VNNI; without VNNI it is exact but slower than fp32 for these CNNs.
+measure_speed records the ratio on the exporting CPU in the manifest, with the load.
 """
 from __future__ import annotations
 

@@ -23,6 +23,8 @@ from seje_sdk.errors import BackendError, BundleError
 
 DEFAULT_MAX_TOKENS = 128  # trainer.features.rankers.MAX_BERT_TOKENS; the manifest states the bundle's own
 PAD_TOKEN = "[PAD]"
+TERM_CHARS = 40  # texts this short (key terms) are cached by text
+TERM_CACHE_SIZE = 1 << 15
 
 
 def load_tokenizer(path: str | Path, max_tokens: int) -> Any:
@@ -59,6 +61,7 @@ class BertRanker:
         self.session = OrtSession(model_file, device=device, intra_op_threads=threads)
         self.batch_size = batch_size
         self.dim = None
+        self._terms: dict[str, np.ndarray] = {}  # embeddings of short texts (key terms), see __call__
 
     @classmethod
     def from_bundle(cls, bundle: Any, precision: str = "fp32", device: str = "cpu", threads: int = 0) -> "BertRanker":
@@ -77,9 +80,23 @@ class BertRanker:
                 "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        parts = [self.session.run(self.encode(texts[i:i + self.batch_size]))["embedding"]
-                 for i in range(0, len(texts), self.batch_size)]
-        if not parts:
+        texts = list(texts)
+        known = {t: v for t in dict.fromkeys(texts) if (v := self._terms.get(t)) is not None}
+        todo = [t for t in dict.fromkeys(texts) if t not in known]
+        # Sorted by length, so a batch of one- or two-word terms is not padded to a recipe's 128 tokens;
+        # each row's mean pooling is masked, so batch composition does not change its result.
+        todo.sort(key=len)
+        fresh: dict[str, np.ndarray] = {}
+        for i in range(0, len(todo), self.batch_size):
+            chunk = todo[i:i + self.batch_size]
+            fresh.update(zip(chunk, self.session.run(self.encode(chunk))["embedding"].astype(np.float32, copy=False)))
+        for text, vector in fresh.items():
+            if len(text) <= TERM_CHARS:  # key terms recur across recipes (salt, bake, oven): keep them
+                if len(self._terms) >= TERM_CACHE_SIZE:
+                    self._terms.clear()
+                self._terms[text] = vector
+        if not texts:
             return np.zeros((0, self.dim or 0), np.float32)
-        self.dim = parts[0].shape[1]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        out = np.stack([fresh[t] if t in fresh else known[t] for t in texts])
+        self.dim = out.shape[1]
+        return out

@@ -112,7 +112,7 @@ def test_fp16_keeps_fp32_io_and_stays_close(exported, tmp_path):
         assert {o.type for o in session.get_outputs()} == {"tensor(float)"}
     ref = run_all(onnx_runner(files), held, 8)
     got = run_all(onnx_runner(f16), held, 8)
-    for role in ref:
+    for role in ("image", "recipe", "tagger"):
         assert compare(ref[role], got[role])["cos_min"] > 0.995, role
 
 
