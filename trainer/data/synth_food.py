@@ -226,6 +226,45 @@ def _texture(d: ImageDraw.ImageDraw, texture: str, spots: list[Spot], base, rng:
             for i in range(1, 4):
                 rr = r * i / 4
                 d.arc((x - rr, y - rr, x + rr, y + rr), 0, 300, fill=shade(base, 1.15), width=2)
+        else:
+            _pattern(d, texture, x, y, r, base, rng)
+
+
+def _pattern(d: ImageDraw.ImageDraw, texture: str, x: float, y: float, r: float, base, rng: np.random.Generator) -> None:
+    """Dark line patterns that tell dishes of one shape apart without a colour of their own."""
+    dark, width = shade(base, 0.55), max(2, int(r * 0.07))
+    if texture == "dots":  # a regular lattice of dots
+        step = r * 0.38
+        for i in range(-2, 3):
+            for j in range(-2, 3):
+                if (i * step) ** 2 + (j * step) ** 2 < (r * 0.85) ** 2:
+                    ellipse(d, x + i * step, y + j * step, r * 0.08, r * 0.08, fill=dark)
+    elif texture == "rings":  # concentric closed rings
+        for k in (0.3, 0.58, 0.85):
+            ellipse(d, x, y, r * k, r * k, fill=None, outline=dark, width=width)
+    elif texture == "spokes":  # radial cuts
+        a0 = rng.uniform(0, math.pi)
+        for k in range(8):
+            a = a0 + k * math.pi / 4
+            d.line((x, y, x + math.cos(a) * r * 0.9, y + math.sin(a) * r * 0.9), fill=dark, width=width)
+    elif texture == "waves":  # parallel wavy lines
+        for k in (-0.5, 0.0, 0.5):
+            pts = [(x + t * r * 0.85, y + k * r + math.sin(t * 3 * math.pi) * r * 0.12) for t in np.linspace(-1, 1, 13)]
+            d.line(pts, fill=dark, width=width)
+    elif texture == "chevrons":  # rows of V marks
+        for k in (-0.5, 0.0, 0.5):
+            for c in (-0.45, 0.0, 0.45):
+                cx, cy, s = x + c * r, y + k * r, r * 0.16
+                d.line((cx - s, cy - s * 0.6, cx, cy + s * 0.6, cx + s, cy - s * 0.6), fill=dark, width=width)
+    elif texture == "cracks":  # jagged fissures from the middle
+        for _ in range(5):
+            a, px, py = rng.uniform(0, 2 * math.pi), x, y
+            pts = [(px, py)]
+            for step in range(4):
+                a += rng.normal(0, 0.5)
+                px, py = px + math.cos(a) * r * 0.22, py + math.sin(a) * r * 0.22
+                pts.append((px, py))
+            d.line(pts, fill=dark, width=width)
 
 
 def _topping(
