@@ -46,7 +46,7 @@ def stats_rows(stats: dict) -> list[tuple[str, object]]:
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--recipes", default=2000, show_default=True, help="Number of recipes to generate.")
+@click.option("--recipes", default=3500, show_default=True, help="Number of recipes (3500: >= 1,000 test pairs).")
 @click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--image-size", default=160, show_default=True, help="Approximate photo size in pixels (varies +-15%).")
 @click.option(

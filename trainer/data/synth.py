@@ -81,7 +81,7 @@ def _sizes(image_size: int, rng: np.random.Generator) -> tuple[int, int]:
 
 
 def generate(
-    out_dir: str | os.PathLike, n_recipes: int = 2000, seed: int = 0, image_size: int = 160, images: bool = True
+    out_dir: str | os.PathLike, n_recipes: int = 3500, seed: int = 0, image_size: int = 160, images: bool = True
 ) -> dict:
     """Write a synthetic Recipe1M-layout dataset to `out_dir` (atomically); return its statistics.
 
