@@ -175,12 +175,22 @@ def _init_worker(threads: int) -> None:
 
 
 def ablation_job(data_dir: Path, features_dir: Path, run_dir: Path, preset: str, overrides: dict[str, Any],
-                 cache_from: Path | None, bag_size: int, n_bags: int) -> dict[str, Any]:
-    """Fit one (row, seed) run and score it on the seeded test bags; returns metrics and fit seconds."""
+                 cache_from: Path | None, bag_size: int, n_bags: int, shared_file: Path) -> dict[str, Any]:
+    """Fit one (row, seed) run and score it on the seeded test bags; returns metrics and fit seconds.
+
+    The test inputs are computed once (by the first job) and kept in `shared_file` for the others.
+    """
+    import torch
+
     seconds = fit_row(data_dir, features_dir, run_dir, preset, overrides, cache_from)
     key = str(features_dir)
     if key not in _SHARED:
-        _SHARED[key] = load_test_inputs(run_dir)
+        if shared_file.is_file():
+            _SHARED[key] = torch.load(shared_file, weights_only=False)
+        else:
+            _SHARED[key] = load_test_inputs(run_dir)
+            with atomic_file(shared_file) as f:
+                torch.save(_SHARED[key], f)
     shared = _SHARED[key]
     img, rec = embed_test_split(run_dir, shared)
     bags = seeded_bags(len(img), bag_size, n_bags)
@@ -193,9 +203,11 @@ def run_ablation(data_dir: str | Path, features_dir: str | Path, work_dir: str |
                  out_dir: str | Path = Path("benchmarks") / "results", seeds: Sequence[int] = (0, 1, 2),
                  preset: str = "cpu", overrides: dict[str, Any] | None = None, bag_size: int = 1000,
                  n_bags: int = 10, rows: Sequence[str] | None = None, command: str = "",
-                 workers: int = 1) -> dict[str, Any]:
+                 workers: int = 1, cache_from: str | Path | None = None) -> dict[str, Any]:
     """Train every ablation row with every seed on one FEATURES_DIR, score the test bags, write
     OUT/ablation.json and ablation.md; returns the report. Finished runs in WORK are reused.
+    `cache_from`: a run folder whose frozen-backbone cache (same features, same images) the first
+    fit starts from.
 
     With `workers` > 1 the fits run in that many processes of one torch thread each (small
     models: one thread per fit uses the cores better than two threads on one fit).
@@ -220,19 +232,21 @@ def run_ablation(data_dir: str | Path, features_dir: str | Path, work_dir: str |
     # The first fit alone: it caches the frozen backbone's image features that all others copy.
     seed0, name0, cfg0 = jobs[0]
     first = run_dir(seed0, name0)
-    record(seed0, name0, ablation_job(data_dir, features_dir, first, preset, cfg0, None, bag_size, n_bags))
+    shared_file = work_dir / "test_inputs.pt"
+    record(seed0, name0, ablation_job(data_dir, features_dir, first, preset, cfg0,
+                                      Path(cache_from) if cache_from else None, bag_size, n_bags, shared_file))
     rest = jobs[1:]
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_init_worker, initargs=(1,)) as pool:
             futures = {pool.submit(ablation_job, data_dir, features_dir, run_dir(seed, name), preset, cfg, first,
-                                   bag_size, n_bags): (seed, name) for seed, name, cfg in rest}
+                                   bag_size, n_bags, shared_file): (seed, name) for seed, name, cfg in rest}
             for future in futures:
                 record(*futures[future], future.result())
     else:
         for seed, name, cfg in rest:
             record(seed, name, ablation_job(data_dir, features_dir, run_dir(seed, name), preset, cfg, first,
-                                            bag_size, n_bags))
+                                            bag_size, n_bags, shared_file))
     bar.close()
     per_seed = {name: [done[(seed, name)]["metrics"] for seed in seeds] for name, _ in chosen}
     results = {name: _mean_sd(runs) for name, runs in per_seed.items()}
@@ -341,20 +355,35 @@ def format_markdown(report: dict) -> str:
 @click.option("--seeds", default="0,1,2", show_default=True)
 @click.option("--preset", type=click.Choice(["tiny", "cpu", "paper"]), default="cpu", show_default=True)
 @click.option("--epochs", type=int, help="Fewer epochs than the preset (stated in the table).")
+@click.option("--set", "sets", multiple=True, help="More config overrides KEY=VALUE (JSON value), stated in the table.")
+@click.option("--rows", "row_names", help="Comma-separated subset of the rows (default: all).")
 @click.option("--bag-size", default=1000, show_default=True)
 @click.option("--bags", "n_bags", default=10, show_default=True)
 @click.option("--workers", default=1, show_default=True, help="Fits in parallel (one torch thread each).")
-def main(data_dir, features_dir, work_dir, out_dir, seeds, preset, epochs, bag_size, n_bags, workers) -> None:
+@click.option("--cache-from", type=click.Path(exists=True, file_okay=False),
+              help="A run folder on the same features whose backbone cache the first fit reuses.")
+def main(data_dir, features_dir, work_dir, out_dir, seeds, preset, epochs, sets, row_names, bag_size, n_bags,
+         workers, cache_from) -> None:
     """Train and score every ablation row; writes OUT/ablation.{json,md}."""
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {seeds!r}", param_hint="--seeds") from None
     overrides = {"epochs": epochs} if epochs else {}
+    for item in sets:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise click.BadParameter(f"expected KEY=JSON, got {item!r}", param_hint="--set") from None
+    rows = [r.strip() for r in row_names.split(",")] if row_names else None
+    unknown = sorted(set(rows or []) - {name for name, _ in ROWS})
+    if unknown:
+        raise click.BadParameter(f"unknown rows {unknown}; rows: {', '.join(n for n, _ in ROWS)}", param_hint="--rows")
     command = "python -m benchmarks.ablation " + " ".join(sys.argv[1:])
     try:
         report = run_ablation(data_dir, features_dir, work_dir, out_dir, seed_list, preset, overrides, bag_size,
-                              n_bags, command=command, workers=workers)
+                              n_bags, rows=rows, command=command, workers=workers, cache_from=cache_from)
     except SejeError as e:
         err = click.ClickException(str(e))
         err.exit_code = 2

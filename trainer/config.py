@@ -55,9 +55,9 @@ class TrainConfig:
     discriminator_loss: bool = True
     # The paper's instance-class double negatives; the release mines instance negatives only.
     double_negatives: bool = True
-    # Skip-instruction vectors standardised with training statistics before the instruction LSTM
+    # Skip-instruction vectors whitened with training statistics before the instruction LSTM
     # (seje's fix for their near-constant values; the release feeds them raw).
-    standardise_sentences: bool = True
+    whiten_sentences: bool = True
     # losses
     triplet_gamma: float = 16.0  # release: SoftMarginLoss(gama * (d_ap - d_an + margin)), gama 16
     triplet_margin: float = 0.0
@@ -142,10 +142,10 @@ DEVIATIONS: dict[str, str] = {
     "double_negatives": "The class-negative term (the paper's instance-class double hard sampling, weight "
                         "`class_negative_weight` 1.0, positive = the anchor's own pair) is on by default although "
                         "the release mines instance negatives only; `double_negatives: false` restores the release.",
-    "standardise_sentences": "Skip-instruction vectors are standardised with training-set statistics inside the "
-                             "recipe encoder, because after a short Phase 1 they are nearly constant and the "
-                             "recipe vector otherwise ignores the instructions; `standardise_sentences: false` "
-                             "feeds them raw as the release does.",
+    "whiten_sentences": "Skip-instruction vectors pass through a fixed PCA whitening (training-set statistics) "
+                        "inside the recipe encoder, because after a short Phase 1 they are nearly constant (99% "
+                        "of their spread on one direction) and the recipe vector otherwise ignores the "
+                        "instructions; `whiten_sentences: false` feeds them raw as the release does.",
     "discriminator": "The discriminator is a WGAN-GP critic (real side: images; generator loss -critic(recipe), "
                      "weight 0.005, recipe encoder only, as in the release), not the release's log of an "
                      "unbounded critic output, which is undefined when the critic scores below 0; "

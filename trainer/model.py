@@ -98,23 +98,25 @@ class ImageEncoder(nn.Module):
 class RecipeEncoder(nn.Module):
     """(sentence_tokens (B,S,L), sentence_lengths (B,S), term_feature (B,W)) -> embedding (B,D).
 
-    Frozen skip-instruction encoder per sentence -> fixed standardisation -> instruction LSTM
+    Frozen skip-instruction encoder per sentence -> fixed whitening -> instruction LSTM
     (last valid sentence), concatenated with the term branch Linear(W, term_dim) -> LeakyReLU,
     then the head.
     """
 
     def __init__(self, sentence_encoder: nn.Module, sentence_dim: int, word_dim: int, instruction_dim: int,
                  term_dim: int, embed_dim: int, use_term_feature: bool = True,
-                 sentence_stats: tuple[Tensor, Tensor] | None = None) -> None:
+                 sentence_whitening: tuple[Tensor, Tensor] | None = None) -> None:
         super().__init__()
         self.sentence_encoder = _freeze(sentence_encoder)
-        # Skip-instruction vectors from a short Phase 1 are nearly constant (pairwise cosine ~0.999,
-        # |h| ~0.9: a saturated LSTM), so the instruction LSTM saw one input repeated and encoded little
-        # more than the sentence count. Centring and scaling each dimension with training-set
-        # statistics (fixed buffers, exported with the graph) passes on what differs between sentences.
-        mean, scale = sentence_stats if sentence_stats is not None else (torch.zeros(sentence_dim), torch.ones(sentence_dim))
+        # Skip-instruction vectors from a short Phase 1 are nearly constant (pairwise cosine 0.999,
+        # |h| ~0.9: a saturated LSTM; 99% of their spread lies on one direction), so the instruction
+        # LSTM saw one input repeated and encoded little more than the sentence count. A fixed PCA
+        # whitening from training statistics (buffers, exported with the graph) hands it what
+        # differs between sentences at a usable scale.
+        mean, matrix = sentence_whitening if sentence_whitening is not None else (torch.zeros(sentence_dim),
+                                                                                 torch.eye(sentence_dim))
         self.register_buffer("sentence_mean", mean.float().clone())
-        self.register_buffer("sentence_scale", scale.float().clone())
+        self.register_buffer("sentence_whitening", matrix.float().clone())
         self.instructions = nn.LSTM(sentence_dim, instruction_dim, batch_first=True)
         self.use_term_feature = use_term_feature
         self.term = nn.Sequential(nn.Linear(word_dim, term_dim), nn.LeakyReLU(LEAKY_SLOPE)) if use_term_feature else None
@@ -138,8 +140,8 @@ class RecipeEncoder(nn.Module):
 
     def forward_from_vectors(self, sentence_vectors: Tensor, num_sentences: Tensor, term_feature: Tensor) -> Tensor:
         """Training fast path: precomputed skip-instruction vectors (B,S,D), counts (B,)."""
-        # Padded steps come after each recipe's last sentence, so their standardised value is never read.
-        outputs, _ = self.instructions((sentence_vectors - self.sentence_mean) / self.sentence_scale)
+        # Padded steps come after each recipe's last sentence, so their whitened value is never read.
+        outputs, _ = self.instructions((sentence_vectors - self.sentence_mean) @ self.sentence_whitening)
         parts = [gather_last(outputs, num_sentences)]
         if self.use_term_feature:
             parts.append(self.term(term_feature))
@@ -183,7 +185,7 @@ def build_model(config: Any, features_dir: str | Path, pretrained: bool = True) 
             backbone, feat_dim = build_backbone(name, weights=weights,
                                                 pretrained=pretrained and (weights is not None or name in TIMM_BACKBONES))
     sentence_encoder = load_sentence_encoder(features_dir)
-    stats = sentence_statistics(store) if getattr(config, "standardise_sentences", False) else None
+    whitening = sentence_whitening(store) if getattr(config, "whiten_sentences", False) else None
     category_vectors = torch.as_tensor(store.category_vectors, dtype=torch.float32)
     image_encoder = ImageEncoder(
         backbone, feat_dim, classifier, category_vectors, config.embed_dim,
@@ -194,20 +196,27 @@ def build_model(config: Any, features_dir: str | Path, pretrained: bool = True) 
     recipe_encoder = RecipeEncoder(
         sentence_encoder, sentence_dim=store.sentence_dim, word_dim=int(store.term_features.shape[1]),
         instruction_dim=config.instruction_dim, term_dim=config.term_dim, embed_dim=config.embed_dim,
-        use_term_feature=config.use_term_feature, sentence_stats=stats,
+        use_term_feature=config.use_term_feature, sentence_whitening=whitening,
     )
     return SejeModel(image_encoder, recipe_encoder, num_classes=len(store.category_names), embed_dim=config.embed_dim)
 
 
-def sentence_statistics(store: Any, min_scale: float = 1e-3) -> tuple[Tensor, Tensor]:
-    """Per-dimension mean and standard deviation (floored) of the training recipes' skip-instruction vectors."""
+def sentence_whitening(store: Any, floor: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """PCA whitening of the training recipes' skip-instruction vectors: (mean (D,), matrix (D,D)).
+
+    Each principal direction is scaled to unit variance; eigenvalues below `floor` times the
+    largest are raised to it, so directions without spread are not blown up into noise.
+    """
     import numpy as np
 
     train = [i for i, part in enumerate(store.partitions) if part == "train"]
-    vectors = np.concatenate([store.sentence_vectors(i) for i in train] or [np.zeros((1, store.sentence_dim))])
-    mean = vectors.mean(axis=0, dtype=np.float64)
-    scale = np.maximum(vectors.std(axis=0, dtype=np.float64), min_scale)
-    return torch.from_numpy(mean).float(), torch.from_numpy(scale).float()
+    vectors = np.concatenate([store.sentence_vectors(i) for i in train] or [np.zeros((2, store.sentence_dim))])
+    vectors = vectors.astype(np.float64)
+    mean = vectors.mean(axis=0)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(vectors - mean, rowvar=False))
+    top = max(float(eigenvalues.max()), 1e-12)
+    matrix = eigenvectors / np.sqrt(np.maximum(eigenvalues, floor * top))
+    return torch.from_numpy(mean).float(), torch.from_numpy(matrix).float()
 
 
 def frozen_prefixes(model: SejeModel) -> tuple[str, ...]:
@@ -243,6 +252,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[SejeModel, dict]
         if not path.is_file():
             raise DataError(f"run {run_dir}: missing {path.relative_to(run_dir)}; train it with `seje-train fit`")
     config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.setdefault("whiten_sentences", False)  # runs saved before the option fed them raw
     features_dir = Path(config["features_dir"])
     if not features_dir.is_dir():
         raise DataError(f"run {run_dir}: its FEATURES_DIR {features_dir} (config.json features_dir) is missing")
