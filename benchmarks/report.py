@@ -209,11 +209,12 @@ def series_colour(name: str) -> Any:
 def caption(report: dict[str, Any]) -> str:
     """Plot caption: the command, the machine, the load when the run started and how many rows ran overloaded."""
     env = report["environment"]
-    rows = report.get("rows") or (report.get("search") or {}).get("rows", [])
-    over = sum(1 for r in rows if r.get("overloaded"))
+    rows = (report.get("rows") or []) + (report.get("e2e_rows") or []) + (report.get("search") or {}).get("rows", [])
+    timed = [r for r in rows if r.get("load_before") is not None and r.get("status") == "ok"]
+    over = sum(1 for r in timed if r.get("overloaded"))
     return "\n".join(textwrap.wrap(f"{report.get('command', '(library call)')}", 150) + textwrap.wrap(
-        f"{environment_summary(env)}; {env['timestamp_utc']}; load average {env.get('load_average_1m_5m_15m')} at start; "
-        f"{over} of {len(rows)} rows measured with load > CPUs (hollow markers)", 150))
+        f"{environment_summary(env)}; {env['timestamp_utc']}; load average {env.get('load_average_1m_5m_15m')} when written; "
+        f"{over} of {len(timed)} timed rows measured with load > CPUs (hollow markers)", 150))
 
 
 def _finish(fig: Any, axes: Sequence[Any], report: dict[str, Any], path: Path) -> None:
