@@ -77,6 +77,44 @@ def driver_ceiling(source: str, work: Path, shard_size: int, modality: str | Non
     return {"items": n, "items_per_s": round(n / (time.perf_counter() - start), 1), "load_after": list(os.getloadavg())}
 
 
+def index_memory(bundle: str, n: int, kinds: list[str], work: Path, shard_size: int = 10_000) -> list[dict]:
+    """Build each index kind from n random unit vectors in shards, each in a fresh process; its peak RSS and time."""
+    import subprocess
+
+    from seje_sdk.bundle import Bundle
+    from seje_sdk.corpus.writer import open_manifest
+
+    b = Bundle.load(bundle)
+    root = work / "shards"
+    src = {"path": "random unit vectors", "kind": "synthetic", "modality": "recipe"}
+    manifest = open_manifest(root, {"fingerprint": b.fingerprint, "bundle": bundle, "source": src, "shard_size": shard_size,
+                                    "dtype": "float32", "embedding_dim": b.embedding_dim})
+    writer, rng = ShardWriter(root, "float32", "recipe"), np.random.default_rng(0)
+    for number, start in enumerate(range(0, n, shard_size)):
+        v = rng.standard_normal((min(shard_size, n - start), b.embedding_dim)).astype(np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        ids = [f"r{start + i}" for i in range(len(v))]
+        writer.write(ShardResult(number, ids, list(range(start, start + len(v))), ids, v))
+    from seje_sdk.corpus.writer import finish_manifest
+
+    finish_manifest(root, manifest, {"shards": number + 1, "embedded": n, "skipped": 0})
+    rows = []
+    for kind in kinds:
+        code = ("import json; from seje_sdk.corpus.index_from_shards import build_from_shards, peak_rss_bytes; "
+                "base = peak_rss_bytes(); "
+                f"r = build_from_shards({bundle!r}, [{str(root)!r}], {str(work / kind)!r}, kind={kind!r}); "
+                "print(json.dumps({'seconds': r.seconds, 'peak_rss': r.peak_rss_bytes, 'rss_before': base}))")
+        load_before = os.getloadavg()
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()[-1]
+        r = json.loads(out)
+        rows.append({"kind": kind, "vectors": n, "dim": b.embedding_dim, "shard_size": shard_size,
+                     "vectors_mib": round(n * b.embedding_dim * 4 / 2**20, 1), "build_s": round(r["seconds"], 1),
+                     "peak_rss_mib": round(r["peak_rss"] / 2**20, 1), "rss_before_build_mib": round(r["rss_before"] / 2**20, 1),
+                     "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()]})
+        shutil.rmtree(work / kind, ignore_errors=True)
+    return rows
+
+
 def markdown(report: dict) -> str:
     rows = report["runs"]
     lines = ["# Corpus embedding: sequential vs Ray Data", "", f"- Command: `{report['command']}`",
@@ -109,6 +147,16 @@ def markdown(report: dict) -> str:
                      f"{f_s} s) is amortised to 90% of sequential's wall throughput from about {n_even:,.0f} items. "
                      f"At {per_actor:.0f} items/s per actor the driver ({d['items_per_s']} items/s) keeps up with about "
                      f"{d['items_per_s'] / per_actor:.0f} such actors.")
+    if report.get("index_memory"):
+        rows = report["index_memory"]
+        lines += ["", "## Index build from shards: memory", "", f"Commands: `{report['index_command']}`. Each kind is built in a "
+                  "fresh process from shards of random unit vectors; peak RSS is the process's high-water mark "
+                  "(VmHWM), which also counts pages of a memory-mapped file while they are mapped and resident.", "",
+                  "| kind | vectors | all vectors MiB | shard MiB | build s | RSS before build MiB | peak RSS MiB | load before | load after |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+        for r in rows:
+            lines.append(f"| {r['kind']} | {r['vectors']:,} | {r['vectors_mib']} | {r['shard_size'] * r['dim'] * 4 / 2**20:.1f} | "
+                         f"{r['build_s']} | {r['rss_before_build_mib']} | {r['peak_rss_mib']} | {r['load_before']} | {r['load_after']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -120,7 +168,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shard-size", type=int, default=100)
     p.add_argument("--modality", default=None)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--index-only", type=int, default=0, metavar="N",
+                   help="only measure index builds from N random vectors in shards, added to OUT/corpus.json")
+    p.add_argument("--index-kinds", default="exact,exact-fp16,ivfpq", help="with --index-only: kinds to (re)measure")
     args = p.parse_args(argv)
+    if args.index_only:
+        work = Path(tempfile.mkdtemp(prefix="seje-corpus-index-"))
+        try:
+            rows = index_memory(args.bundle, args.index_only, args.index_kinds.split(","), work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        path = Path(args.out) / "corpus.json"
+        report = json.loads(path.read_text())
+        kept = [r for r in report.get("index_memory", []) if r["kind"] not in {x["kind"] for x in rows}]
+        report.update(index_memory=rows + kept, index_command="python -m benchmarks.corpus " + " ".join(sys.argv[1:] if argv is None else argv))
+        path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        (Path(args.out) / "corpus.md").write_text(markdown(report))
+        print(markdown(report))
+        return
     from benchmarks.environment import capture_environment
     from seje_sdk.bundle import Bundle
 

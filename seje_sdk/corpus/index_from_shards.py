@@ -82,8 +82,19 @@ def build_from_shards(bundle: str | os.PathLike, shard_dirs: Sequence[str | os.P
         write_json(tmp / "manifest.json", {"schema_version": RETRIEVER_INDEX_SCHEMA, "fingerprint": fingerprint,
                                            "modalities": sorted(counts), "kind": plan.kind})
         write_catalog(tmp, (row for s in sets for row in _catalog_rows(s)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    return BuildReport(str(out), plan, counts, time.perf_counter() - start, peak)
+    return BuildReport(str(out), plan, counts, time.perf_counter() - start, peak_rss_bytes())
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set: VmHWM (Linux; unlike ru_maxrss it is not inherited from a parent across exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux KiB; an upper bound elsewhere
 
 
 def _open(path: str | os.PathLike, fingerprint: str) -> ShardSet:
@@ -99,16 +110,20 @@ def _write_exact(s: ShardSet, folder: Path, kind: str, n: int) -> None:
     """vectors.npy filled shard by shard through a memory map, then ids.json and the index manifest."""
     dtype = "float16" if kind == "exact-fp16" else "float32"
     folder.mkdir(parents=True)
-    matrix = np.lib.format.open_memmap(folder / "vectors.npy", mode="w+", dtype=dtype, shape=(n, s.dim))
+    path = folder / "vectors.npy"
+    np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, s.dim)).flush()  # header + sparse file
     ids: list[str] = []
     row = 0
     for part in s.parts():
         vectors = part.vectors()
+        # A fresh map per shard: once unmapped, the written pages leave this process's resident set,
+        # so memory stays at about one shard however large the index is.
+        matrix = np.lib.format.open_memmap(path, mode="r+")
         matrix[row : row + len(vectors)] = vectors  # cast to the index dtype on copy
+        matrix.flush()
+        del matrix
         ids += part.metadata()["id"]
         row += len(vectors)
-    matrix.flush()
-    del matrix
     write_json(folder / "ids.json", ids)
     write_manifest(folder, _IndexFacts("exact", s.fingerprint, s.dim, dtype, s.modality, n), {"vectors.npy": sha256_file(folder / "vectors.npy")})
 
