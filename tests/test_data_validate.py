@@ -14,7 +14,7 @@ from trainer.data.validate import check_dataset
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    """60 recipes with photos (47/5/8 pairs), and the same recipes without any photo."""
+    """60 recipes with photos, and the same recipes without any photo."""
     root = tmp_path_factory.mktemp("validate")
     generate(root / "photos", n_recipes=60, seed=1, image_size=48)
     generate(root / "text_only", n_recipes=60, seed=1, image_size=48, images=False)
@@ -23,9 +23,11 @@ def small(tmp_path_factory):
 
 def test_a_good_dataset_passes_with_a_summary(small):
     check = check_dataset(small / "photos")
-    assert dict(check.pairs) == {"train": 47, "val": 5, "test": 8} and check.read_all
+    layer1 = json.loads((small / "photos" / "layer1.json").read_text())
+    want = {part: sum(r["partition"] == part for r in layer1) for part in ("train", "val", "test")}
+    assert dict(check.pairs) == want and check.read_all  # every synthetic recipe has photos
     assert check.decoded == len(check.sample) > 0 and not check.undecodable and check.classes >= 2
-    assert "train/val/test pairs 47/5/8" in check.summary()
+    assert f"train/val/test pairs {want['train']}/{want['val']}/{want['test']}" in check.summary()
 
 
 def test_text_only_collection_is_refused_within_seconds(small, tmp_path):
