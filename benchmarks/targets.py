@@ -146,6 +146,8 @@ def _exact_speed(rows: list[dict], scales: list[int], n: int, goal: float) -> di
     name = f"exact search >= {goal}x numpy at {n:,} (recall@10 >= 0.99)"
     if n not in scales:
         return _target(name, NOT_MEASURED, f"{n:,} vectors not measured (scales: {', '.join(f'{s:,}' for s in scales) or 'none'})")
+    if not any(r["n"] == n and r["method"] == "numpy-fp32" for r in rows):
+        return _target(name, NOT_MEASURED, f"no numpy-fp32 row at {n:,} to compare with")
     good = [r for r in rows if r["n"] == n and r["method"] in EXACT_KINDS and r["recall_at_k"] >= 0.99 and r.get("qps_vs_numpy")]
     if not good:
         return _target(name, MISSED, f"no exact kind at {n:,} with recall@10 >= 0.99 and a numpy row")
