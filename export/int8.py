@@ -167,11 +167,24 @@ def quantize_graph_dynamic(src: str | Path, dst: str | Path, per_channel: bool =
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    excluded = whitening_nodes(src)
     with _quiet_quantiser():
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel, reduce_range=True,
-                         op_types_to_quantize=list(op_types) if op_types else None)
+                         op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=excluded)
     return {"method": "dynamic" + (", per-channel" if per_channel else ""), "format": "U8S8, reduce_range",
-            "op_types": list(op_types) if op_types else "all"}
+            "op_types": list(op_types) if op_types else "all", "fp32_nodes": excluded}
+
+
+def whitening_nodes(path: str | Path) -> list[str]:
+    """Nodes that apply the recipe encoder's sentence whitening (they read the `sentence_whitening` matrix).
+
+    Kept fp32: whitening scales near-constant directions up by orders of magnitude, so int8 weights
+    there turn rounding noise into most of the signal (recipe cosine fell to 0.54 when quantised).
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if any(i.endswith("sentence_whitening") for i in n.input)]
 
 
 RANKER_INT8 = {"per_channel": True, "op_types": ("MatMul",)}  # quantize_graph_dynamic settings for ranker.onnx
