@@ -46,9 +46,10 @@ def test_tiny_ablation_writes_table_and_json(tiny_data, tiny_features, tmp_path)
     report = run_ablation(tiny_data, tiny_features, tmp_path / "work", tmp_path / "out", seeds=(0,), preset="tiny",
                           overrides={"epochs": 1}, rows=["full SEJE", "plain triplet baseline"], command="pytest")
     saved = json.loads((tmp_path / "out" / "ablation.json").read_text())
-    assert list(saved["results"]) == ["full SEJE", "plain triplet baseline", "category-only oracle", "chance"]
+    assert set(saved["results"]) == {"full SEJE", "plain triplet baseline", "category-only oracle", "chance"}
     assert saved["results"] == json.loads(json.dumps(report["results"]))
     table = (tmp_path / "out" / "ablation.md").read_text()
-    assert "| full SEJE |" in table and "| category-only oracle |" in table and "Command: `pytest`" in table
+    assert table.index("| full SEJE |") < table.index("| plain triplet baseline |") < table.index("| chance |")
+    assert "| category-only oracle |" in table and "Command: `pytest`" in table
     # the second row reused the first run's cached backbone features
     assert (tmp_path / "work" / "seed0" / "plain_triplet_baseline" / "cache").is_dir()
