@@ -138,7 +138,12 @@ def test_int8_static_image_and_dynamic_lstm(exported, tmp_path):
     assert not any(n.startswith("/backbone/") for n in classifier)  # the embedding's backbone is not excluded
     assert any(name.startswith("/backbone/layer") for name in quantised)
     assert not any(name.startswith("/classifier/") or name == "/backbone/conv1/Conv" for name in quantised)
-    assert "DynamicQuantizeLSTM" in {n.op_type for n in onnx.load(str(recipe8)).graph.node}
+    # The tagger's LSTM is int8; the recipe graph keeps its whitened skip-instruction path fp32.
+    assert "DynamicQuantizeLSTM" in {n.op_type for n in onnx.load(str(tagger8)).graph.node}
+    recipe_ops = {n.name: n.op_type for n in onnx.load(str(recipe8)).graph.node}
+    assert any(op in ("MatMulInteger", "DynamicQuantizeMatMul") for op in recipe_ops.values())  # its heads are int8
+    assert not any(name.startswith(("/sentence_encoder", "/instructions")) and op.startswith("DynamicQuantize")
+                   for name, op in recipe_ops.items())
     for path in (image8, recipe8, tagger8):
         check_onnx(path)
     ref = run_all(onnx_runner(files), held, 8)
