@@ -176,21 +176,12 @@ def quantize_graph_dynamic(src: str | Path, dst: str | Path, per_channel: bool =
 
 
 def whitening_nodes(path: str | Path) -> list[str]:
-    """The recipe encoder's skip-instruction path: sentence LSTM, the whitening after it, instruction LSTM.
-
-    Kept fp32: whitening magnifies the small differences between sentence vectors, and int8 noise
-    there is magnified with them (tiny chain: recipe cosine to PyTorch 0.23 with everything
-    quantised, 0.54 with only the whitening kept fp32, 0.95 with only the sentence LSTM quantised).
-    Graphs without whitening (tagger, ranker) get an empty list.
-    """
+    """The recipe graph's whitened skip-instruction path, kept fp32 (see export.onnx.whitened_path_nodes)."""
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    if not any(i.endswith("sentence_whitening") for n in graph.node for i in n.input):
-        return []
-    return [n.name for n in graph.node
-            if any(i.endswith(("sentence_whitening", "sentence_mean")) for i in n.input)
-            or n.name.startswith(("/sentence_encoder", "/instructions"))]
+    from export.onnx import whitened_path_nodes
+
+    return whitened_path_nodes(onnx.load(str(path), load_external_data=False).graph)
 
 
 RANKER_INT8 = {"per_channel": True, "op_types": ("MatMul",)}  # quantize_graph_dynamic settings for ranker.onnx
