@@ -46,7 +46,6 @@ COMPONENTS = {  # row -> the component it removes, for the verdict sentences
     "without term feature": "the term feature",
     "without image category feature": "the image category feature",
 }
-ORACLE_DRAWS = 200
 
 
 # ---- test embeddings and bags ----
@@ -124,25 +123,11 @@ def model_metrics(img: np.ndarray, rec: np.ndarray, bags: Sequence[np.ndarray]) 
 
 
 def reference_metrics(labels: np.ndarray, bags: Sequence[np.ndarray], seed: int) -> dict[str, dict]:
-    """Chance and the category-only oracle (knows each item's category, ranks inside it at random).
+    """Chance and the category-only oracle on the same bags, as `seje-train eval` computes them."""
+    from trainer import references
 
-    The oracle's match rank is uniform on 1..m (m = items of its category in the bag), so its R@k
-    is exact; its MedR is the mean over seeded draws. Both are the same in the two directions.
-    """
-    rng = np.random.default_rng([seed, 1])
-    oracle, chance = [], []
-    for idx in bags:
-        _, inverse, counts = np.unique(labels[idx], return_inverse=True, return_counts=True)
-        m = counts[inverse].astype(np.float64)
-        medr = np.mean([np.median(np.floor(rng.random(len(m)) * m) + 1) for _ in range(ORACLE_DRAWS)])
-        oracle.append({"medr": float(medr), **{f"r{k}": float(100 * np.mean(np.minimum(k, m) / m)) for k in RECALLS}})
-        n = len(idx)
-        chance.append({"medr": (n + 1) / 2, **{f"r{k}": 100.0 * min(k, n) / n for k in RECALLS}})
-    rows = {}
-    for name, runs in (("category-only oracle", oracle), ("chance", chance)):
-        mean = {m: float(np.mean([r[m] for r in runs])) for m in METRICS}
-        rows[name] = {d: dict(mean) for d in DIRECTIONS}
-    return rows
+    rows = references.reference_metrics([labels[idx] for idx in bags], seed)
+    return {"category-only oracle": rows["category_oracle"], "chance": rows["chance"]}
 
 
 # ---- training ----

@@ -39,7 +39,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from seje_sdk.errors import IndexMismatchError, InputError, tell_apart
-from seje_sdk.io import atomic_dir, save_npy, sha256_file, write_json
+from seje_sdk.io import atomic_dir, load_manifest, save_npy, sha256_file, write_json
 from seje_sdk.topk import RunningTopK, block_ranges, topk_blockwise  # noqa: F401 (re-exported)
 
 INDEX_SCHEMA = "seje-index/1"
@@ -272,13 +272,9 @@ def read_ids(path: Path) -> list[Any]:
 
 def read_manifest(path: Path, schema: str, hint: str) -> dict:
     """An index folder's manifest.json, refusing a missing one or another schema (IndexMismatchError)."""
-    mf = path / "manifest.json"
-    if not mf.is_file():
-        raise IndexMismatchError(f"index {path}: manifest.json is missing ({hint})")
-    manifest = json.loads(mf.read_text(encoding="utf-8"))
-    if manifest.get("schema_version") != schema:
-        raise IndexMismatchError(f"index {path}: schema {manifest.get('schema_version')!r}, this SDK reads {schema!r}; rebuild it")
-    return manifest
+    return load_manifest(path, "schema_version", schema, IndexMismatchError,
+                         f"index {path}: manifest.json is missing ({hint})",
+                         lambda found: f"index {path}: schema {found!r}, this SDK reads {schema!r}; rebuild it")
 
 
 def load_index(path: str | os.PathLike, mmap: bool = True, verify: bool = True):

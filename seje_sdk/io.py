@@ -15,7 +15,7 @@ import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 _HOST = socket.gethostname()
@@ -131,3 +131,16 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def load_manifest(folder: str | os.PathLike, key: str, schema: str, error: type[Exception], missing: str,
+                  mismatch: Callable[[Any], str]) -> dict:
+    """folder/manifest.json, refusing a missing file (`missing`) or another `key` value (`mismatch(found)`) with `error`."""
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise error(missing)
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get(key) != schema:
+        raise error(mismatch(manifest.get(key)))
+    return manifest
+

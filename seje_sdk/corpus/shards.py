@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from seje_sdk.errors import InputError
+from seje_sdk.io import load_manifest
 
 CORPUS_SCHEMA = "seje-corpus/1"
 EMBEDDINGS, METADATA, REPORTS = "embeddings", "metadata", "reports"
@@ -73,14 +74,10 @@ class ShardSet:
     @classmethod
     def open(cls, path: str | os.PathLike) -> "ShardSet":
         """Read DIR/manifest.json, refusing a folder that embed-corpus did not write."""
-        root = Path(path)
-        mf = root / "manifest.json"
-        if not mf.is_file():
-            raise InputError(f"{path}: no manifest.json; make shards with `seje embed-corpus BUNDLE SOURCE --out {path}`")
-        manifest = json.loads(mf.read_text(encoding="utf-8"))
-        if manifest.get("schema_version") != CORPUS_SCHEMA:
-            raise InputError(f"{path}: schema {manifest.get('schema_version')!r}, expected {CORPUS_SCHEMA!r}")
-        return cls(root, manifest)
+        manifest = load_manifest(path, "schema_version", CORPUS_SCHEMA, InputError,
+                                 f"{path}: no manifest.json; make shards with `seje embed-corpus BUNDLE SOURCE --out {path}`",
+                                 lambda found: f"{path}: schema {found!r}, expected {CORPUS_SCHEMA!r}")
+        return cls(Path(path), manifest)
 
     @property
     def modality(self) -> str:

@@ -20,30 +20,19 @@ from PIL import Image
 COLOUR_STATS = ("mean", "std", "median")  # per RGB channel: 9 numbers per photo
 
 
-def rank_stats(ranks: np.ndarray) -> dict[str, float]:
-    """MedR and R@1/5/10 (percent) of 1-based ranks."""
-    ranks = np.asarray(ranks)
-    return {"medr": float(np.median(ranks)), **{f"r{k}": float(100 * np.mean(ranks <= k)) for k in (1, 5, 10)}}
-
-
 def category_oracle(classes: Sequence[int], bag_size: int = 1000, n_bags: int = 10, seed: int = 0) -> dict[str, float]:
     """Mean MedR / R@k over seeded bags of a ranker that only knows each item's category.
 
-    Inside a bag an item's true partner sits at a uniform random position among the bag's items of
-    its category (the oracle cannot tell them apart), so its rank is uniform on 1..n_c. One pair per
-    recipe makes both directions the same distribution; each direction draws its own ranks.
+    The same reference `seje-train eval` prints (trainer.references), on seeded bags of the labels;
+    one pair per recipe makes both directions the same.
     """
+    from trainer.references import reference_metrics
+
     classes = np.asarray(classes)
     rng = np.random.default_rng(seed)
     size = min(bag_size, len(classes))
-    per_bag = []
-    for _ in range(n_bags):
-        bag = classes[rng.choice(len(classes), size=size, replace=False)]
-        _, inverse, counts = np.unique(bag, return_inverse=True, return_counts=True)
-        n_c = counts[inverse]
-        both = [rank_stats(1 + np.floor(rng.random(size) * n_c)) for _ in range(2)]
-        per_bag.append({k: float(np.mean([b[k] for b in both])) for k in both[0]})
-    out = {k: float(np.mean([b[k] for b in per_bag])) for k in per_bag[0]}
+    bags = [classes[rng.choice(len(classes), size=size, replace=False)] for _ in range(n_bags)]
+    out = reference_metrics(bags, seed)["category_oracle"]["image_to_recipe"]
     return {**out, "bag_size": size, "n_bags": n_bags}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from seje_sdk.errors import DataError
-from seje_sdk.io import sha256_file
+from seje_sdk.io import load_manifest, sha256_file
 from seje_sdk.text import Vocab
 
 from trainer.data.classes import read_classes
@@ -100,12 +100,9 @@ class FeatureStore:
     def load(cls, features_dir: str | Path) -> "FeatureStore":
         """Open FEATURES_DIR; a missing file or another schema raises DataError saying what to rerun."""
         root = Path(features_dir)
-        manifest_path = root / "manifest.json"
-        if not manifest_path.is_file():
-            raise DataError(f"{root}: no manifest.json, not a FEATURES_DIR; build it with `seje-train features --out {root}`")
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("schema") != SCHEMA:
-            raise DataError(f"{root}: schema {manifest.get('schema')!r}, expected {SCHEMA!r}; rebuild with `seje-train features`")
+        manifest = load_manifest(root, "schema", SCHEMA, DataError,
+                                 f"{root}: no manifest.json, not a FEATURES_DIR; build it with `seje-train features --out {root}`",
+                                 lambda found: f"{root}: schema {found!r}, expected {SCHEMA!r}; rebuild with `seje-train features`")
         missing = [name for name in manifest.get("files", {}) if not (root / name).is_file()]
         if missing:
             raise DataError(f"{root}: files listed in manifest.json are missing: {missing}; rebuild with `seje-train features`")
