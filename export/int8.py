@@ -165,23 +165,17 @@ def quantize_graph_dynamic(src: str | Path, dst: str | Path, per_channel: bool =
     The recipe encoder and tagger use the defaults; the BERT ranker needs per-channel weights on its
     MatMuls only (see the module docstring: per-tensor weights cost it 0.1 of cosine).
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    excluded = whitening_nodes(src)
+    from export.onnx import whitened_path_nodes
+
+    excluded = whitened_path_nodes(onnx.load(str(src), load_external_data=False).graph)  # kept fp32
     with _quiet_quantiser():
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel, reduce_range=True,
                          op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=excluded)
     return {"method": "dynamic" + (", per-channel" if per_channel else ""), "format": "U8S8, reduce_range",
             "op_types": list(op_types) if op_types else "all", "fp32_nodes": excluded}
-
-
-def whitening_nodes(path: str | Path) -> list[str]:
-    """The recipe graph's whitened skip-instruction path, kept fp32 (see export.onnx.whitened_path_nodes)."""
-    import onnx
-
-    from export.onnx import whitened_path_nodes
-
-    return whitened_path_nodes(onnx.load(str(path), load_external_data=False).graph)
 
 
 RANKER_INT8 = {"per_channel": True, "op_types": ("MatMul",)}  # quantize_graph_dynamic settings for ranker.onnx
