@@ -50,7 +50,7 @@ def ingredient_name(line: str) -> str:
     head = _CUT.split(text, maxsplit=1)[0]
     text = head if head.strip() else text  # "or to taste, salt" keeps the whole line
     words = _WORD.findall(text)
-    while words and (_QUANTITY.match(words[0]) or words[0] in NUMBER_WORDS | UNITS | SIZES | {"of", "x"}):
+    while words and (_QUANTITY.match(words[0]) or words[0] in NUMBER_WORDS | UNITS | SIZES | {"of", "x", "to"}):
         words = words[1:]
     words = [w for w in words if w not in PREPARATION and not _QUANTITY.match(w) and w not in SIZES]
     while words and words[0] in UNITS | {"of", "and", "the"}:

@@ -25,9 +25,12 @@ class CategoryConfig:
     min_count: int = 5
 
 
+ROMAN = frozenset("i ii iii iv v vi vii viii ix x xi xii".split())  # "Tacos II": versions, not dishes
+
+
 def title_words(title: str) -> list[str]:
-    """Content words of a title (no stop words, no numbers)."""
-    return [t for t in tokenize(title) if t not in STOP and not t[0].isdigit()]
+    """Content words of a title (no stop words, numbers, version numerals or one-letter words)."""
+    return [t for t in tokenize(title) if t not in STOP and t not in ROMAN and not t[0].isdigit() and len(t) > 1]
 
 
 def _candidates(title: str) -> tuple[list[str], list[str]]:
