@@ -104,9 +104,10 @@ def data_stats(data_dir: str, skip_bad: bool, require_images: bool, verify_image
 @click.option("--link", type=click.Choice(["symlink", "hardlink", "copy"]), default="symlink", show_default=True,
               help="How photo files are placed under DATA_DIR/images.")
 @click.option("--max-classes", default=1000, show_default=True, help="Most categories derived from titles.")
-@click.option("--min-class-count", default=5, show_default=True, help="Training titles a derived category needs.")
+@click.option("--min-class-count", type=int, default=None,
+              help="Training titles a derived category needs (default: 2 for small collections, up to 5 from 1,250 titles).")
 def import_(source: str, out_dir: str, images_root: str | None, split_text: str, seed: int, link: str,
-            max_classes: int, min_class_count: int) -> None:
+            max_classes: int, min_class_count: int | None) -> None:
     """Import a JSONL/CSV/parquet file, a photo folder with a recipes file, or a HF datasets folder."""
     from trainer.data.importer import REPORT, ImportConfig, import_collection
     from trainer.data.split import parse_fractions

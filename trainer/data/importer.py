@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +165,8 @@ def _categories(staging: Staging, split: SplitResult, cfg: ImportConfig) -> tupl
                               cfg.categories)
     match = TitleMatcher(names)
     info = {"source": "derived from title bigrams and dish words", "classes": len(names) - 1,
-            **asdict(cfg.categories)}
+            "max_classes": cfg.categories.max_classes,
+            "min_count": cfg.categories.min_count_for(int((split.partition == train).sum()))}
     return names, lambda title, category: match(title), info
 
 

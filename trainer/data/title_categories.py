@@ -22,7 +22,11 @@ class CategoryConfig:
     """How many classes at most, and how many training titles a candidate needs."""
 
     max_classes: int = 1000
-    min_count: int = 5
+    min_count: int | None = None  # None: 2 for a few hundred training titles, rising to 5 from 1,250
+
+    def min_count_for(self, n_titles: int) -> int:
+        """The count a candidate needs: fixed, or scaled so that small collections still get classes."""
+        return self.min_count if self.min_count is not None else min(5, max(2, n_titles // 250))
 
 
 ROMAN = frozenset("i ii iii iv v vi vii viii ix x xi xii".split())  # "Tacos II": versions, not dishes
@@ -42,12 +46,14 @@ def _candidates(title: str) -> tuple[list[str], list[str]]:
 def derive_categories(train_titles: Iterable[str], cfg: CategoryConfig = CategoryConfig()) -> dict[int, str]:
     """Class names {0: background, 1: most frequent, ...} from the training titles (streamed)."""
     counts: Counter = Counter()
-    for title in train_titles:
+    n_titles = 0
+    for n_titles, title in enumerate(train_titles, 1):
         bigrams, words = _candidates(title)
         counts.update(bigrams)
         if words:
             counts[words[-1]] += 1
-    kept = [name for name, n in counts.most_common() if n >= cfg.min_count][: cfg.max_classes]
+    min_count = cfg.min_count_for(n_titles)
+    kept = [name for name, n in counts.most_common() if n >= min_count][: cfg.max_classes]
     return {0: BACKGROUND, **{i + 1: name for i, name in enumerate(kept)}}
 
 
