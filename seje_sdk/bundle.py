@@ -22,10 +22,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import seje_sdk
 from seje_sdk.errors import BundleError, tell_apart
 from seje_sdk.image import ImageSpec
 from seje_sdk.io import sha256_file
+from seje_sdk.version import __version__
 
 BUNDLE_SCHEMA = "seje-bundle/1"
 MANIFEST = "manifest.json"
@@ -210,10 +210,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     schema = manifest.get("schema_version")
     if schema != BUNDLE_SCHEMA:
         made_by = manifest.get("seje_version")
-        other = f", or read it with seje {made_by}, which wrote it" if made_by not in (None, seje_sdk.__version__) else ""
+        other = f", or read it with seje {made_by}, which wrote it" if made_by not in (None, __version__) else ""
         raise BundleError(
-            f"bundle {path}: {MANIFEST} has schema {schema!r}, but this seje SDK ({seje_sdk.__version__}) reads "
-            f"{BUNDLE_SCHEMA!r} only; {reexport_hint(path, manifest)} (seje {seje_sdk.__version__}){other}"
+            f"bundle {path}: {MANIFEST} has schema {schema!r}, but this seje SDK ({__version__}) reads "
+            f"{BUNDLE_SCHEMA!r} only; {reexport_hint(path, manifest)} (seje {__version__}){other}"
         )
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from seje_sdk.errors import InputError, SejeError
+from seje_sdk.indexes import INDEX_KINDS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 RECIPE_SUFFIXES = {".json", ".jsonl"}
@@ -200,7 +201,7 @@ def index() -> None:
 @click.option("--from-shards", "shard_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="embed-corpus output folder(s), one per modality: index them without re-embedding")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--kind", type=click.Choice(["exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq"]), default=None,
+@click.option("--kind", type=click.Choice(INDEX_KINDS), default=None,
               help="[default: exact, or chosen by --max-memory]")
 @click.option("--max-memory", default=None, help="with --from-shards: choose the kind that fits this much RAM (e.g. 4G)")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))

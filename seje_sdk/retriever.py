@@ -29,7 +29,8 @@ from seje_sdk.backends.base import AUTO_ORDER, Session, check_io, open_session
 from seje_sdk.bundle import Bundle
 from seje_sdk.errors import BackendError, BundleError, InputError, SejeError
 from seje_sdk.image import preprocess
-from seje_sdk.index import SearchResult, check_ids, load_indexes, new_index, save_indexes
+from seje_sdk.index import SearchResult, check_ids
+from seje_sdk.indexes import load_indexes, new_index, save_indexes
 from seje_sdk.recipe import check_known_tokens, parse_recipe, recipe_inputs
 from seje_sdk.text import split_sentences
 
