@@ -166,14 +166,27 @@ class Bundle:
             return "not in this bundle"
         return variants.get("skipped") if isinstance(variants, dict) else None
 
-    def variant(self, backend: str, precision: str) -> dict[str, Any]:
-        """The manifest entry {role: relpath, ...} of one backend/precision."""
-        if precision not in self.precisions(backend):
-            have = self.precisions(backend)
-            why = self.skipped_reason(backend)
-            detail = f"skipped at export: {why}" if why else f"it has {have or 'none'}"
-            raise BundleError(f"bundle {self.path}: no {backend} {precision} variant ({detail})")
-        return self.manifest["variants"][backend][precision]
+    def lacks(self, runtime: str, precision: str) -> str | None:
+        """Why the bundle cannot serve `precision` for `runtime` ("onnxruntime" or "tensorrt"), or None when it holds it.
+
+        The one wording of "the bundle has no such precision", for the SDK, the CLI and the benchmarks.
+        """
+        have = self.precisions(runtime)
+        if precision in have:
+            return None
+        why = self.skipped_reason(runtime)
+        if why:
+            return f"bundle {self.path}: no {runtime} {precision} variant (skipped at export: {why})"
+        flags = (["--engine tensorrt"] if runtime == "tensorrt" else []) + ([f"--{precision}"] if precision in ("fp16", "int8") else [])
+        hint = f"; export it with seje-export {' '.join(flags)}" if flags else ""
+        return f"bundle {self.path}: no {runtime} {precision} variant (it has {have or 'none'}){hint}"
+
+    def variant(self, runtime: str, precision: str) -> dict[str, Any]:
+        """The manifest entry {role: relpath, ...} of one runtime/precision (BundleError when the bundle lacks it)."""
+        missing = self.lacks(runtime, precision)
+        if missing:
+            raise BundleError(missing)
+        return self.manifest["variants"][runtime][precision]
 
     def model_path(self, backend: str, precision: str, role: str) -> Path:
         """File of one encoder ('image', 'recipe', 'tagger') for a backend/precision."""
