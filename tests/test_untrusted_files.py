@@ -81,6 +81,18 @@ def test_classes_written_are_read_back_and_python2_pickles_still_load(tmp_path):
     assert read_classes(tmp_path / "old.pkl") == (class_of, names)
 
 
+def test_gensim_pickle_word2vec_is_refused_with_the_conversion(tmp_path):
+    from seje_sdk.errors import InputError
+    from trainer.features.word2vec import load_word2vec_file
+
+    marker = tmp_path / "MARKER"
+    (tmp_path / "w2v.kv").write_bytes(pickle.dumps(Payload(marker), protocol=4))  # what KeyedVectors.save writes
+    with pytest.raises(InputError, match=r"w2v\.kv: a gensim model/KeyedVectors file is a Python pickle.*"
+                                         r"save_word2vec_format"):
+        load_word2vec_file(tmp_path / "w2v.kv")
+    assert not marker.exists()
+
+
 # ---------------------------------------------------------------- run folders
 @pytest.fixture()
 def run_copy(tiny_run, tmp_path) -> Path:
