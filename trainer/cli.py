@@ -3,7 +3,7 @@ import click
 
 from trainer.data.cli import data_stats, import_, synth
 from trainer.features.cli import features
-from trainer.run_cli import evaluate, fit
+from trainer.run_cli import convert, evaluate, fit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +17,7 @@ main.add_command(import_)
 main.add_command(features)
 main.add_command(fit)
 main.add_command(evaluate)
+main.add_command(convert)
 
 if __name__ == "__main__":
     main()
