@@ -124,7 +124,7 @@ def _read(src: Source, staging: Staging, photo_dir: Path) -> None:
 
 def _plan_report(src: Source, staging: Staging, split: SplitResult, cfg: ImportConfig) -> dict:
     """Counts per partition (recipes, pairs) and per problem kind, with examples."""
-    has_photo = np.asarray(staging.photo_counts()) > 0
+    has_photo = staging.photo_counts() > 0
     for n, given, assigned in split.moved:
         staging.problem("moved to keep duplicates together", f"staged row {n}",
                         f"given partition {given!r}, placed in {assigned!r} with its exact duplicates")
