@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,15 +74,23 @@ def read_recipes(path: str | Path) -> list[dict]:
     return items
 
 
-def image_files(paths: list[str]) -> list[Path]:
-    """Image files given directly or found (recursively, sorted) in folders."""
-    out = []
+def image_files(paths: list[str], with_roots: bool = False):
+    """Image files given directly or found (recursively, sorted) in folders; with_roots: also the folder each came from.
+
+    A file that resolves (through a symlink) outside the folder it was found in is refused, naming it.
+    """
+    out, roots = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            for f in found:
+                if not f.resolve().is_relative_to(p.resolve()):
+                    raise InputError(f"--images {p}: {f} resolves to {f.resolve()}, outside {p}; refusing to index it")
         else:
-            out.append(p)
-    return out
+            found = [p]
+        out += found
+        roots += [p] * len(found)
+    return (out, roots) if with_roots else out
 
 
 def _load(bundle: str, backend: str, precision: str, index: str = "exact"):
@@ -217,35 +226,40 @@ def index_build(bundle, recipe_files, image_dirs, shard_dirs, out, kind, max_mem
     if not recipe_files and not image_dirs:
         raise click.UsageError("give --recipes FILE and/or --images DIR (or --from-shards DIR)")
     kind = kind or "exact"
-    from seje_sdk.catalog import image_rows, recipe_photos, recipe_rows
+    from seje_sdk.catalog import image_ids, image_rows, photo_owners, recipe_photos, recipe_rows
 
     r = _load(bundle, backend, precision, index=kind)
     on_error = "skip" if skip_bad else "raise"
-    rows, catalog = [], []
+    rows, catalog, roots, titles = [], [], [], {}
     if recipe_files:
         recipes, photos = [], {}
         for p in recipe_files:
             part = read_recipes(p)
             recipes += part
-            photos.update(recipe_photos(p, part))
+            photos.update(recipe_photos(p, part))  # refuses layer2 image ids outside the data folder
+            roots.append(Path(p).resolve().parent)
         if not recipes:
             raise InputError(f"--recipes {', '.join(recipe_files)}: no recipes in the file(s); nothing to index")
         ids = [rec.get("id", i) for i, rec in enumerate(recipes)]
+        titles = {str(i): rec.get("title") for i, rec in zip(ids, recipes)}
         res = r.add_recipes(recipes, ids=ids, batch_size=batch_size, show_progress=True, on_error=on_error)
         catalog += recipe_rows([recipes[p] for p in res.positions], [ids[p] for p in res.positions], photos)
         rows.append(("recipes", len(res.positions), len(res.skipped)))
     if image_dirs:
-        images = image_files(list(image_dirs))
+        images, found_in = image_files(list(image_dirs), with_roots=True)
         if not images:
             raise InputError(f"--images {', '.join(image_dirs)}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
                              "nothing to index")
-        res = r.add_images(images, batch_size=batch_size, show_progress=True, on_error=on_error)
-        kept = [images[p] for p in res.positions]
-        catalog += image_rows(kept, [str(p) for p in kept])
+        ids = image_ids(images, found_in)
+        owners, known = photo_owners(found_in[0] if found_in[0].is_dir() else found_in[0].parent)
+        res = r.add_images(images, ids=ids, batch_size=batch_size, show_progress=True, on_error=on_error)
+        catalog += image_rows([images[p] for p in res.positions], [ids[p] for p in res.positions], owners, {**known, **titles})
+        roots += [d if d.is_dir() else d.parent for d in map(lambda x: Path(x).resolve(), image_dirs)]
         rows.append(("images", len(res.positions), len(res.skipped)))
     if all(n == 0 for _, n, _ in rows):
         raise InputError(f"every item was skipped as unreadable; {out} was not written")
-    r.save_index(out, catalog=catalog)  # titles and paths in the same atomic save (catalog.jsonl)
+    root = os.path.commonpath([str(x) for x in roots])
+    r.save_index(out, catalog=catalog, catalog_root=root)  # titles and paths in the same atomic save (catalog.jsonl)
     click.echo(_table(["indexed", "items", "skipped"], rows))
     click.echo(f"wrote {out} ({kind})")
 
@@ -298,29 +312,70 @@ def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> 
         click.echo(_table(["rank", "id", "score", "title"], [(n + 1, i, f"{s:.4f}", t or "-") for n, (i, s, t) in enumerate(results)]))
 
 
+def _service_default(name: str) -> Any:
+    """A ServiceConfig field's default (defaults are written once, in the dataclass)."""
+    from dataclasses import fields
+
+    from seje_sdk.service.config import ServiceConfig
+
+    return next(f.default for f in fields(ServiceConfig) if f.name == name)
+
+
+def _words(value: str | None) -> tuple[str, ...]:
+    return tuple(w for w in (value or "").replace(",", " ").split() if w)
+
+
 @main.command()
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False), help="index folder (seje index build); embed-only without")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (127.0.0.1: this machine only)")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--max-batch", default=32, show_default=True, type=click.IntRange(min=1), help="items encoded together at most")
-@click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0), help="how long a batch waits for more items")
-@click.option("--max-k", default=100, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(min=0.001))
-@click.option("--max-pixels", default=40_000_000, show_default=True, type=click.IntRange(min=1), help="per image (decompression-bomb guard)")
+@click.option("--max-batch", default=_service_default("max_batch"), show_default=True, type=click.IntRange(min=1), help="items encoded together at most")
+@click.option("--max-wait-ms", default=_service_default("max_wait_ms"), show_default=True, type=click.FloatRange(min=0), help="how long a batch waits for more items")
+@click.option("--max-k", default=_service_default("max_k"), show_default=True, type=click.IntRange(min=1))
+@click.option("--max-upload-mb", default=_service_default("max_upload_bytes") / 2**20, show_default=True, type=click.FloatRange(min=0.001),
+              help="per request body, counted as it streams (chunked included)")
+@click.option("--max-pixels", default=_service_default("max_pixels"), show_default=True, type=click.IntRange(min=1), help="per image (decompression-bomb guard)")
+@click.option("--max-request-pixels", default=_service_default("max_request_pixels"), show_default=True, type=click.IntRange(min=1),
+              help="all images of one request together, checked before decoding")
+@click.option("--batch-pixels", default=_service_default("batch_pixels"), show_default=True, type=click.IntRange(min=1),
+              help="decoded pixels per encoder batch (heavy requests are split into such pieces)")
+@click.option("--header-timeout", default=_service_default("header_timeout_s"), show_default=True, type=click.FloatRange(min=0.1), help="seconds")
+@click.option("--body-timeout", default=_service_default("body_timeout_s"), show_default=True, type=click.FloatRange(min=0.1), help="seconds")
+@click.option("--keep-alive", default=_service_default("keep_alive_s"), show_default=True, type=click.FloatRange(min=1), help="idle seconds")
+@click.option("--max-connections", default=_service_default("max_connections"), show_default=True, type=click.IntRange(min=1))
+@click.option("--grace", default=_service_default("grace_s"), show_default=True, type=click.FloatRange(min=0),
+              help="SIGTERM: seconds in-flight requests may take before the process exits 0")
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False), help="keys, one per line: every route but /health, /ready needs one")
+@click.option("--public-metrics", is_flag=True, help="/metrics without a key")
+@click.option("--allowed-hosts", default=None, help="Host header values to serve (comma-separated) [default: the bound host; + localhost, 127.0.0.1 on loopback]")
+@click.option("--cors-origins", default=None, help="browser origins allowed to call the API (comma-separated)")
+@click.option("--no-docs", is_flag=True, help="turn off /docs and /openapi.json")
+@click.option("--live-dir", type=click.Path(file_okay=False), default=None, help="write log and index versions [default: INDEX.live]")
+@click.option("--compact-every", default=_service_default("compact_every"), show_default=True, type=click.IntRange(min=1),
+              help="writes between compactions into a new index version")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @runtime_options
-def serve(bundle, index_dir, host, port, max_batch, max_wait_ms, max_k, max_upload_mb, max_pixels, log_level, backend, precision) -> None:
-    """Serve search and embedding over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
+def serve(bundle, index_dir, host, port, max_batch, max_wait_ms, max_k, max_upload_mb, max_pixels, max_request_pixels,
+          batch_pixels, header_timeout, body_timeout, keep_alive, max_connections, grace, api_key_file, public_metrics,
+          allowed_hosts, cors_origins, no_docs, live_dir, compact_every, log_level, backend, precision) -> None:
+    """Serve search, embedding and live updates over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
     try:
         from seje_sdk.service import ServiceConfig
+        from seje_sdk.service.config import read_api_keys
         from seje_sdk.service.server import run_service
     except ImportError as e:
         raise InputError(f"seje serve needs the serve extra: pip install 'seje[serve]' ({e})") from e
     config = ServiceConfig(bundle=bundle, index=index_dir, backend=backend, precision=precision, host=host, port=port,
                            max_batch=max_batch, max_wait_ms=max_wait_ms, max_k=max_k,
-                           max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)
-    click.echo(f"seje serve: http://{host}:{port}/ (page), /docs (API), /metrics; loading {bundle}", err=True)
+                           max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels,
+                           max_request_pixels=max_request_pixels, batch_pixels=batch_pixels, header_timeout_s=header_timeout,
+                           body_timeout_s=body_timeout, keep_alive_s=keep_alive, max_connections=max_connections, grace_s=grace,
+                           api_keys=read_api_keys(api_key_file) if api_key_file else (), public_metrics=public_metrics,
+                           allowed_hosts=_words(allowed_hosts) or None, cors_origins=_words(cors_origins), docs=not no_docs,
+                           live_dir=live_dir, compact_every=compact_every)
+    docs = "/docs (API), " if config.docs else ""
+    click.echo(f"seje serve: http://{host}:{port}/ (page), {docs}/metrics; loading {bundle}", err=True)
     run_service(config, log_level=log_level)
 
 

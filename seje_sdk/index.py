@@ -317,7 +317,7 @@ def new_index(kind: str, dim: int, fingerprint: str, modality: str, **params: An
 
 
 def save_indexes(path: str | os.PathLike, indexes: dict[str, Any], fingerprint: str, kind: str,
-                 catalog: Sequence[dict] | None = None) -> Path:
+                 catalog: Sequence[dict] | None = None, catalog_root: str | os.PathLike | None = None) -> Path:
     """Save {modality: index} as subfolders of `path` plus a manifest (and `catalog` rows, see seje_sdk.catalog), atomically."""
     if not indexes:
         raise InputError("nothing to save: both indexes are empty")
@@ -327,7 +327,7 @@ def save_indexes(path: str | os.PathLike, indexes: dict[str, Any], fingerprint: 
         if catalog is not None:
             from seje_sdk.catalog import write_catalog
 
-            write_catalog(tmp, catalog)
+            write_catalog(tmp, catalog, root=catalog_root)
         write_json(tmp / "manifest.json", {"schema_version": RETRIEVER_INDEX_SCHEMA, "fingerprint": fingerprint,
                                            "modalities": sorted(indexes), "kind": kind})
     return Path(path)

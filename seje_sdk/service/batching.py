@@ -1,21 +1,24 @@
-"""Dynamic batching: one worker thread owns every Retriever call and encodes the requests that
+"""Dynamic, fair batching: one worker thread owns every Retriever call and encodes the items that
 arrive within a short window together.
 
-The event loop never runs the encoders: a request puts a job on a queue and awaits a future.
-The worker takes the first job, waits up to `max_wait_ms` for more (up to `max_batch`), embeds
-each modality's jobs in one `embed_*` call (on_error="skip", so one bad item fails only its own
-request) and searches them grouped by k. Results go back with `call_soon_threadsafe`.
+The event loop never runs the encoders: a request puts its items (jobs) on the batcher and
+awaits their futures. Each request has its own queue; a batch takes one item from each waiting
+request in turn (round robin) until it holds `max_batch` items or `batch_pixels` decoded pixels,
+so a request of 32 huge photos is split into batch-sized pieces and a search sent meanwhile
+waits for one piece, not for all 32. Each modality's jobs are embedded in one `embed_*` call
+(on_error="skip", so one bad item fails only its own request) and searched grouped by k.
+Results go back with `call_soon_threadsafe`.
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import queue
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -24,7 +27,6 @@ from seje_sdk.retriever import EmbedResult, Retriever
 
 log = logging.getLogger("seje.service")
 TARGET = {"image": "recipe", "recipe": "image"}  # a photo finds recipes, a recipe finds photos
-_STOP = object()
 
 
 class QueueFull(Exception):
@@ -40,58 +42,93 @@ class Job:
     k: int | None
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    pixels: int = 0  # decoded size of an image (from its header), what a batch's pixel budget counts
 
 
 class Batcher:
-    """Collects jobs into batches of at most `max_batch`, waiting at most `max_wait_ms` after the first."""
+    """Batches of at most `max_batch` items and `batch_pixels` pixels, waiting at most `max_wait_ms` after the first."""
 
     def __init__(self, retriever: Retriever, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int = 1024,
-                 on_batch: Callable[[str, int], None] | None = None):
+                 on_batch: Callable[[str, int], None] | None = None, batch_pixels: int = 40_000_000):
         self.retriever, self.max_batch, self.max_wait = retriever, max_batch, max_wait_ms / 1000.0
+        self.max_queue, self.batch_pixels = max_queue, batch_pixels
         self.on_batch = on_batch or (lambda kind, size: None)
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._waiting: OrderedDict[int, deque[Job]] = OrderedDict()  # request -> its jobs, in round-robin order
+        self._count, self._stopping = 0, False
+        self._ids = itertools.count()
+        self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="seje-batcher", daemon=True)
         self._thread.start()
 
-    async def submit(self, kind: str, item: Any, k: int | None = None) -> Any:
-        """Embed `item` (kind 'image' or 'recipe'); with k, return its top-k hits [(id, score)] instead of the vector."""
+    def enqueue(self, kind: str, items: Sequence[Any], k: int | None = None,
+                pixels: Sequence[int] | None = None) -> list[asyncio.Future]:
+        """Queue one request's items (all or none: QueueFull when they do not fit); a future per item."""
         loop = asyncio.get_running_loop()
-        job = Job(kind, item, k, loop.create_future(), loop)
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            raise QueueFull(f"{self._queue.maxsize} items are already waiting for the encoder") from None
-        return await job.future
+        pixels = pixels or [0] * len(items)
+        jobs = [Job(kind, item, k, loop.create_future(), loop, int(pixels[i] or 0)) for i, item in enumerate(items)]
+        with self._cond:
+            if self._count + len(jobs) > self.max_queue:
+                raise QueueFull(f"{self._count} items are already waiting for the encoder (limit {self.max_queue})")
+            request = next(self._ids)
+            self._waiting[request] = deque(jobs)
+            self._waiting.move_to_end(request, last=False)  # not served yet: ahead of requests already served
+            self._count += len(jobs)
+            self._cond.notify()
+        return [job.future for job in jobs]
+
+    async def submit(self, kind: str, item: Any, k: int | None = None, pixels: int = 0) -> Any:
+        """Embed `item` (kind 'image' or 'recipe'); with k, return its top-k hits [(id, score)] instead of the vector."""
+        return await self.enqueue(kind, [item], k, [pixels])[0]
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish every queued job, then end the worker thread."""
-        self._queue.put(_STOP)
+        """Finish every queued job (within `timeout`), then end the worker thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
         self._thread.join(timeout)
 
     # --- the worker thread ------------------------------------------------------------------
     def _loop(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch, stopping = [first], False
-            deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_batch:
-                try:
-                    job = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if job is _STOP:
-                    stopping = True
-                    break
+            with self._cond:
+                while not self._count and not self._stopping:
+                    self._cond.wait()
+                if not self._count:
+                    return
+                deadline = time.monotonic() + self.max_wait
+                while self._count < self.max_batch and not self._stopping and (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
+                batch = self._take()
+            try:
+                self._run(batch)
+            except Exception as e:  # never let the worker die: every job of the batch gets the error
+                log.exception("seje service: a batch of %d failed", len(batch))
+                for job in batch:
+                    _settle(job, e)
+
+    def _take(self) -> list[Job]:
+        """One job from each waiting request in turn, within the batch's item and pixel budgets (caller holds the lock).
+
+        Requests not served yet stand first (enqueue puts them at the front), and a served request moves to
+        the back, so a light request sent while a heavy one runs goes into the very next batch.
+        """
+        batch: list[Job] = []
+        pixels, progress = 0, True
+        while progress and len(batch) < self.max_batch:
+            progress = False
+            for request in list(self._waiting):
+                jobs = self._waiting[request]
+                if len(batch) >= self.max_batch or (batch and pixels + jobs[0].pixels > self.batch_pixels):
+                    continue
+                job = jobs.popleft()
                 batch.append(job)
-            self._run(batch)
-            if stopping:
-                while not self._queue.empty():  # jobs queued behind the stop marker still get answers
-                    job = self._queue.get()
-                    if job is not _STOP:
-                        self._run([job])
-                return
+                pixels, progress = pixels + job.pixels, True
+                self._count -= 1
+                if jobs:
+                    self._waiting.move_to_end(request)
+                else:
+                    del self._waiting[request]
+        return batch
 
     def _run(self, batch: list[Job]) -> None:
         by_kind: dict[str, list[Job]] = defaultdict(list)

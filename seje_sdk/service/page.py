@@ -123,6 +123,57 @@ fetch("/ready").then((r) => r.json()).then((info) => {
 """
 
 
+DOCS = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>seje API</title>
+<style>
+  body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 60rem; color: #222; }
+  .op { border: 1px solid #ddd; border-radius: 8px; padding: .5rem 1rem; margin: .6rem 0; }
+  .method { font-weight: bold; display: inline-block; width: 4.5rem; } code { background: #f4f4f4; padding: 0 .2rem; }
+  #error { color: #b00020; }
+</style></head>
+<body>
+<h1>seje API</h1>
+<p>Every endpoint, read from <a href="/openapi.json">/openapi.json</a> (served by this process; nothing is loaded
+from the internet). API key, if the service needs one: <input id="key" type="password" size="30">
+<button id="load">reload</button></p>
+<div id="error"></div><div id="ops"></div>
+<script>
+async function load() {
+  const key = document.getElementById("key").value;
+  const response = await fetch("/openapi.json", key ? { headers: { "X-API-Key": key } } : {});
+  const spec = await response.json();
+  if (!response.ok) { document.getElementById("error").textContent = `${response.status}: ${spec.error}`; return; }
+  document.getElementById("error").textContent = "";
+  const ops = document.getElementById("ops");
+  ops.replaceChildren();
+  for (const [path, methods] of Object.entries(spec.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const div = document.createElement("div");
+      div.className = "op";
+      const params = (op.parameters || []).map((p) => p.name + (p.required ? "" : "?"));
+      const body = op.requestBody ? Object.keys(op.requestBody.content).join(", ") : "";
+      div.innerHTML = '<span class="method"></span><code class="path"></code><div class="summary"></div><small class="args"></small>';
+      div.querySelector(".method").textContent = method.toUpperCase();
+      div.querySelector(".path").textContent = path;
+      div.querySelector(".summary").textContent = op.summary || "";
+      div.querySelector(".args").textContent = [params.length ? "parameters: " + params.join(", ") : "", body ? "body: " + body : ""].filter(Boolean).join("; ");
+      ops.appendChild(div);
+    }
+  }
+}
+document.getElementById("load").addEventListener("click", load);
+load();
+</script>
+</body></html>
+"""
+
+
 def page_html() -> str:
     """The search page (static: it reads everything it shows from the JSON endpoints)."""
     return PAGE
+
+
+def docs_html() -> str:
+    """The API docs page: lists /openapi.json's endpoints with no assets from a CDN (works offline)."""
+    return DOCS
