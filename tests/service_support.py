@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -46,3 +51,42 @@ def shared_retriever(tiny_bundle, service_index):
 
 def photos_of(data: Path) -> list[Path]:
     return sorted((data / "images" / "test").rglob("*.jpg"))
+
+
+SEJE = [sys.executable, "-c", "from seje_sdk.cli import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(bundle: Path, index: Path | None, *args: str, port: int | None = None,
+                headers: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`seje serve` in a subprocess on 127.0.0.1 (real uvicorn); returns (process, url) once /ready says 200."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [*SEJE, "serve", str(bundle), "--port", str(port), "--backend", "onnxruntime", "--log-level", "warning", *args]
+    if index is not None:
+        cmd[4:4] = ["--index", str(index)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(url + "/ready", timeout=2, headers=headers).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"seje serve did not become ready: {proc.stdout.read()}")
+        time.sleep(0.2)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0

@@ -67,7 +67,8 @@ def test_search_recipe_and_embed_equal_sdk(service, shared_retriever, tiny_data)
     assert res.status_code == 200, res.text
     want = shared_retriever.search(recipes=[recipe], k=3)[0]
     same_hits(res.json()["hits"], want, tol=1e-6)
-    assert all(h["title"].endswith(".jpg") and h["thumbnail"] for h in res.json()["hits"])  # photos: file names
+    owners, names = photo_owners(tiny_data), titles(tiny_data)
+    assert all(h["title"] == names[owners[h["id"]]] and h["thumbnail"] for h in res.json()["hits"])  # a photo: its recipe's title
 
     emb = service.post("/embed/recipe", json={"recipes": [plain, plain]}).json()
     np.testing.assert_allclose(emb["embeddings"], shared_retriever.embed_recipes([recipe, recipe]), atol=1e-5)

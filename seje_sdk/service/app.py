@@ -51,6 +51,12 @@ class ServiceState:
         self.live: Any = None  # the LiveIndex taking writes (None: read-only, `live_error` says why)
         self.live_error: str | None = None
 
+    def index_sizes(self) -> dict[str, int]:
+        """Items per modality now (live writes included)."""
+        if self.live is not None:
+            return {m: len(index) for m, index in self.live.modalities.items()}
+        return self.sizes
+
     def row(self, modality: str, item_id: Any) -> dict:
         """The catalog row of an id (live writes included); {} when unknown."""
         catalog = self.live.catalog if self.live is not None else self.catalog
@@ -197,7 +203,7 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         return state.batcher
 
     def check_k(k: int, target: str) -> None:
-        size = state.sizes.get(target, 0)
+        size = state.index_sizes().get(target, 0)
         if size == 0:
             raise HTTPException(404, f"no {target} index is loaded: build one with `seje index build --{target}s ...`")
         if k > min(cfg.max_k, size):
@@ -255,7 +261,7 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
             return JSONResponse({"status": status, "error": state.error}, status_code=503)
         info = state.retriever.info()
         return JSONResponse({"status": "ready", "backend": info["backend"], "precision": info["precision"],
-                             "device": info["device"], "index": state.sizes, "catalog": len(state.catalog),
+                             "device": info["device"], "index": state.index_sizes(), "catalog": len(state.catalog),
                              "batching": {"max_batch": cfg.max_batch, "max_wait_ms": cfg.max_wait_ms},
                              "limits": {"max_k": cfg.max_k, "max_items": cfg.max_items, "max_upload_bytes": cfg.max_upload_bytes,
                                         "max_pixels": cfg.max_pixels, "max_request_pixels": cfg.max_request_pixels,

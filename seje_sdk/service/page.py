@@ -28,6 +28,8 @@ PAGE = """<!doctype html>
 <body>
 <h1>seje: cross-modal food retrieval</h1>
 <p class="sub">A photo finds recipes; a recipe finds photos. <span id="index-info"></span></p>
+<p class="sub"><label for="api-key" style="display:inline">API key (only if the service asks for one)</label>
+  <input id="api-key" type="password" size="28" autocomplete="off"></p>
 <div class="forms">
   <form id="photo-form">
     <strong>Search by photo</strong>
@@ -73,8 +75,10 @@ function show(answer) {
     cells.forEach((text, i) => { const td = document.createElement("td"); td.className = names[i]; td.textContent = text; row.appendChild(td); });
     if (hit.thumbnail) {
       const img = document.createElement("img");
-      img.className = "thumb"; img.src = hit.thumbnail; img.alt = hit.title || String(hit.id);
+      img.className = "thumb"; img.alt = hit.title || String(hit.id);
+      img.onerror = () => img.remove();  // never a broken-image placeholder
       row.children[1].appendChild(img);
+      loadImage(img, hit.thumbnail);
     }
     body.appendChild(row);
   }
@@ -82,19 +86,36 @@ function show(answer) {
   status(`top ${answer.hits.length} ${answer.target}s for your ${answer.query}`, false);
 }
 
+const auth = () => { const key = $("api-key").value.trim(); return key ? { "X-API-Key": key } : {}; };
+
+async function loadImage(img, src) {
+  // with a key, an <img src> cannot send it: fetch the thumbnail and show it as a blob
+  if (!Object.keys(auth()).length) { img.src = src; return; }
+  const response = await fetch(src, { headers: auth() });
+  if (response.ok) img.src = URL.createObjectURL(await response.blob()); else img.remove();
+}
+
 async function ask(url, options) {
   status("searching...", false);
   try {
-    const response = await fetch(url, options);
+    const response = await fetch(url, { ...options, headers: { ...(options.headers || {}), ...auth() } });
     const answer = await response.json();
-    if (!response.ok) { status(`${response.status}: ${answer.error || "request failed"}`, true); return; }
+    if (!response.ok) {
+      status(`${response.status}: ${answer.error || "request failed"}`, true);
+      $("results").hidden = true;
+      return;
+    }
     show(answer);
   } catch (err) { status(`request failed: ${err}`, true); }
 }
 
+// the query photo is shown only once the browser has decoded it: a file it cannot read shows nothing
+$("query-preview").addEventListener("load", () => { $("query-preview").style.display = "block"; });
+$("query-preview").addEventListener("error", () => { $("query-preview").style.display = "none"; $("query-preview").removeAttribute("src"); });
 $("photo").addEventListener("change", () => {
   const file = $("photo").files[0];
-  if (file) { $("query-preview").src = URL.createObjectURL(file); $("query-preview").style.display = "block"; }
+  $("query-preview").style.display = "none";
+  if (file) $("query-preview").src = URL.createObjectURL(file); else $("query-preview").removeAttribute("src");
 });
 
 $("photo-form").addEventListener("submit", (event) => {
