@@ -95,6 +95,11 @@ def under_root(path: str | os.PathLike, root: str | os.PathLike) -> Path | None:
     return resolved if resolved.is_relative_to(base) else None
 
 
+def plain_file_name(name: str) -> bool:
+    """A layer2 image id must be a file name: no folder part, no `..`, not absolute (else it could name any file)."""
+    return bool(name) and name not in (".", "..") and Path(name).name == name and "\\" not in name
+
+
 def layer2_rows(data: Path) -> list[dict]:
     """The rows of `data/layer2.json` ([] without one), each image id checked to be a plain file name."""
     layer2 = data / "layer2.json"
@@ -104,7 +109,7 @@ def layer2_rows(data: Path) -> list[dict]:
     for row in rows:
         for image in row.get("images", []):
             name = str(image.get("id", ""))
-            if not name or name in (".", "..") or Path(name).name != name or "\\" in name or Path(name).is_absolute():
+            if not plain_file_name(name):
                 raise InputError(f"{layer2}: recipe {row.get('id')!r} names image {name!r}, which is not a plain file "
                                  f"name inside {data / 'images'}; refusing to index it (fix or remove that entry)")
     return rows

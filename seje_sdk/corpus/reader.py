@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from seje_sdk.catalog import plain_file_name
 from seje_sdk.errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -147,7 +148,9 @@ def _recipe1m_images(folder: Path) -> Iterator[Item]:
             part = partition.get(rid)
             path = folder / "images" / (part or "?") / Path(*image_id[:4]) / image_id
             bad = ("recipe id not in layer1.json" if part is None else
-                   "" if image_id and path.is_file() else f"image file not found: {path}")
+                   f"image id {image_id!r} is not a plain file name inside {folder / 'images'}; refusing it"
+                   if not plain_file_name(image_id) else
+                   "" if path.is_file() else f"image file not found: {path}")
             yield Item(pos, image_id or str(pos), str(path), str(path), bad)
             pos += 1
 
