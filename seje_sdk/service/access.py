@@ -5,7 +5,8 @@
   page, and /metrics when public); otherwise 401 JSON.
 - `BodyDeadline`: the whole request body must arrive within `body_timeout_s`; a slower client
   gets 408 and its connection is closed (the byte cap itself is FastAPI's `max_body_size`).
-- `install_access`: these two plus Starlette's TrustedHostMiddleware (Host header check, against
+- `QuietCancel`: a request cancelled when the shutdown grace is over ends with a log line.
+- `install_access`: these plus Starlette's TrustedHostMiddleware (Host header check, against
   DNS rebinding) and CORSMiddleware (only when origins are configured).
 """
 from __future__ import annotations
@@ -13,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 
-from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from seje_sdk.service.config import ServiceConfig
 
+log = logging.getLogger("seje.service")
 OPEN_PATHS = ("/health", "/ready", "/", "/docs")  # no data behind these: liveness, readiness, static HTML
 
 
@@ -56,8 +58,16 @@ class ApiKeyGuard:
         await send({"type": "http.response.body", "body": body})
 
 
+class BodyTooSlow(Exception):
+    """The request body did not arrive within the deadline."""
+
+
 class BodyDeadline:
-    """Raises 408 (connection closed) from `receive` once a request body has taken longer than `seconds`."""
+    """Answers 408 (and closes the connection) once a request body has taken longer than `seconds` to arrive.
+
+    `receive` raises BodyTooSlow at the deadline; whatever the app then answers (a parser may turn
+    the error into a 400) is replaced by the 408.
+    """
 
     def __init__(self, app, seconds: float):
         self.app, self.seconds = app, seconds
@@ -65,20 +75,50 @@ class BodyDeadline:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        deadline = time.monotonic() + self.seconds
+        deadline, late, started = time.monotonic() + self.seconds, [False], [False]
 
         async def timed_receive():
             try:
                 return await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
             except asyncio.TimeoutError:
-                raise HTTPException(408, f"the request body did not arrive within {self.seconds:g} s",
-                                    headers={"Connection": "close"}) from None
+                late[0] = True
+                raise BodyTooSlow() from None
 
-        await self.app(scope, timed_receive, send)
+        async def guarded_send(message) -> None:
+            if late[0]:
+                return  # the 408 below replaces the app's answer
+            started[0] = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, guarded_send)
+        except BodyTooSlow:
+            pass
+        if late[0] and not started[0]:
+            body = json.dumps({"error": f"the request body did not arrive within {self.seconds:g} s"}).encode()
+            await send({"type": "http.response.start", "status": 408,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                    (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+
+
+class QuietCancel:
+    """A request still running when the --grace time is up is cancelled by uvicorn: end it with one log line, not a traceback."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except asyncio.CancelledError:
+            if scope["type"] != "http":
+                raise
+            log.warning("seje service: %s %s cancelled at shutdown (the --grace time was up)", scope["method"], scope["path"])
 
 
 def install_access(app, config: ServiceConfig) -> None:
-    """Add the middleware above in order (outermost last): body deadline, key, CORS, Host check."""
+    """Add the middleware above in order (outermost last): body deadline, key, CORS, Host check, quiet cancel."""
     app.add_middleware(BodyDeadline, seconds=config.body_timeout_s)
     if config.api_keys:
         open_paths = OPEN_PATHS + (("/metrics",) if config.public_metrics else ())
@@ -88,3 +128,4 @@ def install_access(app, config: ServiceConfig) -> None:
                            allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.hosts())
+    app.add_middleware(QuietCancel)
