@@ -140,6 +140,14 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
     return False
 
 
+def _read_until_closed(sock: socket.socket, seconds: float) -> bytes:
+    sock.settimeout(seconds)
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
 def test_slow_and_idle_clients_are_dropped(server):
     _, url = server
     slow_headers, idle = _open(url), _open(url)
@@ -149,19 +157,15 @@ def test_slow_and_idle_clients_are_dropped(server):
     slow_body = _open(url)
     slow_body.sendall(b"POST /search/recipe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 1000\r\n\r\n{\"recipe\":")
-    slow_body.settimeout(6)
-    answer = slow_body.recv(4096)
+    answer = _read_until_closed(slow_body, 6)  # the answer, then the server closes the connection
     assert b" 408 " in answer.split(b"\r\n")[0] and b"did not arrive within" in answer
-    assert _closed_within(slow_body, 3)
 
 
 def test_connection_cap_refuses_extra_connections(server):
     _, url = server
     held = [_open(url) for _ in range(40)]
     try:
-        extra = _open(url)
-        extra.settimeout(5)
-        assert b" 503 " in extra.recv(4096).split(b"\r\n")[0]
+        assert b" 503 " in _read_until_closed(_open(url), 5).split(b"\r\n")[0]
     finally:
         for s in held:
             s.close()

@@ -3,8 +3,9 @@
 - `ApiKeyGuard`: a valid key (`Authorization: Bearer KEY` or `X-API-Key: KEY`, compared in
   constant time) on every path except the open ones (/health, /ready, the static page and docs
   page, and /metrics when public); otherwise 401 JSON.
-- `BodyDeadline`: the whole request body must arrive within `body_timeout_s`; a slower client
-  gets 408 and its connection is closed (the byte cap itself is FastAPI's `max_body_size`).
+- `BodyGuard`: the body's bytes are counted as they stream (chunked included) and stop at
+  `max_upload_bytes` (413); the whole body must arrive within `body_timeout_s` (408); either way
+  the connection is closed.
 - `QuietCancel`: a request cancelled when the shutdown grace is over ends with a log line.
 - `install_access`: these plus Starlette's TrustedHostMiddleware (Host header check, against
   DNS rebinding) and CORSMiddleware (only when origins are configured).
@@ -51,55 +52,70 @@ class ApiKeyGuard:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] in self.open_paths or scope["method"] == "OPTIONS" or self.allowed(scope):
             return await self.app(scope, receive, send)
-        body = json.dumps({"error": "a valid API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`"}).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"www-authenticate", b"Bearer")]})
-        await send({"type": "http.response.body", "body": body})
+        await _refuse(send, 401, "a valid API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
+                      [(b"www-authenticate", b"Bearer")])
 
 
-class BodyTooSlow(Exception):
-    """The request body did not arrive within the deadline."""
+class BodyRefused(Exception):
+    """The request body broke a limit: over the byte cap, or too slow to arrive."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
-class BodyDeadline:
-    """Answers 408 (and closes the connection) once a request body has taken longer than `seconds` to arrive.
+class BodyGuard:
+    """Counts a request body's bytes as they stream in (chunked included) and times its arrival.
 
-    `receive` raises BodyTooSlow at the deadline; whatever the app then answers (a parser may turn
-    the error into a 400) is replaced by the 408.
+    A declared Content-Length over `max_bytes` is answered 413 before anything is read; otherwise
+    `receive` raises BodyRefused at the cap (413) or the deadline (408), and whatever the app then
+    answers (a parser may turn the error into a 400) is replaced by that JSON answer, sent with
+    `Connection: close` so the rest of the body is never read.
     """
 
-    def __init__(self, app, seconds: float):
-        self.app, self.seconds = app, seconds
+    def __init__(self, app, max_bytes: int, seconds: float):
+        self.app, self.max_bytes, self.seconds = app, max_bytes, seconds
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        deadline, late, started = time.monotonic() + self.seconds, [False], [False]
+        declared = _header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await _refuse(send, 413, f"request body is {int(declared)} bytes, the limit is {self.max_bytes}")
+        deadline, seen, refused, started = time.monotonic() + self.seconds, [0], [], [False]
 
-        async def timed_receive():
+        async def guarded_receive():
             try:
-                return await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
             except asyncio.TimeoutError:
-                late[0] = True
-                raise BodyTooSlow() from None
+                refused.append(BodyRefused(408, f"the request body did not arrive within {self.seconds:g} s"))
+                raise refused[-1] from None
+            seen[0] += len(message.get("body", b""))
+            if seen[0] > self.max_bytes:
+                refused.append(BodyRefused(413, f"request body over the {self.max_bytes}-byte limit (stopped reading there)"))
+                raise refused[-1]
+            return message
 
         async def guarded_send(message) -> None:
-            if late[0]:
-                return  # the 408 below replaces the app's answer
-            started[0] = True
-            await send(message)
+            if not refused:  # once refused, the answer below replaces the app's
+                started[0] = True
+                await send(message)
 
         try:
-            await self.app(scope, timed_receive, guarded_send)
-        except BodyTooSlow:
+            await self.app(scope, guarded_receive, guarded_send)
+        except BodyRefused:
             pass
-        if late[0] and not started[0]:
-            body = json.dumps({"error": f"the request body did not arrive within {self.seconds:g} s"}).encode()
-            await send({"type": "http.response.start", "status": 408,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                    (b"connection", b"close")]})
-            await send({"type": "http.response.body", "body": body})
+        if refused and not started[0]:
+            await _refuse(send, refused[0].status, refused[0].message)
+
+
+async def _refuse(send, status: int, message: str, headers: list | None = None) -> None:
+    """A JSON error answer straight from the middleware; the connection is closed after it."""
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class QuietCancel:
@@ -118,8 +134,8 @@ class QuietCancel:
 
 
 def install_access(app, config: ServiceConfig) -> None:
-    """Add the middleware above in order (outermost last): body deadline, key, CORS, Host check, quiet cancel."""
-    app.add_middleware(BodyDeadline, seconds=config.body_timeout_s)
+    """Add the middleware above in order (outermost last): body guard, key, CORS, Host check, quiet cancel."""
+    app.add_middleware(BodyGuard, max_bytes=config.max_upload_bytes, seconds=config.body_timeout_s)
     if config.api_keys:
         open_paths = OPEN_PATHS + (("/metrics",) if config.public_metrics else ())
         app.add_middleware(ApiKeyGuard, keys=config.api_keys, open_paths=open_paths)

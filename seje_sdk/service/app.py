@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from seje_sdk.catalog import read_catalog
 from seje_sdk.errors import InputError, SejeError
 from seje_sdk.retriever import Retriever
-from seje_sdk.service.access import install_access
+from seje_sdk.service.access import BodyRefused, install_access
 from seje_sdk.service.batching import TARGET, Batcher, QueueFull
 from seje_sdk.service.config import ServiceConfig
 from seje_sdk.service.items import install_items
@@ -95,10 +95,9 @@ def create_app(config: ServiceConfig, loader: Loader = load_retriever, owns_retr
 
     app = FastAPI(title="seje retrieval service", version=__version__, lifespan=lifespan,
                   description="Cross-modal food retrieval: a photo finds recipes, a recipe finds photos.",
-                  docs_url=None, redoc_url=None, openapi_url="/openapi.json" if config.docs else None,
-                  max_body_size=config.max_upload_bytes)  # counted as the body streams, chunked included
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json" if config.docs else None)
     app.state.seje, app.state.metrics = state, metrics
-    _install_errors(app, config)
+    _install_errors(app)
     _install_middleware(app, config, metrics)
     install_access(app, config)
     _install_routes(app, state, metrics)
@@ -141,14 +140,10 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-def _install_errors(app: FastAPI, config: ServiceConfig) -> None:
+def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        detail, headers = exc.detail, getattr(exc, "headers", None)
-        if exc.status_code == 413 and detail == "Content Too Large":  # FastAPI's streaming byte counter stopped reading
-            detail = f"request body over the {config.max_upload_bytes}-byte limit (stopped reading there)"
-            headers = {"Connection": "close"}
-        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=headers)
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -174,18 +169,15 @@ def _install_errors(app: FastAPI, config: ServiceConfig) -> None:
 
 def _install_middleware(app: FastAPI, config: ServiceConfig, metrics: ServiceMetrics) -> None:
     @app.middleware("http")
-    async def guard_and_measure(request: Request, call_next):
+    async def measure(request: Request, call_next):
         start = time.perf_counter()
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > config.max_upload_bytes:  # refused before the body is read
-            response = _error(413, f"request body is {int(length)} bytes, the limit is {config.max_upload_bytes}")
-            response.headers["Connection"] = "close"
-        else:
-            try:
-                response = await call_next(request)
-            except Exception:  # a bug: log the traceback here, send the client one line
-                log.exception("seje service: %s %s failed", request.method, request.url.path)
-                response = _error(500, "internal error in the service (logged on the server); please report it")
+        try:
+            response = await call_next(request)
+        except BodyRefused:  # BodyGuard answers it
+            raise
+        except Exception:  # a bug: log the traceback here, send the client one line
+            log.exception("seje service: %s %s failed", request.method, request.url.path)
+            response = _error(500, "internal error in the service (logged on the server); please report it")
         route = request.scope.get("route")
         metrics.observe_request(getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start)
         return response
