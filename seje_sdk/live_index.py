@@ -29,7 +29,8 @@ import numpy as np
 
 from seje_sdk.catalog import catalog_entry, catalog_root, read_catalog
 from seje_sdk.errors import InputError
-from seje_sdk.index import ExactIndex, SearchResult, check_queries, load_indexes, new_index, save_indexes
+from seje_sdk.index import ExactIndex, SearchResult, check_queries
+from seje_sdk.indexes import load_indexes, new_index, save_indexes
 from seje_sdk.io import atomic_file
 
 MODALITIES = ("recipe", "image")
