@@ -265,8 +265,6 @@ def _words(value: str | None) -> tuple[str, ...]:
 @click.option("--max-pixels", default=_service_default("max_pixels"), show_default=True, type=click.IntRange(min=1), help="per image (decompression-bomb guard)")
 @click.option("--max-request-pixels", default=_service_default("max_request_pixels"), show_default=True, type=click.IntRange(min=1),
               help="all images of one request together, checked before decoding")
-@click.option("--batch-pixels", default=_service_default("batch_pixels"), show_default=True, type=click.IntRange(min=1),
-              help="decoded pixels per encoder batch (heavy requests are split into such pieces)")
 @click.option("--header-timeout", default=_service_default("header_timeout_s"), show_default=True, type=click.FloatRange(min=0.1), help="seconds")
 @click.option("--body-timeout", default=_service_default("body_timeout_s"), show_default=True, type=click.FloatRange(min=0.1), help="seconds")
 @click.option("--keep-alive", default=_service_default("keep_alive_s"), show_default=True, type=click.FloatRange(min=1), help="idle seconds")
@@ -284,7 +282,7 @@ def _words(value: str | None) -> tuple[str, ...]:
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @runtime_options
 def serve(bundle, index_dir, host, port, max_batch, max_wait_ms, max_k, max_upload_mb, max_pixels, max_request_pixels,
-          batch_pixels, header_timeout, body_timeout, keep_alive, max_connections, grace, api_key_file, public_metrics,
+          header_timeout, body_timeout, keep_alive, max_connections, grace, api_key_file, public_metrics,
           allowed_hosts, cors_origins, no_docs, live_dir, compact_every, log_level, backend, precision) -> None:
     """Serve search, embedding and live updates over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
     try:
@@ -296,7 +294,7 @@ def serve(bundle, index_dir, host, port, max_batch, max_wait_ms, max_k, max_uplo
     config = ServiceConfig(bundle=bundle, index=index_dir, backend=backend, precision=precision, host=host, port=port,
                            max_batch=max_batch, max_wait_ms=max_wait_ms, max_k=max_k,
                            max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels,
-                           max_request_pixels=max_request_pixels, batch_pixels=batch_pixels, header_timeout_s=header_timeout,
+                           max_request_pixels=max_request_pixels, header_timeout_s=header_timeout,
                            body_timeout_s=body_timeout, keep_alive_s=keep_alive, max_connections=max_connections, grace_s=grace,
                            api_keys=read_api_keys(api_key_file) if api_key_file else (), public_metrics=public_metrics,
                            allowed_hosts=_words(allowed_hosts) or None, cors_origins=_words(cors_origins), docs=not no_docs,

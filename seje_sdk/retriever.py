@@ -22,7 +22,7 @@ import numpy as np
 from seje_sdk.backends.base import Session
 from seje_sdk.backends.selection import select_backend
 from seje_sdk.bundle import Bundle
-from seje_sdk.embedder import EmbedResult, Embedder
+from seje_sdk.embedder import EmbedResult, Embedder, _normalise
 from seje_sdk.errors import InputError
 from seje_sdk.index import SearchResult, check_ids
 from seje_sdk.indexes import index_kind, load_indexes, new_index, save_indexes
@@ -123,6 +123,10 @@ class Retriever:
         (2, 1024)
         """
         return self._embedder.finish(list(self.iter_image_batches(images, batch_size, show_progress, on_error)), on_error)
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, d) embeddings of images already prepared by `seje_sdk.image.preprocess` ((n, 3, size, size) float32)."""
+        return _normalise(self._embedder.run("image", {"pixels": np.asarray(pixels, np.float32)})["embedding"])
 
     def iter_recipe_batches(self, recipes: Iterable[Any], batch_size: int = 64, show_progress: bool = False,
                             on_error: str = "raise") -> Iterator[EmbedResult]:

@@ -24,7 +24,7 @@ def server(tiny_bundle, service_index, tmp_path_factory):
     """One server with small limits and short timeouts for the probes below."""
     proc, url = start_serve(tiny_bundle, service_index, "--max-upload-mb", str(CAP_MB), "--header-timeout", "1",
                             "--body-timeout", "2", "--keep-alive", "1", "--max-connections", "40",
-                            "--batch-pixels", "4000000", "--live-dir", str(tmp_path_factory.mktemp("live")))
+                            "--live-dir", str(tmp_path_factory.mktemp("live")))
     yield proc, url
     proc.kill()
     proc.wait()
@@ -91,7 +91,7 @@ def _png(side: int, shade: int) -> bytes:
 
 def test_heavy_request_does_not_stall_light_ones(server, tiny_data):
     _, url = server
-    heavy = [("images", (f"big{i}.png", _png(2000, i), "image/png")) for i in range(32)]  # 32 x 4 Mpx, one per batch
+    heavy = [("images", (f"big{i}.png", _png(2000, i), "image/png")) for i in range(32)]  # 32 x 4 Mpx
     photo = photos_of(tiny_data)[0]
     done: dict[str, float] = {}
     start = time.monotonic()

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from seje_sdk.catalog import read_catalog
 from seje_sdk.errors import InputError, SejeError
+from seje_sdk.image import preprocess
 from seje_sdk.retriever import Retriever
 from seje_sdk.service.access import BodyRefused, install_access
 from seje_sdk.service.batching import TARGET, Batcher, QueueFull
@@ -35,6 +36,7 @@ from seje_sdk.service.schemas import (EmbedOut, Hit, ImageTooLarge, RecipeEmbed,
 from seje_sdk.version import __version__
 
 log = logging.getLogger("seje.service")
+DECODE_SLOTS = 4  # photos decoded at once (each request decodes its photos one after another)
 Loader = Callable[[ServiceConfig], tuple[Retriever, dict]]
 
 
@@ -110,8 +112,7 @@ def _load(state: ServiceState, metrics: ServiceMetrics, loader: Loader, on_failu
         state.retriever, state.catalog = retriever, catalog
         state.sizes = dict(retriever.info()["index"])
         _open_live(state, retriever)
-        state.batcher = Batcher(retriever, cfg.max_batch, cfg.max_wait_ms, cfg.max_queue, on_batch=metrics.observe_batch,
-                                batch_pixels=cfg.batch_pixels)
+        state.batcher = Batcher(retriever, cfg.max_batch, cfg.max_wait_ms, cfg.max_queue, on_batch=metrics.observe_batch)
         metrics.ready.set(1)
         log.info("seje service ready: %s, index %s", retriever, state.sizes)
     except Exception as e:  # reported by /ready and the log; `seje serve` exits with it
@@ -218,6 +219,14 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
             raise HTTPException(413, f"{name}: over the {cfg.max_upload_bytes}-byte upload limit")
         return data, check_image_header(data, name, cfg.max_pixels)
 
+    decode_slots = asyncio.Semaphore(DECODE_SLOTS)
+
+    async def decode(data: bytes, name: str) -> Any:
+        """Decode, resize and crop one photo in a worker thread (never in the encoder's queue); a request decodes
+        its photos one at a time, so a request of huge photos holds one slot and light requests use the others."""
+        async with decode_slots:
+            return await asyncio.to_thread(preprocess, data, state.retriever.bundle.image_spec, name)
+
     async def answers(futures: list, names: list[str]) -> list[Any]:
         """Await one request's items; an item's InputError is re-raised naming that item."""
         out = []
@@ -266,8 +275,9 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
     @app.post("/search/image", response_model=SearchOut, summary="Top-k recipes for an uploaded food photo")
     async def search_image(image: UploadFile = File(...), k: int = Form(5, ge=1), batcher: Batcher = Depends(running)):
         check_k(k, "recipe")
-        data, pixels = await read_upload(image)
-        return hits_out("image", k, (await answers(batcher.enqueue("image", [data], k, [pixels]), ["image"]))[0])
+        data, _ = await read_upload(image)
+        pixels = await decode(data, "image")
+        return hits_out("image", k, (await answers(batcher.enqueue("image", [pixels], k), ["image"]))[0])
 
     @app.post("/search/recipe", response_model=SearchOut, summary="Top-k photos for a recipe (JSON)")
     async def search_recipe(body: RecipeSearch, batcher: Batcher = Depends(running)):
@@ -284,7 +294,8 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         if pixels > cfg.max_request_pixels:  # the per-request budget, from the headers: nothing decoded yet
             raise HTTPException(413, f"{len(uploads)} images of {pixels} pixels in all, the per-request limit is "
                                      f"{cfg.max_request_pixels}; send fewer or smaller images per request")
-        futures = batcher.enqueue("image", [d for d, _ in uploads], None, [p for _, p in uploads])
+        decoded = [await decode(d, f"images[{i}]") for i, (d, _) in enumerate(uploads)]
+        futures = batcher.enqueue("image", decoded)
         vectors = await answers(futures, [f"images[{i}]" for i in range(len(uploads))])
         return EmbedOut(dim=len(vectors[0]), embeddings=[v.tolist() for v in vectors])
 
@@ -307,7 +318,7 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
             raise HTTPException(404, f"the photo of {modality} {id!r} cannot be read ({type(e).__name__})") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
-    install_items(app, state, running, read_upload)
+    install_items(app, state, running, read_upload, decode)
 
 
 @lru_cache(maxsize=2048)

@@ -2,11 +2,12 @@
 arrive within a short window together.
 
 The event loop never runs the encoders: a request puts its items (jobs) on the batcher and
-awaits their futures. Each request has its own queue; a batch takes one item from each waiting
-request in turn (round robin) until it holds `max_batch` items or `batch_pixels` decoded pixels,
-so a request of 32 huge photos is split into batch-sized pieces and a search sent meanwhile
-waits for one piece, not for all 32. Each modality's jobs are embedded in one `embed_*` call
-(on_error="skip", so one bad item fails only its own request) and searched grouped by k.
+awaits their futures. Photos arrive already decoded and resized (the app does that in worker
+threads, one photo at a time per request), so every image job costs the same: one forward pass.
+Each request has its own queue; a batch takes one item from each waiting request in turn (round
+robin, requests not served yet first) up to `max_batch`, so a request of 32 photos is split into
+pieces that interleave with other requests. Recipes are embedded in one `embed_recipes` call
+(on_error="skip", so one bad item fails only its own request); both are searched grouped by k.
 Results go back with `call_soon_threadsafe`.
 """
 from __future__ import annotations
@@ -37,21 +38,20 @@ class QueueFull(Exception):
 class Job:
     """One item to embed (and search when k is set); `future` receives the vector or the hits."""
 
-    kind: str  # "image" (encoded bytes) or "recipe" (a dict)
+    kind: str  # "image" (a (3, size, size) array from seje_sdk.image.preprocess) or "recipe" (a dict)
     item: Any
     k: int | None
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
-    pixels: int = 0  # decoded size of an image (from its header), what a batch's pixel budget counts
 
 
 class Batcher:
-    """Batches of at most `max_batch` items and `batch_pixels` pixels, waiting at most `max_wait_ms` after the first."""
+    """Batches of at most `max_batch` items, waiting at most `max_wait_ms` after the first."""
 
     def __init__(self, retriever: Retriever, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int = 1024,
-                 on_batch: Callable[[str, int], None] | None = None, batch_pixels: int = 40_000_000):
+                 on_batch: Callable[[str, int], None] | None = None):
         self.retriever, self.max_batch, self.max_wait = retriever, max_batch, max_wait_ms / 1000.0
-        self.max_queue, self.batch_pixels = max_queue, batch_pixels
+        self.max_queue = max_queue
         self.on_batch = on_batch or (lambda kind, size: None)
         self._waiting: OrderedDict[int, deque[Job]] = OrderedDict()  # request -> its jobs, in round-robin order
         self._count, self._stopping = 0, False
@@ -60,12 +60,10 @@ class Batcher:
         self._thread = threading.Thread(target=self._loop, name="seje-batcher", daemon=True)
         self._thread.start()
 
-    def enqueue(self, kind: str, items: Sequence[Any], k: int | None = None,
-                pixels: Sequence[int] | None = None) -> list[asyncio.Future]:
+    def enqueue(self, kind: str, items: Sequence[Any], k: int | None = None) -> list[asyncio.Future]:
         """Queue one request's items (all or none: QueueFull when they do not fit); a future per item."""
         loop = asyncio.get_running_loop()
-        pixels = pixels or [0] * len(items)
-        jobs = [Job(kind, item, k, loop.create_future(), loop, int(pixels[i] or 0)) for i, item in enumerate(items)]
+        jobs = [Job(kind, item, k, loop.create_future(), loop) for item in items]
         with self._cond:
             if self._count + len(jobs) > self.max_queue:
                 raise QueueFull(f"{self._count} items are already waiting for the encoder (limit {self.max_queue})")
@@ -76,9 +74,9 @@ class Batcher:
             self._cond.notify()
         return [job.future for job in jobs]
 
-    async def submit(self, kind: str, item: Any, k: int | None = None, pixels: int = 0) -> Any:
+    async def submit(self, kind: str, item: Any, k: int | None = None) -> Any:
         """Embed `item` (kind 'image' or 'recipe'); with k, return its top-k hits [(id, score)] instead of the vector."""
-        return await self.enqueue(kind, [item], k, [pixels])[0]
+        return await self.enqueue(kind, [item], k)[0]
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish every queued job (within `timeout`), then end the worker thread."""
@@ -107,22 +105,18 @@ class Batcher:
                     _settle(job, e)
 
     def _take(self) -> list[Job]:
-        """One job from each waiting request in turn, within the batch's item and pixel budgets (caller holds the lock).
+        """One job from each waiting request in turn, up to `max_batch` (caller holds the lock).
 
         Requests not served yet stand first (enqueue puts them at the front), and a served request moves to
         the back, so a light request sent while a heavy one runs goes into the very next batch.
         """
         batch: list[Job] = []
-        pixels, progress = 0, True
-        while progress and len(batch) < self.max_batch:
-            progress = False
+        while self._waiting and len(batch) < self.max_batch:
             for request in list(self._waiting):
+                if len(batch) >= self.max_batch:
+                    break
                 jobs = self._waiting[request]
-                if len(batch) >= self.max_batch or (batch and pixels + jobs[0].pixels > self.batch_pixels):
-                    continue
-                job = jobs.popleft()
-                batch.append(job)
-                pixels, progress = pixels + job.pixels, True
+                batch.append(jobs.popleft())
                 self._count -= 1
                 if jobs:
                     self._waiting.move_to_end(request)
@@ -146,8 +140,10 @@ class Batcher:
 
     def _run_kind(self, kind: str, jobs: list[Job]) -> None:
         items = [job.item for job in jobs]
-        embed = self.retriever.embed_images if kind == "image" else self.retriever.embed_recipes
-        res = embed(items, batch_size=self.max_batch, on_error="skip")
+        if kind == "image":  # decoded before the queue: one forward pass for the batch
+            res = EmbedResult(self.retriever.embed_pixels(np.stack(items)), list(range(len(items))))
+        else:
+            res = self.retriever.embed_recipes(items, batch_size=self.max_batch, on_error="skip")
         for pos, reason in res.skipped:  # the SDK names the item by its place in this batch: keep only what is wrong
             _settle(jobs[pos], InputError(reason.split(": ", 1)[-1]))
         row_of = {pos: row for row, pos in enumerate(res.positions)}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from seje_sdk.errors import InputError
 
 _POSITIVE = ("max_batch", "max_queue", "max_k", "max_items", "max_upload_bytes", "max_pixels", "max_request_pixels",
-             "batch_pixels", "max_recipe_chars", "max_connections", "max_header_bytes", "compact_every")
+             "max_recipe_chars", "max_connections", "max_header_bytes", "compact_every")
 _TIMES = ("max_wait_ms", "header_timeout_s", "body_timeout_s", "keep_alive_s", "grace_s")
 
 
@@ -29,7 +29,6 @@ class ServiceConfig:
     max_batch: int = 32             # items encoded together at most
     max_wait_ms: float = 5.0        # how long the first item of a batch waits for company
     max_queue: int = 1024           # items waiting for the encoder before new ones get 503
-    batch_pixels: int = 40_000_000  # decoded pixels of one encoder batch (a heavy request is split into such pieces)
     # per-request budgets
     max_k: int = 100                # largest k a search may ask for
     max_items: int = 32             # items per /embed request

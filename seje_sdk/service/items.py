@@ -23,8 +23,8 @@ log = logging.getLogger("seje.service")
 
 
 def install_items(app: FastAPI, state: Any, running: Callable[[], Batcher],
-                  read_upload: Callable[[UploadFile], Awaitable[tuple[bytes, int]]]) -> None:
-    """Add the /items routes; `running` and `read_upload` are the app's own readiness check and upload reader."""
+                  read_upload: Callable[..., Awaitable[tuple[bytes, int]]], decode: Callable[..., Awaitable[Any]]) -> None:
+    """Add the /items routes; `running`, `read_upload` and `decode` are the app's readiness check, upload reader and photo decoder."""
     cfg = state.config
 
     def writable():
@@ -44,9 +44,9 @@ def install_items(app: FastAPI, state: Any, running: Callable[[], Batcher],
             threading.Thread(target=_compact, args=(live, cfg.compact_every), name="seje-compact", daemon=True).start()
         return record
 
-    async def embed(batcher: Batcher, kind: str, item: Any, name: str, pixels: int = 0):
+    async def embed(batcher: Batcher, kind: str, item: Any, name: str):
         try:
-            return await batcher.submit(kind, item, pixels=pixels)
+            return await batcher.submit(kind, item)
         except InputError as e:
             raise InputError(f"{name}: {e}") from None
 
@@ -61,8 +61,8 @@ def install_items(app: FastAPI, state: Any, running: Callable[[], Batcher],
     async def put_image(item_id: str, file: UploadFile = File(...), recipe_id: str | None = Form(None),
                         batcher: Batcher = Depends(running)) -> dict:
         live = writable()
-        data, pixels = await read_upload(file)
-        vector = await embed(batcher, "image", data, "file", pixels)
+        data, _ = await read_upload(file, "file")
+        vector = await embed(batcher, "image", await decode(data, "file"), "file")
         return await store(live, "image", item_id, vector, recipe_id=recipe_id)
 
     @app.delete("/items/{modality}/{item_id}", summary="Remove one item (acknowledged once durably logged)")
