@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from benchmarks.search_scaling import METHODS
-from seje_sdk.errors import BundleError, DataError, InputError, SejeError
+from seje_sdk.cli_errors import SejeGroup
 
 # Outside the repository, so a casual run never overwrites the committed benchmarks/results/.
 DEFAULT_OUT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seje" / "bench"
@@ -26,13 +26,6 @@ def _ints(value: str, name: str) -> tuple[int, ...]:
     return out
 
 
-def _fail(e: SejeError) -> click.ClickException:
-    """A clean one-line error; exit 2 for bad input (bundle, data, option), 1 otherwise."""
-    err = click.ClickException(str(e))
-    err.exit_code = 2 if isinstance(e, (InputError, BundleError, DataError)) else 1
-    return err
-
-
 def _command() -> str:
     return "seje-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
@@ -42,7 +35,7 @@ def _print_targets(targets: list[dict]) -> None:
         click.echo(f"  [{t['status']:>12}] {t['target']}: {t['detail']}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SejeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Measure latency/throughput of every backend and retrieval quality of every variant."""
 
@@ -81,10 +74,7 @@ def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budg
         cfg = LatencyConfig.quick(**chosen)
     else:
         cfg = LatencyConfig(**{f: v for f, (_, v) in options.items()})
-    try:
-        report = run_latency(bundle, run_dir, data_dir, cfg)
-    except SejeError as e:
-        raise _fail(e) from e
+    report = run_latency(bundle, run_dir, data_dir, cfg)
     report["command"] = _command()
     report["targets"] = latency_targets(report)
     paths = write_report(report, out_dir, "latency")
@@ -128,18 +118,15 @@ def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_siz
     if set(chosen) - set(METHODS) or not chosen:  # checked before the slow part starts
         raise click.BadParameter(f"unknown methods {sorted(set(chosen) - set(METHODS))}; choose from {', '.join(METHODS)}", param_hint="--methods")
     scale_list = _ints(scales, "--scales")
-    try:
-        quality, anchors = run_retrieval(bundle, data_dir, run_dir, RetrievalConfig(max_test=max_test, bag_size=bag_size, n_bags=n_bags))
-        report = {"kind": "retrieval", "command": _command(), "environment": capture_environment(), "quality": quality}
-        targets = retrieval_targets(quality)
-        if search:
-            width = dim or Bundle.load(bundle, verify=False).embedding_dim
-            timing = {"queries": 64, "single_queries": 5, "repeats": 1} if quick else {"repeats": repeats, "single_queries": single_queries}
-            cfg = ScalingConfig(scales=scale_list, dim=width, threads=threads, methods=chosen, **timing)
-            report["search"] = run_search_scaling(cfg, anchors if anchors.shape[1] == width else None)
-            targets += search_targets(report["search"])
-    except SejeError as e:
-        raise _fail(e) from e
+    quality, anchors = run_retrieval(bundle, data_dir, run_dir, RetrievalConfig(max_test=max_test, bag_size=bag_size, n_bags=n_bags))
+    report = {"kind": "retrieval", "command": _command(), "environment": capture_environment(), "quality": quality}
+    targets = retrieval_targets(quality)
+    if search:
+        width = dim or Bundle.load(bundle, verify=False).embedding_dim
+        timing = {"queries": 64, "single_queries": 5, "repeats": 1} if quick else {"repeats": repeats, "single_queries": single_queries}
+        cfg = ScalingConfig(scales=scale_list, dim=width, threads=threads, methods=chosen, **timing)
+        report["search"] = run_search_scaling(cfg, anchors if anchors.shape[1] == width else None)
+        targets += search_targets(report["search"])
     report["targets"] = targets
     paths = write_report(report, out_dir, "retrieval")
     _print_targets(targets)
@@ -167,10 +154,7 @@ def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, t
 
     cfg = ServeBenchConfig(clients=clients, requests=n_requests, rounds=rounds, time_limit_s=time_limit, query=query, max_batch=max_batch,
                            max_wait_ms=max_wait_ms, backend=backend, precision=precision)
-    try:
-        report = run_serve_bench(bundle, index_dir, queries_from, cfg)
-    except SejeError as e:
-        raise _fail(e) from e
+    report = run_serve_bench(bundle, index_dir, queries_from, cfg)
     report.update(command=_command(), environment=capture_environment())
     paths = write_serve_report(report, out_dir)
     _print_targets([report["target"]])

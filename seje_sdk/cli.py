@@ -1,6 +1,6 @@
 """`seje`: embed, index and search with an exported bundle (a thin click layer over Retriever).
 
-Exit codes: 0 ok, 2 bad usage or input (click usage errors and every SejeError), 1 internal error.
+Exit codes (seje_sdk/cli_errors.py): 0 ok, 2 bad usage or input (click usage errors and every SejeError), 1 internal error.
 
 Examples:
     seje info bundle/
@@ -15,40 +15,17 @@ Examples:
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from seje_sdk.cli_errors import SejeGroup
 from seje_sdk.corpus.reader import RECIPE_SUFFIXES, image_files, read_recipes
-from seje_sdk.errors import InputError, SejeError
+from seje_sdk.errors import InputError
 from seje_sdk.indexes import INDEX_KINDS
 
 BACKENDS = ["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
 PRECISIONS = ["fp32", "fp16", "int8"]
-
-
-class InputFailure(click.ClickException):
-    """Bad input found by a command (a SejeError): its message, exit code 2, no traceback."""
-
-    exit_code = 2
-
-
-class SejeGroup(click.Group):
-    """Maps SejeError to exit 2 and unexpected exceptions to exit 1, each with a one-line message."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SejeError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
-            raise
-        except Exception as e:  # a bug in seje, not bad input: say so and where to report
-            click.echo(f"internal error: {type(e).__name__}: {e} (please report it with the command you ran)", err=True)
-            sys.exit(1)
 
 
 def _load(bundle: str, backend: str, precision: str, index: str = "exact"):

@@ -5,7 +5,9 @@ Messages name the input (file, batch position, id) and say what to do.
 
 
 class SejeError(Exception):
-    """Base class: any error seje raises deliberately."""
+    """Base class: any error seje raises deliberately. A command line exits with `exit_code` (seje_sdk.cli_errors)."""
+
+    exit_code = 2  # bad usage or input; a subclass may say otherwise
 
 
 class InputError(SejeError, ValueError):

@@ -85,7 +85,7 @@ def test_serve_exits_2_when_the_bundle_cannot_load(tmp_path):
     proc = subprocess.run([*SEJE, "serve", str(tmp_path / "bundle"), "--port", str(_free_port()), "--log-level", "warning"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
-    assert "error:" in proc.stderr and "manifest" in proc.stderr and "Traceback" not in proc.stderr
+    assert "Error: " in proc.stderr and "manifest" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bench_serve_reports_both_modes(tiny_bundle, tiny_data, service_index, tmp_path):

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import click
 
-from seje_sdk.cli import InputFailure
-from seje_sdk.errors import DataError
-
 
 def format_table(rows: list[tuple[str, object]], header: tuple[str, str] = ("statistic", "value")) -> str:
     """A two-column plain-text table (right-aligned values)."""
@@ -82,12 +79,7 @@ def data_stats(data_dir: str, skip_bad: bool, require_images: bool, verify_image
     """Read a Recipe1M-layout folder with the streaming reader and print its statistics."""
     from trainer.data.recipe1m import dataset_stats
 
-    try:
-        stats, report = dataset_stats(
-            data_dir, require_images=require_images, skip_bad=skip_bad, verify_images=verify_images
-        )
-    except DataError as e:
-        raise InputFailure(str(e)) from e
+    stats, report = dataset_stats(data_dir, require_images=require_images, skip_bad=skip_bad, verify_images=verify_images)
     click.echo(format_table(stats_rows(stats)))
     if report.total:
         click.echo(report.summary(), err=True)
