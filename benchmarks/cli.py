@@ -11,6 +11,7 @@ from click.core import ParameterSource
 
 from benchmarks.search_scaling import METHODS
 from seje_sdk.cli_errors import SejeGroup
+from seje_sdk.service.config import ServiceConfig
 
 # Outside the repository, so a casual run never overwrites the committed benchmarks/results/.
 DEFAULT_OUT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seje" / "bench"
@@ -142,17 +143,18 @@ def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_siz
 @click.option("--requests", "n_requests", type=click.IntRange(1), default=200, show_default=True, help="requests per mode and round")
 @click.option("--rounds", type=click.IntRange(1), default=3, show_default=True, help="alternating rounds of both modes")
 @click.option("--time-limit", type=click.FloatRange(1), default=60.0, show_default=True, help="seconds per mode at most")
-@click.option("--max-batch", type=click.IntRange(2), default=32, show_default=True)
-@click.option("--max-wait-ms", type=click.FloatRange(0), default=5.0, show_default=True)
+@click.option("--batch-items", type=click.IntRange(2), default=ServiceConfig.batch_items, show_default=True,
+              help="the batched mode's batching window (items encoded together at most)")
+@click.option("--max-wait-ms", type=click.FloatRange(0), default=ServiceConfig.max_wait_ms, show_default=True)
 @click.option("--backend", default="onnxruntime", show_default=True)
 @click.option("--precision", default="fp32", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True)
-def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, time_limit, max_batch, max_wait_ms, backend, precision, out_dir):
+def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, time_limit, batch_items, max_wait_ms, backend, precision, out_dir):
     """Load `seje serve` on 127.0.0.1 with N concurrent clients: p50/p99 and throughput, batching on vs off."""
     from benchmarks.environment import capture_environment
     from benchmarks.serve import ServeBenchConfig, run_serve_bench, write_serve_report
 
-    cfg = ServeBenchConfig(clients=clients, requests=n_requests, rounds=rounds, time_limit_s=time_limit, query=query, max_batch=max_batch,
+    cfg = ServeBenchConfig(clients=clients, requests=n_requests, rounds=rounds, time_limit_s=time_limit, query=query, batch_items=batch_items,
                            max_wait_ms=max_wait_ms, backend=backend, precision=precision)
     report = run_serve_bench(bundle, index_dir, queries_from, cfg)
     report.update(command=_command(), environment=capture_environment())

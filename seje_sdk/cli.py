@@ -19,13 +19,17 @@ from pathlib import Path
 
 import click
 
+from seje_sdk.backends.base import BACKENDS, PRECISIONS
 from seje_sdk.cli_errors import SejeGroup
+from seje_sdk.corpus import CorpusConfig
+from seje_sdk.corpus.distributor import DISTRIBUTORS
+from seje_sdk.corpus.ray_distributor import RayOptions
 from seje_sdk.corpus.reader import RECIPE_SUFFIXES, image_files, read_recipes
+from seje_sdk.corpus.shards import DTYPES
 from seje_sdk.errors import InputError
 from seje_sdk.indexes import INDEX_KINDS
+from seje_sdk.service.config import ServiceConfig
 
-BACKENDS = ["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
-PRECISIONS = ["fp32", "fp16", "int8"]
 
 
 def _load(bundle: str, backend: str, precision: str, index: str = "exact"):
@@ -37,7 +41,7 @@ def _load(bundle: str, backend: str, precision: str, index: str = "exact"):
 def runtime_options(f):
     f = click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
                      help="model precision (the bundle must hold it: see `seje info`)")(f)
-    return click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)(f)
+    return click.option("--backend", type=click.Choice(["auto", *BACKENDS]), default="auto", show_default=True)(f)
 
 
 @click.group(cls=SejeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,24 +112,30 @@ def embed(bundle: str, inputs: tuple[str, ...], out: str, batch_size: int, skip_
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="shard folder (rerun the same command to resume)")
-@click.option("--distributor", type=click.Choice(["sequential", "ray"]), default="sequential", show_default=True)
+@click.option("--distributor", type=click.Choice(list(DISTRIBUTORS)), default=CorpusConfig.distributor, show_default=True)
 @click.option("--modality", type=click.Choice(["recipe", "image"]), default=None, help="what to embed (default: what SOURCE holds; image = a Recipe1M folder's photos)")
-@click.option("--shard-size", default=10_000, show_default=True, type=click.IntRange(min=1), help="items per shard")
-@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True)
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="ray: actors, one bundle load each")
-@click.option("--threads-per-worker", default=1, show_default=True, type=click.IntRange(min=1), help="ray: CPUs and onnxruntime threads per actor")
+@click.option("--shard-size", default=CorpusConfig.shard_size, show_default=True, type=click.IntRange(min=1), help="items per shard")
+@click.option("--dtype", type=click.Choice(DTYPES), default=CorpusConfig.dtype, show_default=True)
+@click.option("--batch-size", default=CorpusConfig.batch_size, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=RayOptions.workers, show_default=True, type=click.IntRange(min=1), help="ray: actors, one bundle load each")
+@click.option("--threads-per-worker", default=RayOptions.threads_per_worker, show_default=True, type=click.IntRange(min=1),
+              help="ray: CPUs and onnxruntime threads per actor")
+@click.option("--gpus-per-worker", default=RayOptions.gpus_per_worker, type=click.FloatRange(min=0),
+              help="ray: GPUs per actor (fractions share a GPU) [default: 1 per actor when the cluster has GPUs, shared if fewer]")
+@click.option("--wave-items", default=RayOptions.wave_items, show_default=True, type=click.IntRange(min=1),
+              help="ray: items handed to Ray at once (bounds driver and object-store memory)")
 @click.option("--ray-address", default=None, help="ray: join this cluster (e.g. auto, ray://head:10001); default starts a local Ray")
 @click.option("--skip-bad", is_flag=True, help="skip bad items (listed in reports/part-NNNNN.json) instead of stopping")
 @runtime_options
 def embed_corpus(bundle, source, out, distributor, modality, shard_size, dtype, batch_size, workers, threads_per_worker,
-                 ray_address, skip_bad, backend, precision) -> None:
+                 gpus_per_worker, wave_items, ray_address, skip_bad, backend, precision) -> None:
     """Embed a corpus (Recipe1M folder, image folder, .jsonl/.parquet list) into resumable shards under --out."""
-    from seje_sdk.corpus import CorpusConfig, embed_corpus as run
+    from seje_sdk.corpus import embed_corpus as run
 
+    ray = RayOptions(workers=workers, threads_per_worker=threads_per_worker, address=ray_address,
+                     gpus_per_worker=gpus_per_worker, wave_items=wave_items)
     config = CorpusConfig(distributor=distributor, shard_size=shard_size, dtype=dtype, modality=modality, skip_bad=skip_bad,
-                          batch_size=batch_size, backend=backend, precision=precision, workers=workers,
-                          threads_per_worker=threads_per_worker, ray_address=ray_address)
+                          batch_size=batch_size, backend=backend, precision=precision, ray=ray)
     s = run(bundle, source, out, config)
     click.echo(_table(["shards", "written now", "already complete", "embedded", "skipped", "seconds", "items/s"],
                       [(s.shards, s.written, s.resumed, s.embedded, s.skipped, f"{s.seconds:.1f}", f"{s.items_per_s:.1f}")]))
@@ -219,24 +229,24 @@ def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> 
 @main.command()
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False), help="index folder (seje index build); embed-only without")
-@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (127.0.0.1: this machine only)")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--max-batch", default=32, show_default=True, type=click.IntRange(min=1), help="items encoded together at most")
-@click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0), help="how long a batch waits for more items")
-@click.option("--max-k", default=100, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(min=0.001))
-@click.option("--max-pixels", default=40_000_000, show_default=True, type=click.IntRange(min=1), help="per image (decompression-bomb guard)")
+@click.option("--host", default=ServiceConfig.host, show_default=True, help="address to bind (127.0.0.1: this machine only)")
+@click.option("--port", default=ServiceConfig.port, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--batch-items", default=ServiceConfig.batch_items, show_default=True, type=click.IntRange(min=1),
+              help="items encoded together at most (the batching window)")
+@click.option("--max-wait-ms", default=ServiceConfig.max_wait_ms, show_default=True, type=click.FloatRange(min=0), help="how long a batch waits for more items")
+@click.option("--max-k", default=ServiceConfig.max_k, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-upload-mb", default=ServiceConfig.max_upload_bytes / 2**20, show_default=True, type=click.FloatRange(min=0.001))
+@click.option("--max-pixels", default=ServiceConfig.max_pixels, show_default=True, type=click.IntRange(min=1), help="per image (decompression-bomb guard)")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @runtime_options
-def serve(bundle, index_dir, host, port, max_batch, max_wait_ms, max_k, max_upload_mb, max_pixels, log_level, backend, precision) -> None:
+def serve(bundle, index_dir, host, port, batch_items, max_wait_ms, max_k, max_upload_mb, max_pixels, log_level, backend, precision) -> None:
     """Serve search and embedding over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
     try:
-        from seje_sdk.service import ServiceConfig
         from seje_sdk.service.server import run_service
     except ImportError as e:
         raise InputError(f"seje serve needs the serve extra: pip install 'seje[serve]' ({e})") from e
     config = ServiceConfig(bundle=bundle, index=index_dir, backend=backend, precision=precision, host=host, port=port,
-                           max_batch=max_batch, max_wait_ms=max_wait_ms, max_k=max_k,
+                           batch_items=batch_items, max_wait_ms=max_wait_ms, max_k=max_k,
                            max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)
     click.echo(f"seje serve: http://{host}:{port}/ (page), /docs (API), /metrics; loading {bundle}", err=True)
     run_service(config, log_level=log_level)

@@ -94,7 +94,7 @@ def test_bench_serve_reports_both_modes(tiny_bundle, tiny_data, service_index, t
     cfg = ServeBenchConfig(clients=4, requests=8, rounds=1, warmup=2, max_queries=8, time_limit_s=60)
     report = run_serve_bench(str(tiny_bundle), str(service_index), str(tiny_data / "images" / "test"), cfg)
     single, batched = report["rows"]
-    assert (single["max_batch"], batched["max_batch"]) == (1, cfg.max_batch)
+    assert (single["batch_items"], batched["batch_items"]) == (1, cfg.batch_items)
     assert single["statuses"] == {"200": 8} and batched["statuses"] == {"200": 8}
     assert single["mean_batch_size"] == 1.0 and single["p99_ms"] >= single["p50_ms"] > 0
     from benchmarks.environment import capture_environment

@@ -91,7 +91,7 @@ def _load(state: ServiceState, metrics: ServiceMetrics, loader: Loader, on_failu
         retriever, catalog = loader(cfg)
         state.retriever, state.catalog = retriever, catalog
         state.sizes = dict(retriever.info()["index"])
-        state.batcher = Batcher(retriever, cfg.max_batch, cfg.max_wait_ms, cfg.max_queue, on_batch=metrics.observe_batch)
+        state.batcher = Batcher(retriever, cfg.batch_items, cfg.max_wait_ms, cfg.max_queue, on_batch=metrics.observe_batch)
         metrics.ready.set(1)
         log.info("seje service ready: %s, index %s", retriever, state.sizes)
     except Exception as e:  # reported by /ready and the log; `seje serve` exits with it
@@ -209,7 +209,7 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         info = state.retriever.info()
         return JSONResponse({"status": "ready", "backend": info["backend"], "precision": info["precision"],
                              "device": info["device"], "index": state.sizes, "catalog": len(state.catalog),
-                             "batching": {"max_batch": cfg.max_batch, "max_wait_ms": cfg.max_wait_ms},
+                             "batching": {"batch_items": cfg.batch_items, "max_wait_ms": cfg.max_wait_ms},
                              "limits": {"max_k": cfg.max_k, "max_items": cfg.max_items, "max_upload_bytes": cfg.max_upload_bytes,
                                         "max_pixels": cfg.max_pixels, "max_recipe_chars": cfg.max_recipe_chars}})
 
