@@ -4,6 +4,7 @@ import click
 from export.onnx import DEFAULT_OPSET
 from seje_sdk.cli import InputFailure
 from seje_sdk.errors import SejeError
+from seje_sdk.extras import needs_extra
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +20,7 @@ from seje_sdk.errors import SejeError
 @click.option("--triton", "triton_dir", type=click.Path(file_okay=False), default=None,
               help="Also write a Triton Inference Server model repository here.")
 @click.option("--no-verify", is_flag=True, help="Skip onnx.checker and parity (recorded as verified=false).")
+@needs_extra("seje-export", "train", "export")
 def main(run_dir: str, out_dir: str, fp16: bool, int8: bool, engine: str, opset: int | None, max_batch: int,
          triton_dir: str | None, no_verify: bool) -> None:
     """Export RUN_DIR's encoders to ONNX (and TensorRT where a GPU exists) with precomputed tables."""

@@ -6,6 +6,7 @@ import click
 
 from seje_sdk.cli import InputFailure
 from seje_sdk.errors import DataError
+from seje_sdk.extras import needs_extra
 
 
 def format_table(rows: list[tuple[str, object]], header: tuple[str, str] = ("statistic", "value")) -> str:
@@ -78,6 +79,7 @@ def synth(out_dir: str, recipes: int, seed: int, image_size: int, images: bool) 
     help="Keep only recipes whose image files exist (as training does).",
 )
 @click.option("--verify-images", is_flag=True, help="Also decode-check every image with Pillow (slow).")
+@needs_extra("seje-train data-stats", "train", modules=("ijson",))
 def data_stats(data_dir: str, skip_bad: bool, require_images: bool, verify_images: bool) -> None:
     """Read a Recipe1M-layout folder with the streaming reader and print its statistics."""
     from trainer.data.recipe1m import dataset_stats
