@@ -22,10 +22,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import seje_sdk
 from seje_sdk.errors import BundleError, tell_apart
 from seje_sdk.image import ImageSpec
 from seje_sdk.io import sha256_file
+from seje_sdk.version import __version__
 
 BUNDLE_SCHEMA = "seje-bundle/1"
 MANIFEST = "manifest.json"
@@ -169,14 +169,27 @@ class Bundle:
             return "not in this bundle"
         return variants.get("skipped") if isinstance(variants, dict) else None
 
-    def variant(self, backend: str, precision: str) -> dict[str, Any]:
-        """The manifest entry {role: relpath, ...} of one backend/precision."""
-        if precision not in self.precisions(backend):
-            have = self.precisions(backend)
-            why = self.skipped_reason(backend)
-            detail = f"skipped at export: {why}" if why else f"it has {have or 'none'}"
-            raise BundleError(f"bundle {self.path}: no {backend} {precision} variant ({detail})")
-        return self.manifest["variants"][backend][precision]
+    def lacks(self, runtime: str, precision: str) -> str | None:
+        """Why the bundle cannot serve `precision` for `runtime` ("onnxruntime" or "tensorrt"), or None when it holds it.
+
+        The one wording of "the bundle has no such precision", for the SDK, the CLI and the benchmarks.
+        """
+        have = self.precisions(runtime)
+        if precision in have:
+            return None
+        why = self.skipped_reason(runtime)
+        if why:
+            return f"bundle {self.path}: no {runtime} {precision} variant (skipped at export: {why})"
+        flags = (["--engine tensorrt"] if runtime == "tensorrt" else []) + ([f"--{precision}"] if precision in ("fp16", "int8") else [])
+        hint = f"; export it with seje-export {' '.join(flags)}" if flags else ""
+        return f"bundle {self.path}: no {runtime} {precision} variant (it has {have or 'none'}){hint}"
+
+    def variant(self, runtime: str, precision: str) -> dict[str, Any]:
+        """The manifest entry {role: relpath, ...} of one runtime/precision (BundleError when the bundle lacks it)."""
+        missing = self.lacks(runtime, precision)
+        if missing:
+            raise BundleError(missing)
+        return self.manifest["variants"][runtime][precision]
 
     def model_path(self, backend: str, precision: str, role: str) -> Path:
         """File of one encoder ('image', 'recipe', 'tagger') for a backend/precision."""
@@ -240,10 +253,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     schema = manifest.get("schema_version")
     if schema != BUNDLE_SCHEMA:
         made_by = manifest.get("seje_version")
-        other = f", or read it with seje {made_by}, which wrote it" if made_by not in (None, seje_sdk.__version__) else ""
+        other = f", or read it with seje {made_by}, which wrote it" if made_by not in (None, __version__) else ""
         raise BundleError(
-            f"bundle {path}: {MANIFEST} has schema {schema!r}, but this seje SDK ({seje_sdk.__version__}) reads "
-            f"{BUNDLE_SCHEMA!r} only; {reexport_hint(path, manifest)} (seje {seje_sdk.__version__}){other}"
+            f"bundle {path}: {MANIFEST} has schema {schema!r}, but this seje SDK ({__version__}) reads "
+            f"{BUNDLE_SCHEMA!r} only; {reexport_hint(path, manifest)} (seje {__version__}){other}"
         )
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:

@@ -1,7 +1,7 @@
 """`seje-train`: synthesise data, build Phase 1 features, fit and evaluate the SEJE model."""
 import click
 
-from trainer.data.cli import data_stats, synth
+from trainer.data.cli import data_stats, import_, synth
 from trainer.features.cli import features
 from trainer.run_cli import convert, evaluate, fit
 
@@ -13,6 +13,7 @@ def main() -> None:
 
 main.add_command(synth)
 main.add_command(data_stats)
+main.add_command(import_)
 main.add_command(features)
 main.add_command(fit)
 main.add_command(evaluate)
