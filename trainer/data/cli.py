@@ -129,6 +129,12 @@ def import_(source: str, out_dir: str, images_root: str | None, split_text: str,
              ("category coverage (not background)", report["categories"]["coverage"]),
              ("ingredient lines with a usable derived name", report["ingredients"]["valid_share"]),
              ("exact-duplicate groups (kept in one partition)", report["duplicates"]["groups"])]
+    unseen = report["unseen_words"]
+    rows.append(("test recipes told apart only by words unseen in train", unseen["recipes"]))
     rows += [(f"problem: {kind}", info["count"]) for kind, info in report["problems"].items()]
     click.echo(f"wrote {out_dir} (report: {out_dir}/{REPORT}, every problem: {out_dir}/import_problems.jsonl)")
     click.echo(format_table(rows))
+    if unseen["share"] > 0.05:
+        click.echo(f"warning: {unseen['share']:.1%} of the test recipes differ from another only in words seen fewer than "
+                   f"{unseen['min_count']} times in training ({', '.join(list(unseen['words'])[:8])}); the model reads "
+                   "those as one unknown word and will give such recipes the same vector", err=True)
