@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,7 @@ class RunInputs:
     held: HeldOut
     calibration: np.ndarray
     texts: list[str]  # held-out recipe texts (titles, instruction sentences) for the BERT ranker's parity
+    held_words: list[list[str]] = field(default_factory=list)  # each held-out recipe's words (near-duplicate report)
 
     def limits(self) -> dict[str, int]:
         from seje_sdk.terms import MAX_LINE_TOKENS
@@ -125,6 +126,7 @@ def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConf
     from trainer.data.recipe1m import iter_recipes
     from trainer.evaluate import recipe_inputs
     from trainer.features.store import FeatureStore
+    from trainer.references import recipe_words
     from trainer.features.tagger import load_tagger
     from trainer.model import load_run
 
@@ -152,7 +154,7 @@ def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConf
     held = HeldOut(pixels, tokens, lengths, terms, tag_ids[keep], tag_lengths[keep])
     texts = [t for r in test for t in (r.title, *r.instructions[:1]) if t.strip()]
     return RunInputs(run_dir, config, features_dir, model, load_tagger(features_dir), store, image_size, held,
-                     calibration, texts)
+                     calibration, texts, [recipe_words(r) for r in test])
 
 
 # ------------------------------------------------------------------ graphs
@@ -256,7 +258,7 @@ def near_duplicates(run: RunInputs, batch_size: int) -> dict[str, Any]:
     from trainer.references import near_duplicate_report, near_duplicate_warnings
 
     reference = run_all(torch_runner(run.model, run.tagger), run.held, batch_size)
-    report = near_duplicate_report(reference["image"], reference["recipe"])
+    report = near_duplicate_report(reference["image"], reference["recipe"], run.held_words, run.store.vocab)
     for line in near_duplicate_warnings(report, "held-out test"):
         print(f"seje-export: {line}")
     return report
