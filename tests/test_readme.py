@@ -70,12 +70,13 @@ def shown_commands(text: str) -> list[str]:
         if lang not in ("bash", "sh", ""):
             continue
         for line in block.replace("\\\n", " ").splitlines():
-            line = line.split(" #")[0].strip()
-            if COMMAND.match(line):
-                found.append(line)
+            for part in re.split(r"&&|\|\||;|\|", line.split(" #")[0]):  # one command per segment of a chain
+                if COMMAND.match(part.strip()):
+                    found.append(part.strip())
     for span in INLINE.findall(FENCE.sub("", text)):
-        if COMMAND.match(span.strip()):
-            found.append(span.strip())
+        for part in re.split(r"&&|;|\|", span):
+            if COMMAND.match(part.strip()):
+                found.append(part.strip())
     return found
 
 
