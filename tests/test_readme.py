@@ -122,10 +122,11 @@ def test_readme_starts_with_the_two_commands():
     assert first_block.splitlines()[1].startswith("bash scripts/test.sh")
 
 
-def test_no_issue_numbers_or_maintainers_paths():
-    text = readme()
-    assert not re.findall(r"issue\s*#?\d+", text, re.I), "the README names issue numbers"
-    assert not re.findall(r"(?<![\w.])/(?:work|root|home|Users|tmp)/", text), "the README shows a maintainer's path"
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_issue_numbers_or_maintainers_paths(path: Path):
+    text = path.read_text(encoding="utf-8")
+    assert not re.findall(r"issue\s*#?\d+", text, re.I), f"{path.name} names issue numbers"
+    assert not re.findall(r"(?<![\w.])/(?:work|root|home|Users|tmp)/", text), f"{path.name} shows a maintainer's path"
 
 
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -161,3 +162,12 @@ def test_command_check_catches_a_wrong_option():
     assert command_problem("seje-train fit --data D --set lr=1", table) == "seje-train fit has no option --set"
     assert command_problem("seje index drop X", table) == "seje index has no subcommand 'drop'"
     assert command_problem("seje-bench latency B --run R --batch-sizes 1,32", table) is None
+
+
+def test_link_check_catches_missing_files_and_anchors(tmp_path: Path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# Title\n\n## The `exact` index, fast\n")
+    page = tmp_path / "README.md"
+    page.write_text("[ok](docs/a.md#the-exact-index-fast) [gone](docs/b.md) [bad](docs/a.md#nowhere)\n")
+    broken = broken_links(page)
+    assert len(broken) == 2 and "b.md" in broken[0] and "#nowhere" in broken[1]
