@@ -166,12 +166,21 @@ class Bundle:
             return "not in this bundle"
         return variants.get("skipped") if isinstance(variants, dict) else None
 
+    def refusal(self, backend: str, precision: str) -> str | None:
+        """Why export's parity gate refused this variant and left it out (None when it did not)."""
+        entry = (self.manifest.get("refused") or {}).get(f"{backend}/{precision}")
+        if not entry:
+            return None
+        return f"refused by the export's parity check on {entry.get('n_items', '?')} test pairs: " + "; ".join(entry["reasons"])
+
     def variant(self, backend: str, precision: str) -> dict[str, Any]:
         """The manifest entry {role: relpath, ...} of one backend/precision."""
         if precision not in self.precisions(backend):
             have = self.precisions(backend)
             why = self.skipped_reason(backend)
             detail = f"skipped at export: {why}" if why else f"it has {have or 'none'}"
+            refused = self.refusal(backend, precision)
+            detail = f"{refused}; it has {have or 'none'}" if refused else detail
             raise BundleError(f"bundle {self.path}: no {backend} {precision} variant ({detail})")
         return self.manifest["variants"][backend][precision]
 

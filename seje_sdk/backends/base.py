@@ -72,7 +72,8 @@ def open_session(bundle: "Bundle", backend: str, precision: str, role: str, thre
         from seje_sdk.backends.tensorrt import TrtSession
 
         if precision not in bundle.precisions("tensorrt"):
-            raise BackendError(f"tensorrt: bundle has no {precision} engines ({bundle.skipped_reason('tensorrt') or bundle.precisions('tensorrt')})")
+            why = bundle.refusal("tensorrt", precision) or bundle.skipped_reason("tensorrt") or bundle.precisions("tensorrt")
+            raise BackendError(f"tensorrt: bundle has no {precision} engines ({why})")
         meta = {**bundle.manifest["variants"]["tensorrt"], **bundle.variant("tensorrt", precision)}
         return TrtSession(bundle.model_path("tensorrt", precision, role), meta.get("tensorrt_version"),
                           meta.get("compute_capability"), meta.get("max_batch"), built_cuda=meta.get("cuda"))
