@@ -132,6 +132,7 @@ class Bundle:
                 resize=int(spec["resize"]),
                 mean=tuple(float(x) for x in spec["mean"]),
                 std=tuple(float(x) for x in spec["std"]),
+                jpeg_draft=bool(spec.get("jpeg_draft", True)),  # reduced-scale JPEG decode (docs/runtimes.md)
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"bundle {self.path}: {MANIFEST} 'image' must have size, resize, mean, std ({e})") from e

@@ -78,6 +78,8 @@ class Retriever:
         self.bert = bert  # the `bert` key-term ranker (seje_sdk.bert.BertRanker) for bundles that use it
         self.sessions, self.index_kind, self.fallbacks = sessions, index, list(fallbacks)
         self.tables = tables
+        # Decode settings for image queries; replace(r.image_spec, jpeg_draft=False) decodes every JPEG pixel.
+        self.image_spec = bundle.image_spec
         self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="seje-decode")
         self._indexes: dict[str, Any] = {m: None for m in MODALITIES}
         self._lock = threading.Lock()
@@ -208,7 +210,7 @@ class Retriever:
         _check_options(batch_size, on_error)
         if isinstance(images, (str, bytes, bytearray, os.PathLike, Image.Image)) or (isinstance(images, np.ndarray) and images.ndim < 4):
             raise InputError(f"images: pass a list of images (got one {type(images).__name__}); e.g. embed_images([path])")
-        spec = self.bundle.image_spec
+        spec = self.image_spec
 
         def decode(pos: int, src: Any):
             try:
