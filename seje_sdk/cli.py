@@ -21,11 +21,12 @@ from typing import Any
 
 import click
 
+from seje_sdk.backends import base as backends_base
 from seje_sdk.errors import InputError, SejeError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 RECIPE_SUFFIXES = {".json", ".jsonl"}
-BACKENDS = ["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
+BACKENDS = ["auto", *backends_base.BACKENDS]  # one table: seje_sdk.backends.base
 PRECISIONS = ["fp32", "fp16", "int8"]
 
 
