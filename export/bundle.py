@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -84,9 +85,12 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
                                                          timing_cache or default_timing_cache(env))
         else:
             variants["tensorrt"] = {"skipped": env.reason}
+        start = time.perf_counter()
         reference = run_all(torch_runner(run.model, run.tagger), run.held, held_out.batch_size)
         parity = (verify_bundle(run, tmp, variants, max_batch, held_out.batch_size, thresholds, reference,
                                 strict=strict) if verify else None)
+        if parity is not None:  # PyTorch + every variant over the held-out set, and the gate
+            parity["seconds"] = round(time.perf_counter() - start, 1)
         refused = drop_refused(tmp, variants, parity) if parity else {}
         if parity is not None and "parity" in ranker:
             parity["ranker"] = ranker.pop("parity")
@@ -103,6 +107,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
             write_triton_repo(tmp, triton_dir, manifest)
     if parity:
         print(parity["table"])
+        print(f"seje-export: parity on {parity['n_items']} test pairs took {parity['seconds']:.0f} s")
     for name, entry in refused.items():
         print(f"seje-export: {name} REFUSED and left out of the bundle: {'; '.join(entry['reasons'])}")
     return Path(out_dir)
@@ -123,6 +128,7 @@ class RunInputs:
     held: HeldOut
     calibration: np.ndarray
     texts: list[str]  # held-out recipe texts (titles, instruction sentences) for the BERT ranker's parity
+    labels: np.ndarray  # category id per held-out pair (-1 = none): chance and the category oracle beside parity
 
     def limits(self) -> dict[str, int]:
         from seje_sdk.terms import MAX_LINE_TOKENS
@@ -165,8 +171,9 @@ def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConf
     keep = tag_lengths > 0  # an empty line is not a tagger input anyone sends
     held = HeldOut(pixels, tokens, lengths, terms, tag_ids[keep], tag_lengths[keep])
     texts = [t for r in test for t in (r.title, *r.instructions[:1]) if t.strip()]
+    labels = np.array([r.class_id if r.class_id is not None else -1 for r in test])
     return RunInputs(run_dir, config, features_dir, model, load_tagger(features_dir), store, image_size, held,
-                     calibration, texts)
+                     calibration, texts, labels)
 
 
 # ------------------------------------------------------------------ graphs
@@ -265,8 +272,20 @@ def verify_bundle(run: RunInputs, folder: Path, variants: dict[str, Any], max_ba
             runner = engine_runner({r: folder / rel for r, rel in engines[precision].items()},
                                    engines["tensorrt_version"], engines["compute_capability"], max_batch)
             candidates[f"tensorrt/{precision}"] = (precision, run_all(runner, run.held, min(batch_size, max_batch)))
+    from trainer.references import reference_metrics
+
     optional = () if strict else [name for name in candidates if name != REQUIRED_VARIANT]
-    return verify_parity(reference, candidates, thresholds, optional)
+    report = verify_parity(reference, candidates, thresholds, optional)
+    refs = reference_metrics([run.labels])
+    report["references"] = refs
+    report["table"] += "".join(_reference_row(name.replace("_", " "), row) for name, row in refs.items())
+    return report
+
+
+def _reference_row(name: str, row: dict[str, dict[str, float]]) -> str:
+    """A parity-table row for chance or the category oracle (R@1, R@10, MedR both ways)."""
+    both = {m: f"{row['image_to_recipe'][m]:.1f} / {row['recipe_to_image'][m]:.1f}" for m in ("r1", "r10", "medr")}
+    return f"\n| {name} | | | | | | | {both['r1']} | | | {both['r10']} | {both['medr']} | |"
 
 
 def drop_refused(folder: Path, variants: dict[str, Any], parity: dict[str, Any]) -> dict[str, Any]:
