@@ -8,7 +8,8 @@ from PyTorch's). A variant that breaks a threshold fails; verify_parity raises P
 the table for a failing required variant and lists an optional one as refused.
 
 Every variant is judged on retrieval: refused only when its R@1 interval lies wholly below
--1 point in either direction. fp32 and fp16 must also match every item (minimum cosine).
+-1 point in either direction. fp32 and fp16 must also match every item (minimum cosine),
+images whose top-1 category flipped excepted (at most 2% may flip; see check_variant).
 int8 must keep the mean cosine; its minimum cosine and flip rate are shown, not gated: a
 borderline image's top-1 class flips under any quantisation noise and the category feature
 jumps with it, so a per-item gate would fail on such items whatever the kernels do (measured
@@ -46,6 +47,7 @@ class Thresholds:
     fp16: float = 0.999
     int8: float = 0.97  # mean cosine: int8 is gated on the mean and on retrieval, not on its worst item
     r1_points: float = 1.0
+    flips: float = 0.02  # fp32/fp16: most images whose top-1 class may differ from PyTorch's (fraction)
     bootstrap: Bootstrap = field(default_factory=Bootstrap)
 
     def cosine(self, precision: str) -> float:
@@ -138,14 +140,29 @@ def check_variant(name: str, precision: str, reference: dict[str, np.ndarray], c
                   reference_metrics: dict[str, float], thresholds: Thresholds) -> dict[str, Any]:
     """Parity record of one variant; `failures` lists what broke a threshold."""
     statistic, bound = thresholds.statistic(precision), thresholds.cosine(precision)
-    record: dict[str, Any] = {"precision": precision, "threshold_cos": bound, "gated_on": statistic, "failures": []}
+    record: dict[str, Any] = {"precision": precision, "threshold_cos": bound, "gated_on": statistic,
+                              "rule": f"{statistic} >= {bound}", "failures": []}
+    same = None
+    if CATEGORY in reference and CATEGORY in candidate:
+        same = reference[CATEGORY] == candidate[CATEGORY]
+        record["category_flip_rate"] = float(np.mean(~same))
     for role in MAIN_OUTPUT:
         stats = compare(reference[role], candidate[role])
+        gated = statistic
+        if role == "image" and statistic == "cos_min" and same is not None and same.any():
+            # A borderline image whose top-1 class flips takes another category vector: a jump
+            # of the input, not numerical error of the graph (fp16 on the demo run: 4 of 1,048
+            # images, cosine 0.95). The per-item bound applies to the rest; flips are reported.
+            stats["cos_min_same_category"] = compare(reference[role][same], candidate[role][same])["cos_min"]
+            gated = "cos_min_same_category"
         record[role] = stats
-        if stats[statistic] < bound:
-            record["failures"].append(f"{role} {statistic} {stats[statistic]:.5f} < {bound}")
-    if CATEGORY in reference and CATEGORY in candidate:
-        record["category_flip_rate"] = float(np.mean(reference[CATEGORY] != candidate[CATEGORY]))
+        if stats[gated] < bound:
+            record["failures"].append(f"{role} {gated} {stats[gated]:.5f} < {bound}")
+    if same is not None and statistic == "cos_min":
+        record["rule"] = f"cos_min >= {bound} (image: same category), flips <= {100 * thresholds.flips:g}%"
+        if record["category_flip_rate"] > thresholds.flips:
+            record["failures"].append(f"category flips {100 * record['category_flip_rate']:.1f}% > "
+                                      f"{100 * thresholds.flips:g}%")
     metrics = retrieval(candidate)
     record["retrieval"] = metrics
     # Every variant: refused only when its paired R@1 interval lies wholly below the allowed drop.
@@ -182,7 +199,7 @@ def parity_table(results: dict[str, dict[str, Any]], reference_metrics: dict[str
         flips = f"{100 * r['category_flip_rate']:.1f}%" if "category_flip_rate" in r else "n/a"
         cis = " | ".join(f"{i['diff']:+.1f} [{i['low']:+.1f}, {i['high']:+.1f}]" for i in r["r1_interval"].values())
         lines.append(
-            f"| {name} | {r['gated_on']} >= {r['threshold_cos']} | {cosines} | {flips} | {max_abs:.2e} | "
+            f"| {name} | {r['rule']} | {cosines} | {flips} | {max_abs:.2e} | "
             f"{_both(m, 'r1')} | {cis} | {_both(m, 'r10')} | {_both(m, 'medr', 'g')} | "
             f"{'yes' if r['passed'] else 'REFUSED'} |"
         )

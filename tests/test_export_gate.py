@@ -75,3 +75,31 @@ def test_hits_and_intervals_follow_the_embeddings():
 def test_mismatched_hits_are_refused():
     with pytest.raises(ValueError, match="equal non-empty"):
         paired_interval(np.ones(3, bool), np.ones(4, bool))
+
+
+def _outputs(images: np.ndarray, categories: np.ndarray) -> dict[str, np.ndarray]:
+    return {"image": images, "recipe": np.eye(len(images), dtype=np.float32), "tagger": np.ones((2, 3), np.float32),
+            "category": categories}
+
+
+def test_fp16_cosine_bound_skips_flipped_images_but_caps_the_flip_rate():
+    from export.parity import ParityError, verify_parity
+
+    eye = np.eye(100, dtype=np.float32)
+    classes = np.arange(100) % 7
+    moved = eye.copy()
+    moved[5] = (eye[5] + 0.3 * eye[6]) / np.linalg.norm(eye[5] + 0.3 * eye[6])  # cosine 0.958, still ranks first
+    one_flip = classes.copy()
+    one_flip[5] = 0 if classes[5] else 1
+    report = verify_parity(_outputs(eye, classes), {"v": ("fp16", _outputs(moved, one_flip))})
+    record = report["variants"]["v"]
+    assert record["passed"] and record["category_flip_rate"] == 0.01
+    assert record["image"]["cos_min"] < 0.96 and record["image"]["cos_min_same_category"] == pytest.approx(1.0)
+    # The same move without a flip is numerical error: refused by the per-item bound.
+    with pytest.raises(ParityError, match="image cos_min_same_category 0.95"):
+        verify_parity(_outputs(eye, classes), {"v": ("fp16", _outputs(moved, classes))})
+    # Three flips of 100 exceed the 2% cap even though every other item matches.
+    many = classes.copy()
+    many[:3] = (classes[:3] + 1) % 7
+    with pytest.raises(ParityError, match=r"category flips 3.0% > 2%"):
+        verify_parity(_outputs(eye, classes), {"v": ("fp16", _outputs(eye, many))})
