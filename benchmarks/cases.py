@@ -150,7 +150,7 @@ def onnxruntime_cpu_cases(bundle: Bundle, batches: dict[tuple[str, int], Any], t
     for precision in CPU_PRECISIONS:
         if precision not in have:
             for encoder, bs in batches:
-                cases.append(BenchCase("onnxruntime-cpu", precision, encoder, bs, skipped=f"bundle has no onnxruntime {precision} variant (export with --{precision})" if precision != "fp32" else "bundle has no fp32 variant"))
+                cases.append(BenchCase("onnxruntime-cpu", precision, encoder, bs, skipped=bundle.lacks("onnxruntime", precision)))
             continue
         sessions = {e: RawOrtSession(bundle.model_path("onnxruntime", precision, e), threads) for e in {e for e, _ in batches}}
         for (encoder, bs), batch in batches.items():
@@ -190,8 +190,8 @@ def gpu_cases(bundle: Bundle, batches: dict[tuple[str, int], Any]) -> list[Bench
     for backend, precision in GPU_BACKENDS:
         manifest_key = "onnxruntime" if backend == "onnxruntime-cuda" else "tensorrt"
         reason = no_gpu
-        if reason is None and precision not in bundle.precisions(manifest_key):
-            reason = bundle.skipped_reason(manifest_key) or f"bundle has no {manifest_key} {precision} variant"
+        if reason is None:
+            reason = bundle.lacks(manifest_key, precision)
         if reason is not None:
             cases += [BenchCase(backend, precision, e, bs, skipped=reason) for e, bs in batches]
             continue

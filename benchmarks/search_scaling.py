@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from benchmarks.environment import load_fields, load_snapshot, resolve_threads
 from benchmarks.harness import RssSampler
-from seje_sdk.index import ExactIndex, new_index
+from seje_sdk.index import ExactIndex
+from seje_sdk.indexes import new_index
 from seje_sdk.index_int8 import Int8ExactIndex
 
 CHUNK = 50_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
         manifest["refused"] = refused
         if int8_settings and "int8" in variants["onnxruntime"]:
             manifest["int8"] = int8_settings
-        manifest["near_duplicates"] = near_duplicates(reference)
+        manifest["near_duplicates"] = near_duplicates(run, reference)
         write_json(tmp / "manifest.json", manifest)
         if triton_dir is not None:
             from export.triton import write_triton_repo
@@ -129,6 +129,7 @@ class RunInputs:
     calibration: np.ndarray
     texts: list[str]  # held-out recipe texts (titles, instruction sentences) for the BERT ranker's parity
     labels: np.ndarray  # category id per held-out pair (-1 = none): chance and the category oracle beside parity
+    held_words: list[list[str]] = field(default_factory=list)  # each held-out recipe's words (near-duplicate report)
 
     def limits(self) -> dict[str, int]:
         from seje_sdk.terms import MAX_LINE_TOKENS
@@ -145,6 +146,7 @@ def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConf
     from trainer.data.recipe1m import iter_recipes
     from trainer.evaluate import recipe_inputs
     from trainer.features.store import FeatureStore
+    from trainer.references import recipe_words
     from trainer.features.tagger import load_tagger
     from trainer.model import load_run
 
@@ -173,7 +175,7 @@ def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConf
     texts = [t for r in test for t in (r.title, *r.instructions[:1]) if t.strip()]
     labels = np.array([r.class_id if r.class_id is not None else -1 for r in test])
     return RunInputs(run_dir, config, features_dir, model, load_tagger(features_dir), store, image_size, held,
-                     calibration, texts, labels)
+                     calibration, texts, labels, [recipe_words(r) for r in test])
 
 
 # ------------------------------------------------------------------ graphs
@@ -302,11 +304,11 @@ def drop_refused(folder: Path, variants: dict[str, Any], parity: dict[str, Any])
     return record
 
 
-def near_duplicates(reference: dict[str, np.ndarray]) -> dict[str, Any]:
+def near_duplicates(run: RunInputs, reference: dict[str, np.ndarray]) -> dict[str, Any]:
     """Share of the held-out test items whose vector nearly duplicates another's; printed as a warning when high."""
     from trainer.references import near_duplicate_report, near_duplicate_warnings
 
-    report = near_duplicate_report(reference["image"], reference["recipe"])
+    report = near_duplicate_report(reference["image"], reference["recipe"], run.held_words, run.store.vocab)
     for line in near_duplicate_warnings(report, "held-out test"):
         print(f"seje-export: {line}")
     return report

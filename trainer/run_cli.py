@@ -65,3 +65,18 @@ def evaluate(run_dir: str, data_dir: str | None, n_bags: int, bag_sizes: str, ch
         evaluate_run(run_dir, data_dir, bag_sizes=sizes, n_bags=n_bags, which=checkpoint)
     except SejeError as e:
         raise InputFailure(str(e)) from e
+
+
+@click.command("convert")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--trust-pickles", is_flag=True,
+              help="I trust where this folder came from: unpickle its old .pt files (this runs their code) once.")
+def convert(run_dir: str, trust_pickles: bool) -> None:
+    """Rewrite an old run folder's checkpoints and caches as plain tensors, loadable without pickle."""
+    from trainer.checkpoints import convert_run
+
+    try:
+        done = convert_run(run_dir, trust_pickles=trust_pickles)
+    except SejeError as e:
+        raise InputFailure(str(e)) from e
+    click.echo(f"{run_dir}: rewrote {', '.join(p.name for p in done)}" if done else f"{run_dir}: already plain data")
