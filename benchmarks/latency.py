@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cases import gpu_cases, onnxruntime_cpu_cases, pytorch_cases
+from benchmarks.cases import gpu_cases, onnxruntime_cpu_cases, openvino_cpu_cases, pytorch_cases
 from benchmarks.e2e import e2e_cases, e2e_summary
 from benchmarks.environment import capture_environment, resolve_threads
 from benchmarks.harness import BenchCase, TimingConfig, run_interleaved
@@ -114,6 +114,7 @@ def run_latency(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike | None
                else "torch is not installed: pip install 'seje[train]' for the PyTorch baseline")
         cases += [BenchCase(b, "fp32", e, bs, skipped=why) for b in ("pytorch", "pytorch+compile") for e, bs in batches]
     cases += onnxruntime_cpu_cases(bundle, batches, threads, cfg.bucket_recipes)
+    cases += openvino_cpu_cases(bundle, batches, threads)
     cases += gpu_cases(bundle, batches)
     rows = run_interleaved(cases, cfg.timing(), progress)
     for row in rows:  # achieved compute, to compare with the cores' (or GPU's) peak

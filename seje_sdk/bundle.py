@@ -135,6 +135,7 @@ class Bundle:
                 resize=int(spec["resize"]),
                 mean=tuple(float(x) for x in spec["mean"]),
                 std=tuple(float(x) for x in spec["std"]),
+                jpeg_draft=bool(spec.get("jpeg_draft", True)),  # reduced-scale JPEG decode (docs/runtimes.md)
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"bundle {self.path}: {MANIFEST} 'image' must have size, resize, mean, std ({e})") from e
@@ -169,6 +170,13 @@ class Bundle:
             return "not in this bundle"
         return variants.get("skipped") if isinstance(variants, dict) else None
 
+    def refusal(self, runtime: str, precision: str) -> str | None:
+        """Why export's parity gate refused this variant and left it out (None when it did not)."""
+        entry = (self.manifest.get("refused") or {}).get(f"{runtime}/{precision}")
+        if not entry:
+            return None
+        return f"refused by the export's parity check on {entry.get('n_items', '?')} test pairs: " + "; ".join(entry["reasons"])
+
     def lacks(self, runtime: str, precision: str) -> str | None:
         """Why the bundle cannot serve `precision` for `runtime` ("onnxruntime" or "tensorrt"), or None when it holds it.
 
@@ -177,6 +185,9 @@ class Bundle:
         have = self.precisions(runtime)
         if precision in have:
             return None
+        refused = self.refusal(runtime, precision)
+        if refused:
+            return f"bundle {self.path}: no {runtime} {precision} variant ({refused}; it has {have or 'none'})"
         why = self.skipped_reason(runtime)
         if why:
             return f"bundle {self.path}: no {runtime} {precision} variant (skipped at export: {why})"

@@ -21,12 +21,13 @@ from typing import Any
 
 import click
 
+from seje_sdk.backends import base as backends_base
 from seje_sdk.corpus.reader import RECIPE_SUFFIXES, image_files, read_recipes
 from seje_sdk.errors import InputError, SejeError
 from seje_sdk.extras import needs_extra, require_extra
 from seje_sdk.indexes import INDEX_KINDS
 
-BACKENDS = ["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
+BACKENDS = ["auto", *backends_base.BACKENDS]  # one table: seje_sdk.backends.base
 PRECISIONS = ["fp32", "fp16", "int8"]
 
 
