@@ -102,6 +102,9 @@ class Bundle:
                     f"bundle {self.path}: file {rel} was modified or corrupted "
                     f"(sha256 {got} != {want} in {MANIFEST}); restore it or {hint}"
                 )
+        for rel in sorted(files):
+            self.file(rel, "file")  # ONNX models: their external data too
+        self._check_symlinks()
         derived = bundle_fingerprint(files)
         if derived != self.fingerprint:
             stated, actual = tell_apart(self.fingerprint, derived)
@@ -132,6 +135,7 @@ class Bundle:
                 resize=int(spec["resize"]),
                 mean=tuple(float(x) for x in spec["mean"]),
                 std=tuple(float(x) for x in spec["std"]),
+                jpeg_draft=bool(spec.get("jpeg_draft", True)),  # reduced-scale JPEG decode (docs/runtimes.md)
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"bundle {self.path}: {MANIFEST} 'image' must have size, resize, mean, std ({e})") from e
@@ -152,7 +156,7 @@ class Bundle:
 
     @property
     def tables_dir(self) -> Path:
-        return self.path / "tables"
+        return _inside(self.path, "tables", "tables folder")
 
     def precisions(self, backend: str) -> list[str]:
         """Precisions the bundle holds for `backend` ([] when absent or skipped at export)."""
@@ -166,6 +170,13 @@ class Bundle:
             return "not in this bundle"
         return variants.get("skipped") if isinstance(variants, dict) else None
 
+    def refusal(self, runtime: str, precision: str) -> str | None:
+        """Why export's parity gate refused this variant and left it out (None when it did not)."""
+        entry = (self.manifest.get("refused") or {}).get(f"{runtime}/{precision}")
+        if not entry:
+            return None
+        return f"refused by the export's parity check on {entry.get('n_items', '?')} test pairs: " + "; ".join(entry["reasons"])
+
     def lacks(self, runtime: str, precision: str) -> str | None:
         """Why the bundle cannot serve `precision` for `runtime` ("onnxruntime" or "tensorrt"), or None when it holds it.
 
@@ -174,6 +185,9 @@ class Bundle:
         have = self.precisions(runtime)
         if precision in have:
             return None
+        refused = self.refusal(runtime, precision)
+        if refused:
+            return f"bundle {self.path}: no {runtime} {precision} variant ({refused}; it has {have or 'none'})"
         why = self.skipped_reason(runtime)
         if why:
             return f"bundle {self.path}: no {runtime} {precision} variant (skipped at export: {why})"
@@ -193,7 +207,34 @@ class Bundle:
         variant = self.variant(backend, precision)
         if role not in variant:
             raise BundleError(f"bundle {self.path}: {backend} {precision} variant has no '{role}' model")
-        return _inside(self.path, variant[role])
+        return self.file(variant[role], f"{backend} {precision} {role} model")
+
+    def file(self, rel: str, entry: str) -> Path:
+        """`rel` (a path the manifest gives in `entry`) inside the bundle, or BundleError naming the entry.
+
+        For an ONNX model every external-data file it names must lie inside the bundle as well
+        (checked here too, so a bundle loaded with verify=False is held to it).
+        """
+        target = _inside(self.path, rel, entry)
+        if str(rel).endswith(".onnx") and target.is_file():
+            self._check_external_data(rel, target)
+        return target
+
+    def _check_external_data(self, rel: str, model: Path) -> None:
+        from seje_sdk.onnx_external import WireError, external_data_locations
+
+        try:
+            locations = external_data_locations(model)
+        except (WireError, OSError) as e:
+            raise BundleError(f"bundle {self.path}: {rel} is not a readable ONNX model ({e}); "
+                              f"{reexport_hint(self.path, self.manifest)}") from e
+        for tensor, location in locations:
+            _inside(self.path, (Path(rel).parent / location).as_posix(), f"{rel}: external data of tensor {tensor!r}")
+
+    def _check_symlinks(self) -> None:
+        """A link inside the bundle that leads out of it is refused, listed in the manifest or not."""
+        for link in sorted(p for p in self.path.rglob("*") if p.is_symlink()):
+            _inside(self.path, link.relative_to(self.path).as_posix(), "symbolic link")
 
     def _referenced_files(self) -> list[str]:
         out = []
@@ -234,9 +275,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _inside(root: Path, rel: str) -> Path:
-    """`root/rel`, refusing paths that escape the bundle (a manifest is input too)."""
+def _inside(root: Path, rel: str, entry: str = "manifest path") -> Path:
+    """`root/rel` with symlinks resolved, refusing paths that escape the bundle (a manifest is input too)."""
     target = (root / rel).resolve()
     if root.resolve() not in target.parents:
-        raise BundleError(f"bundle {root}: manifest path {rel!r} points outside the bundle")
+        raise BundleError(f"bundle {root}: {entry} {rel!r} points outside the bundle (to {target}); "
+                          "a bundle may only name its own files, so it was not loaded")
     return target

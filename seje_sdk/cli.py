@@ -27,6 +27,7 @@ from seje_sdk.corpus.ray_distributor import RayOptions
 from seje_sdk.corpus.reader import RECIPE_SUFFIXES, image_files, read_recipes
 from seje_sdk.corpus.shards import DTYPES
 from seje_sdk.errors import InputError
+from seje_sdk.extras import needs_extra, require_extra
 from seje_sdk.indexes import INDEX_KINDS
 from seje_sdk.service.config import ServiceConfig
 
@@ -127,6 +128,7 @@ def embed(bundle: str, inputs: tuple[str, ...], out: str, batch_size: int, skip_
 @click.option("--ray-address", default=None, help="ray: join this cluster (e.g. auto, ray://head:10001); default starts a local Ray")
 @click.option("--skip-bad", is_flag=True, help="skip bad items (listed in reports/part-NNNNN.json) instead of stopping")
 @runtime_options
+@needs_extra("seje embed-corpus", "corpus")
 def embed_corpus(bundle, source, out, distributor, modality, shard_size, dtype, batch_size, workers, threads_per_worker,
                  gpus_per_worker, wave_items, ray_address, skip_bad, backend, precision) -> None:
     """Embed a corpus (Recipe1M folder, image folder, .jsonl/.parquet list) into resumable shards under --out."""
@@ -180,6 +182,7 @@ def index_build(bundle, recipe_files, image_dirs, shard_dirs, out, kind, max_mem
 
 def _index_from_shards(bundle: str, shard_dirs: tuple[str, ...], out: str, kind: str | None, max_memory: str | None) -> None:
     """`index build --from-shards`: print the expected trade-off of each kind, build the chosen one."""
+    require_extra("seje index build --from-shards", "corpus", modules=("pyarrow",))
     from seje_sdk.corpus.index_from_shards import build_from_shards
     from seje_sdk.corpus.index_plan import format_size, parse_size
 
@@ -241,10 +244,8 @@ def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> 
 @runtime_options
 def serve(bundle, index_dir, host, port, batch_items, max_wait_ms, max_k, max_upload_mb, max_pixels, log_level, backend, precision) -> None:
     """Serve search and embedding over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
-    try:
-        from seje_sdk.service.server import run_service
-    except ImportError as e:
-        raise InputError(f"seje serve needs the serve extra: pip install 'seje[serve]' ({e})") from e
+    require_extra("seje serve", "serve")
+    from seje_sdk.service.server import run_service
     config = ServiceConfig(bundle=bundle, index=index_dir, backend=backend, precision=precision, host=host, port=port,
                            batch_items=batch_items, max_wait_ms=max_wait_ms, max_k=max_k,
                            max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)

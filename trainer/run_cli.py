@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from seje_sdk.extras import needs_extra
+
 
 @click.command()
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Recipe1M-layout folder.")
@@ -18,6 +20,7 @@ import click
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--resume", is_flag=True, help="Continue RUN_DIR from checkpoints/last.pt exactly.")
 @click.option("--baseline", is_flag=True, help="Plain triplet baseline: no semantic features, no alignment losses.")
+@needs_extra("seje-train fit", "train")
 def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file: str | None, epochs: int | None,
         batch_size: int | None, backbone: str | None, backbone_weights: str | None, image_size: int | None, seed: int | None, resume: bool,
         baseline: bool) -> None:
@@ -42,6 +45,7 @@ def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file
 @click.option("--bags", "n_bags", default=10, show_default=True, help="Seeded bags per bag size.")
 @click.option("--bag-sizes", default="1000,10000", show_default=True, help="Comma-separated bag sizes N.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@needs_extra("seje-train eval", "train")
 def evaluate(run_dir: str, data_dir: str | None, n_bags: int, bag_sizes: str, checkpoint: str) -> None:
     """Evaluate a run with the Recipe1M protocol (MedR, R@1/5/10, 1k/10k bags); writes eval.json."""
     from trainer.evaluate import evaluate_run
@@ -53,3 +57,16 @@ def evaluate(run_dir: str, data_dir: str | None, n_bags: int, bag_sizes: str, ch
     except ValueError:
         raise click.BadParameter("bag sizes must be integers >= 2 and --bags >= 1", param_hint="--bag-sizes/--bags")
     evaluate_run(run_dir, data_dir, bag_sizes=sizes, n_bags=n_bags, which=checkpoint)
+
+
+@click.command("convert")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--trust-pickles", is_flag=True,
+              help="I trust where this folder came from: unpickle its old .pt files (this runs their code) once.")
+@needs_extra("seje-train convert", "train", modules=("torch",))
+def convert(run_dir: str, trust_pickles: bool) -> None:
+    """Rewrite an old run folder's checkpoints and caches as plain tensors, loadable without pickle."""
+    from trainer.checkpoints import convert_run
+
+    done = convert_run(run_dir, trust_pickles=trust_pickles)
+    click.echo(f"{run_dir}: rewrote {', '.join(p.name for p in done)}" if done else f"{run_dir}: already plain data")

@@ -1,6 +1,8 @@
 """`seje-train features`: SEJE Phase 1 feature engineering into FEATURES_DIR."""
 import click
 
+from seje_sdk.extras import needs_extra
+
 
 @click.command()
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Recipe1M-layout folder.")
@@ -12,7 +14,8 @@ import click
 @click.option("--backbone", help="Category classifier backbone (resnet18 ... wide_resnet50_2, efficientnet_lite0).")
 @click.option("--backbone-weights", help="Local .pth state_dict for the backbone (no downloads).")
 @click.option("--skip-bad", is_flag=True, help="Count and report malformed records instead of failing.")
-@click.option("--w2v", "w2v_file", help="Load this word2vec file (gensim, or C binary like vocab.bin) instead of training.")
+@click.option("--w2v", "w2v_file", help="Load this word2vec C file (binary like vocab.bin, or text) instead of training.")
+@needs_extra("seje-train features", "train")
 def features(data_dir, out_dir, preset, config_file, ranker, bert_model, backbone, backbone_weights, skip_bad, w2v_file) -> None:
     """Train Word2vec, skip-instructions, the ingredient tagger, rankers and the category classifier."""
     from trainer.data.validate import check_dataset
