@@ -1,18 +1,22 @@
-"""The README stays short and true: length, no issue numbers or maintainers' paths, live docs links, real commands.
+"""The README and docs/ stay short and true: length, no issue numbers or maintainers' paths, live links, real commands.
 
-Cheap checks (no pipeline run): every `docs/` link resolves to a file (and its #anchor to a heading),
+Cheap checks (no pipeline run): every relative link resolves to a file (and its #anchor to a heading),
 every `seje*` command the README or docs show is a console script of pyproject.toml whose subcommands
-and options exist in its click tree, and every pip extra it names is declared.
+and options exist in its click tree, and every extra a `pip install` line names is declared.
 """
 from __future__ import annotations
 
 import importlib
 import re
-import tomllib
 from pathlib import Path
 
 import click
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
