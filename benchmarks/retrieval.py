@@ -110,7 +110,7 @@ def run_retrieval(bundle_dir: str | os.PathLike, data_dir: str | os.PathLike, ru
             rows.append({**row, "status": "failed", "reason": f"{type(e).__name__}: {e}"})
             continue
         embeddings[(backend, precision)] = (img, rec)
-        bags = bag_metrics(img, rec, cfg.bag_size, cfg.n_bags, cfg.seed, verbose=False)
+        bags = bag_metrics(img, rec, cfg.bag_size, cfg.n_bags, cfg.seed)
         rows.append({**row, "status": "ok", "bags": bags})
     ref = embeddings.get(("pytorch", "fp32"))
     for row in rows:

@@ -287,7 +287,7 @@ class Trainer:
         rec = self.model.recipe_encoder.forward_from_vectors(vectors.to(self.device), counts.to(self.device),
                                                              terms.to(self.device)).float().cpu()
         bags = bag_metrics(torch.cat(out_img).numpy(), rec.numpy(), self.cfg.val_bag_size, self.cfg.val_bags,
-                           seed=self.cfg.val_seed, verbose=False)
+                           seed=self.cfg.val_seed)
         return {"score": selection_score(bags), "bags": bags}
 
     def set_lr(self) -> None:
