@@ -130,7 +130,7 @@ def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConf
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
-        raise InputError(f"RUN_DIR {run_dir}: no config.json; pass a folder written by `seje-train fit`")
+        raise InputError(f"RUN_DIR {run_dir}: no config.json; pass a folder written by `seje-train fit --data DATA_DIR --features FEATURES_DIR --out RUN_DIR`")
     model, config = load_run(run_dir, "best")
     features_dir = Path(config["features_dir"])
     store = FeatureStore.load(features_dir)

@@ -49,7 +49,7 @@ def load_split(data_dir: str | Path, store: Any, partition: str, max_images: int
         except (KeyError, DataError) as e:
             raise DataError(
                 f"{data_dir}: {partition} recipe {r.id} is not in the FEATURES_DIR; the features were built "
-                "from another dataset - rerun `seje-train features` on this data"
+                f"from another dataset - rerun `seje-train features --data {data_dir} --out FEATURES_DIR`"
             ) from e
         labels.append(int(store.class_of.get(r.id, r.class_id or 0)))
     return PairSplit(
@@ -97,7 +97,7 @@ def category_features(store: Any, split: PairSplit) -> tuple[Tensor, Tensor]:
         for image_id in images:
             if image_id not in store.image_category:
                 raise DataError(f"FEATURES_DIR image_categories.json has no entry for image {image_id} "
-                                f"(recipe {recipe_id}); rerun `seje-train features` on this data")
+                                f"(recipe {recipe_id}); rerun `seje-train features --data DATA_DIR --out FEATURES_DIR` on this data")
             ids.append(int(store.image_category[image_id]))
         offsets.append(len(ids))
     return torch.from_numpy(vectors[np.asarray(ids, dtype=np.int64)]), torch.tensor(offsets, dtype=torch.long)

@@ -379,7 +379,7 @@ def check_features_match(data_dir: Path, features_dir: Path) -> None:
     if changed:
         raise InputError(
             f"FEATURES_DIR {features_dir} was built from another dataset than {data_dir} "
-            f"(differs in: {', '.join(changed)}); rerun `seje-train features --data {data_dir} --out ...`"
+            f"(differs in: {', '.join(changed)}); rerun `seje-train features --data {data_dir} --out FEATURES_DIR`"
         )
 
 

@@ -208,7 +208,7 @@ def load_category_classifier(features_dir: str | Path) -> CategoryClassifier:
     """The trained classifier from FEATURES_DIR: eval mode, parameters frozen."""
     path = Path(features_dir) / "category_classifier.pt"
     if not path.is_file():
-        raise DataError(f"{path} is missing; run `seje-train features` to build FEATURES_DIR")
+        raise DataError(f"{path} is missing; build FEATURES_DIR with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
     blob = torch.load(path, map_location="cpu", weights_only=True)
     with warnings.catch_warnings():  # the weights come from the checkpoint, not a random init
         warnings.simplefilter("ignore")

@@ -22,7 +22,7 @@ def save_module(module: nn.Module, path: Path) -> None:
 def load_module(cls: type[M], path: Path) -> M:
     """Rebuild `cls(**config)` from a file written by save_module, in eval mode."""
     if not path.is_file():
-        raise DataError(f"{path} is missing; run `seje-train features` to build FEATURES_DIR")
+        raise DataError(f"{path} is missing; build FEATURES_DIR with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
     blob = torch.load(path, map_location="cpu", weights_only=True)
     module = cls(**blob["config"])
     module.load_state_dict(blob["state_dict"])
