@@ -14,10 +14,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from seje_sdk.errors import DataError
 from seje_sdk.image import ImageSpec, load_image, preprocess, resize_crop
+from seje_sdk.progress import progress_bar
 
 
 @dataclass
@@ -147,7 +147,7 @@ def cache_backbone_features(image_encoder: Any, split: PairSplit, spec: ImageSpe
     backbone = image_encoder.backbone.eval()
     out = []
     jobs = [(p, v) for p in paths for v in range(1 + views)]
-    for start in tqdm(range(0, len(jobs), batch_size), desc=f"cache {split.name} image features", leave=False):
+    for start in progress_bar(range(0, len(jobs), batch_size), desc=f"cache {split.name} image features", leave=False):
         chunk = jobs[start:start + batch_size]
         pixels = np.stack([centre_crop(p, spec) if v == 0 else random_crop(p, spec, rng, augmentation) for p, v in chunk])
         out.append(backbone(image_encoder.normalise(torch.from_numpy(pixels))))

@@ -182,14 +182,14 @@ def embed_images_torch(model: Any, paths: Sequence[Any], spec: Any, batch_size: 
                        show_progress: bool = False) -> np.ndarray:
     """Embeddings (N, D) of images (paths or any seje_sdk.image input) through model.image_encoder."""
     import torch
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     from seje_sdk.image import preprocess
 
     encoder = model.image_encoder if hasattr(model, "image_encoder") else model
     out = []
     with torch.inference_mode():
-        for start in tqdm(range(0, len(paths), batch_size), desc="embed images", disable=not show_progress):
+        for start in progress_bar(range(0, len(paths), batch_size), desc="embed images", disable=not show_progress):
             batch = paths[start:start + batch_size]
             pixels = np.stack([preprocess(p, spec, where=f"image {start + i}") for i, p in enumerate(batch)])
             out.append(encoder(torch.from_numpy(pixels))[0].numpy())
@@ -269,12 +269,12 @@ def embed_recipes_torch(model: Any, recipes: Sequence[Any], store: Any, batch_si
                         features_dir: str | Path | None = None, show_progress: bool = False) -> np.ndarray:
     """Embeddings (N, D) of recipes through model.recipe_encoder's full graph (tokens -> embedding)."""
     import torch
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     encoder = model.recipe_encoder if hasattr(model, "recipe_encoder") else model
     out = []
     with torch.inference_mode():
-        for start in tqdm(range(0, len(recipes), batch_size), desc="embed recipes", disable=not show_progress):
+        for start in progress_bar(range(0, len(recipes), batch_size), desc="embed recipes", disable=not show_progress):
             tokens, lengths, terms = recipe_inputs(recipes[start:start + batch_size], store, features_dir)
             out.append(encoder(torch.from_numpy(tokens), torch.from_numpy(lengths), torch.from_numpy(terms)).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.embed_dim), np.float32)

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from seje_sdk.errors import InputError
 from seje_sdk.image import ImageSpec
 from seje_sdk.io import atomic_file, write_json
+from seje_sdk.progress import progress_bar
 from trainer import distributed as D
 from trainer.config import TrainConfig, config_from_dict, resolve_config
 from trainer.data.validate import check_dataset
@@ -257,7 +258,7 @@ class Trainer:
         pixels = self.pixel_batches(batches, image, epoch)
         self.model.train()
         totals: dict[str, float] = {}
-        bar = tqdm(enumerate(batches, start=first), total=len(batches), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+        bar = progress_bar(enumerate(batches, start=first), total=len(batches), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
                    leave=False, disable=not self.info.is_main)
         for step, idx in bar:
             torch.manual_seed(self.cfg.seed * 1_000_003 + epoch * 10_007 + step)
