@@ -43,7 +43,7 @@ def test_summary_shows_references_rank_runtime_ratios_and_files(demo_dir, capsys
     assert summary_main([str(demo_dir), "--query", str(query)]) == 0
     text = capsys.readouterr().out
     for needed in ("| image -> recipe | SEJE (this run) |", "| image -> recipe | category-only oracle |",
-                   "| recipe -> image | chance |", "Runtime: backend onnxruntime-cpu, precision",
+                   "| recipe -> image | chance |", "Runtime: backend onnxruntime",
                    "image encoder, batch 1: onnxruntime-cpu/fp32", str(demo_dir / "bundle"), "summary.md"):
         assert needed in text, needed
     saved = json.loads((demo_dir / "summary.json").read_text())
