@@ -31,7 +31,7 @@ class LogProgress(tqdm):
     def __init__(self, *args: Any, interval: float | None = None, **kwargs: Any) -> None:
         self._interval = log_interval() if interval is None else interval
         self._last_line = time.monotonic()
-        self._lines = 0
+        self._lines, self._logged_n = 0, 0
         kwargs.setdefault("ascii", True)
         kwargs["mininterval"] = max(kwargs.get("mininterval", 0.1), min(self._interval, 1.0))
         super().__init__(*args, **kwargs)
@@ -48,7 +48,7 @@ class LogProgress(tqdm):
     def _write_line(self, now: float) -> None:
         self.fp.write(self.__str__() + "\n")
         self.fp.flush()
-        self._last_line, self._lines = now, self._lines + 1
+        self._last_line, self._lines, self._logged_n = now, self._lines + 1, self.n
 
     def clear(self, nolock: bool = False) -> None:
         """Nothing to erase: every line written stays."""
@@ -59,7 +59,7 @@ class LogProgress(tqdm):
     def close(self) -> None:
         if not self.disable and hasattr(self, "start_t"):
             took = self._time() - self.start_t
-            if self.n and (self._lines or took >= QUIET_BELOW_SECONDS):
+            if self.n != self._logged_n and (self._lines or took >= QUIET_BELOW_SECONDS):
                 self._write_line(time.monotonic())
             self.leave = False  # tqdm's own close would redraw the bar once more
         super().close()

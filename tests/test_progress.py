@@ -37,6 +37,18 @@ def test_a_log_gets_whole_lines_at_the_interval_and_one_final_line():
     assert "epoch note" in lines
 
 
+def test_a_loop_that_stops_early_ends_on_one_line_not_a_repeat():
+    log = io.StringIO()
+    bar = progress_bar(total=10, desc="timing", file=log, interval=0.1)
+    for _ in range(4):
+        time.sleep(0.12)
+        bar.update(1)
+    time.sleep(0.12)
+    bar.close()  # a time budget ran out at 4 of 10: the last line logged already says so
+    lines = log.getvalue().splitlines()
+    assert lines[-1].startswith("timing:  40%") and len(lines) == len(set(lines))
+
+
 def test_a_quick_loop_leaves_no_line_in_a_log_and_disable_is_silent():
     log = io.StringIO()
     assert sum(progress_bar(range(5), desc="fast", file=log)) == 10
