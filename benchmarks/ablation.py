@@ -167,15 +167,20 @@ def ablation_job(data_dir: Path, features_dir: Path, run_dir: Path, preset: str,
     """
     import torch
 
+    from trainer.datasets import RecipeTensors
+
     seconds = fit_row(data_dir, features_dir, run_dir, preset, overrides, cache_from)
     key = str(features_dir)
     if key not in _SHARED:
-        if shared_file.is_file():
-            _SHARED[key] = torch.load(shared_file, weights_only=False)
+        if shared_file.is_file():  # plain tensors only: read under torch's weights-only rule
+            blob = torch.load(shared_file, weights_only=True)
+            _SHARED[key] = SharedInputs(blob["image_features"], blob["category_features"],
+                                        RecipeTensors(**blob["recipes"]), blob["labels"].numpy())
         else:
-            _SHARED[key] = load_test_inputs(run_dir)
+            _SHARED[key] = shared = load_test_inputs(run_dir)
             with atomic_file(shared_file) as f:
-                torch.save(_SHARED[key], f)
+                torch.save({"image_features": shared.image_features, "category_features": shared.category_features,
+                            "recipes": vars(shared.recipes), "labels": torch.from_numpy(shared.labels)}, f)
     shared = _SHARED[key]
     img, rec = embed_test_split(run_dir, shared)
     bags = seeded_bags(len(img), bag_size, n_bags)

@@ -10,7 +10,8 @@ import click
 from click.core import ParameterSource
 
 from benchmarks.search_scaling import METHODS
-from seje_sdk.errors import BundleError, DataError, InputError, SejeError
+from seje_sdk.errors import BundleError, DataError, InputError, MissingExtra, SejeError
+from seje_sdk.extras import needs_extra, require_extra
 
 # Outside the repository, so a casual run never overwrites the committed benchmarks/results/.
 DEFAULT_OUT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seje" / "bench"
@@ -29,7 +30,7 @@ def _ints(value: str, name: str) -> tuple[int, ...]:
 def _fail(e: SejeError) -> click.ClickException:
     """A clean one-line error; exit 2 for bad input (bundle, data, option), 1 otherwise."""
     err = click.ClickException(str(e))
-    err.exit_code = 2 if isinstance(e, (InputError, BundleError, DataError)) else 1
+    err.exit_code = 2 if isinstance(e, (InputError, BundleError, DataError, MissingExtra)) else 1
     return err
 
 
@@ -82,6 +83,8 @@ def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budg
     else:
         cfg = LatencyConfig(**{f: v for f, (_, v) in options.items()})
     try:
+        if run_dir or data_dir:  # real recipes are read with trainer.data (ijson); torch only for PyTorch rows
+            require_extra("seje-bench latency --run/--data", "corpus", modules=("ijson",))
         report = run_latency(bundle, run_dir, data_dir, cfg)
     except SejeError as e:
         raise _fail(e) from e
@@ -109,6 +112,7 @@ def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budg
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True, help="Timed batched searches per method (best kept).")
 @click.option("--single-queries", type=click.IntRange(1), default=30, show_default=True, help="One-at-a-time queries per method (p50).")
 @click.option("--quick", is_flag=True, help="CI smoke: scales 1000, 64 test pairs, 2 bags.")
+@needs_extra("seje-bench retrieval", "train")
 def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_size, n_bags, search, threads, methods, repeats,
               single_queries, quick):
     """MedR and R@1/5/10 per variant side by side, and search scaling (exact vs FAISS) with recall and memory."""
@@ -160,6 +164,7 @@ def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_siz
 @click.option("--backend", default="onnxruntime", show_default=True)
 @click.option("--precision", default="fp32", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True)
+@needs_extra("seje-bench serve", "serve", "bench")
 def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, time_limit, max_batch, max_wait_ms, backend, precision, out_dir):
     """Load `seje serve` on 127.0.0.1 with N concurrent clients: p50/p99 and throughput, batching on vs off."""
     from benchmarks.environment import capture_environment

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
-import psutil
 from tqdm import tqdm
 
 from benchmarks.environment import load_fields, load_snapshot
+from benchmarks.memory import rss_reader
 from seje_sdk.progress import progress_bar
 
 BASELINE_BACKEND = "pytorch"
@@ -56,7 +56,7 @@ class RssSampler:
     """Samples this process's RSS every few ms and keeps the peak per active case key."""
 
     def __init__(self, interval_s: float = 0.005) -> None:
-        self._proc = psutil.Process()
+        self._rss = rss_reader()
         self._interval = interval_s
         self.active: str | None = None
         self.peaks: dict[str, int] = defaultdict(int)
@@ -71,7 +71,7 @@ class RssSampler:
     def sample(self) -> None:
         key = self.active
         if key is not None:
-            rss = self._proc.memory_info().rss
+            rss = self._rss()
             if rss > self.peaks[key]:
                 self.peaks[key] = rss
 

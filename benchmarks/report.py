@@ -4,6 +4,7 @@ Every file is written atomically; skipped backends are listed with their reason,
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import textwrap
 from pathlib import Path
@@ -310,13 +311,17 @@ def write_report(report: dict[str, Any], out_dir: str | os.PathLike, stem: str) 
     """Write <stem>.json, <stem>.md and the plots into out_dir; returns the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if stem == "latency":
+    plots, skipped = {}, None
+    if importlib.util.find_spec("matplotlib") is None:  # a plain seje[cpu] install: tables only
+        skipped = "plots need matplotlib: pip install 'seje[bench]'"
+    elif stem == "latency":
         plots = latency_plots(report, out_dir)
-        markdown = latency_markdown(report, plots)
-    else:
-        plots = search_plot(report, out_dir) if report.get("search") else {}
-        markdown = retrieval_markdown(report, plots)
-    report["files"] = {"markdown": f"{stem}.md", "plots": plots}
+    elif report.get("search"):
+        plots = search_plot(report, out_dir)
+    markdown = latency_markdown(report, plots) if stem == "latency" else retrieval_markdown(report, plots)
+    if skipped:
+        markdown += f"\n\n({skipped})"
+    report["files"] = {"markdown": f"{stem}.md", "plots": plots, **({"plots_skipped": skipped} if skipped else {})}
     write_json(out_dir / f"{stem}.json", report)
     with atomic_file(out_dir / f"{stem}.md", "w") as f:
         f.write(markdown + "\n")

@@ -72,12 +72,10 @@ def variant_list(bundle: Bundle) -> list[tuple[str, str, str | None]]:
     """(backend, precision, skipped reason) for every variant the report must show."""
     out: list[tuple[str, str, str | None]] = []
     for precision in ("fp32", "int8"):
-        why = None if precision in bundle.precisions("onnxruntime") else f"bundle has no onnxruntime {precision} variant"
-        out.append(("onnxruntime-cpu", precision, why))
+        out.append(("onnxruntime-cpu", precision, bundle.lacks("onnxruntime", precision)))
     no_gpu = gpu_unavailable_reason()
     for backend, key, precision in GPU_VARIANTS:
-        why = no_gpu or (None if precision in bundle.precisions(key) else (bundle.skipped_reason(key) or f"bundle has no {key} {precision} variant"))
-        out.append((backend, precision, why))
+        out.append((backend, precision, no_gpu or bundle.lacks(key, precision)))
     return out
 
 

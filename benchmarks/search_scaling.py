@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import psutil
 
 from benchmarks.environment import load_fields, load_snapshot, resolve_threads
 from benchmarks.harness import RssSampler
-from seje_sdk.index import ExactIndex, new_index
+from benchmarks.memory import rss_reader
+from seje_sdk.index import ExactIndex
+from seje_sdk.indexes import new_index
 from seje_sdk.index_int8 import Int8ExactIndex
 from seje_sdk.progress import progress_bar
 
@@ -201,7 +202,7 @@ def measure_scale(n: int, gen: ClusteredVectors, cfg: ScalingConfig, threads: in
         k = min(cfg.k, n)
         truth = numpy_topk(queries, base, k)
         for method in progress_bar(cfg.methods, desc=f"search {n:,} vectors", disable=not progress, leave=False):
-            before, rss_before = load_snapshot(), psutil.Process().memory_info().rss
+            before, rss_before = load_snapshot(), rss_reader()()
             sampler.peaks.clear()
             sampler.active = method
             try:

@@ -24,11 +24,11 @@ from typing import Any
 import httpx
 import numpy as np
 
+from seje_sdk.corpus.reader import IMAGE_SUFFIXES, image_files, read_recipes
 from seje_sdk.errors import InputError
 from seje_sdk.io import atomic_file, write_json
 
 HOST = "127.0.0.1"  # the network rule: the benchmark only ever talks to this machine
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,10 @@ def load_queries(source: str | os.PathLike, query: str, limit: int) -> list[Any]
     """Query payloads: photo bytes from a folder (query=image), or recipes from a layer1.json/.jsonl (query=recipe)."""
     source = Path(source)
     if query == "image":
-        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if source.is_dir() else [source]
+        files = image_files([source])
         if not files:
-            raise InputError(f"--queries {source}: no photos (.jpg/.png) found")
+            raise InputError(f"--queries {source}: no photos ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
         return [(p.name, p.read_bytes()) for p in files[:limit]]
-    from seje_sdk.cli import read_recipes
-
     recipes = read_recipes(source)[:limit]
     return [{"title": r.get("title", ""), "ingredients": [x["text"] if isinstance(x, dict) else x for x in r.get("ingredients", [])],
              "instructions": [x["text"] if isinstance(x, dict) else x for x in r["instructions"]]} for r in recipes]

@@ -21,11 +21,13 @@ from typing import Any
 
 import click
 
+from seje_sdk.backends import base as backends_base
+from seje_sdk.corpus.reader import RECIPE_SUFFIXES, image_files, read_recipes
 from seje_sdk.errors import InputError, SejeError
+from seje_sdk.extras import needs_extra, require_extra
+from seje_sdk.indexes import INDEX_KINDS
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-RECIPE_SUFFIXES = {".json", ".jsonl"}
-BACKENDS = ["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
+BACKENDS = ["auto", *backends_base.BACKENDS]  # one table: seje_sdk.backends.base
 PRECISIONS = ["fp32", "fp16", "int8"]
 
 
@@ -49,39 +51,6 @@ class SejeGroup(click.Group):
         except Exception as e:  # a bug in seje, not bad input: say so and where to report
             click.echo(f"internal error: {type(e).__name__}: {e} (please report it with the command you ran)", err=True)
             sys.exit(1)
-
-
-def read_recipes(path: str | Path) -> list[dict]:
-    """Recipes from a Recipe1M layer1.json (a list), a JSON Lines file, or a JSON file holding one recipe."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not valid UTF-8 ({e})") from e
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from e
-    try:
-        if path.suffix == ".jsonl":
-            items = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            items = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from e
-    items = [items] if isinstance(items, dict) else items
-    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
-        raise InputError(f"{path}: expected a recipe object, a list of them, or JSON Lines of them")
-    return items
-
-
-def image_files(paths: list[str]) -> list[Path]:
-    """Image files given directly or found (recursively, sorted) in folders."""
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-        else:
-            out.append(p)
-    return out
 
 
 def _load(bundle: str, backend: str, precision: str, index: str = "exact"):
@@ -174,6 +143,7 @@ def embed(bundle: str, inputs: tuple[str, ...], out: str, batch_size: int, skip_
 @click.option("--ray-address", default=None, help="ray: join this cluster (e.g. auto, ray://head:10001); default starts a local Ray")
 @click.option("--skip-bad", is_flag=True, help="skip bad items (listed in reports/part-NNNNN.json) instead of stopping")
 @runtime_options
+@needs_extra("seje embed-corpus", "corpus")
 def embed_corpus(bundle, source, out, distributor, modality, shard_size, dtype, batch_size, workers, threads_per_worker,
                  ray_address, skip_bad, backend, precision) -> None:
     """Embed a corpus (Recipe1M folder, image folder, .jsonl/.parquet list) into resumable shards under --out."""
@@ -200,7 +170,7 @@ def index() -> None:
 @click.option("--from-shards", "shard_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="embed-corpus output folder(s), one per modality: index them without re-embedding")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--kind", type=click.Choice(["exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq"]), default=None,
+@click.option("--kind", type=click.Choice(INDEX_KINDS), default=None,
               help="[default: exact, or chosen by --max-memory]")
 @click.option("--max-memory", default=None, help="with --from-shards: choose the kind that fits this much RAM (e.g. 4G)")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
@@ -216,42 +186,17 @@ def index_build(bundle, recipe_files, image_dirs, shard_dirs, out, kind, max_mem
         raise click.UsageError("--max-memory applies to --from-shards")
     if not recipe_files and not image_dirs:
         raise click.UsageError("give --recipes FILE and/or --images DIR (or --from-shards DIR)")
-    kind = kind or "exact"
-    from seje_sdk.catalog import image_rows, recipe_photos, recipe_rows
+    from seje_sdk.corpus.index_from_files import build_from_files
 
-    r = _load(bundle, backend, precision, index=kind)
-    on_error = "skip" if skip_bad else "raise"
-    rows, catalog = [], []
-    if recipe_files:
-        recipes, photos = [], {}
-        for p in recipe_files:
-            part = read_recipes(p)
-            recipes += part
-            photos.update(recipe_photos(p, part))
-        if not recipes:
-            raise InputError(f"--recipes {', '.join(recipe_files)}: no recipes in the file(s); nothing to index")
-        ids = [rec.get("id", i) for i, rec in enumerate(recipes)]
-        res = r.add_recipes(recipes, ids=ids, batch_size=batch_size, show_progress=True, on_error=on_error)
-        catalog += recipe_rows([recipes[p] for p in res.positions], [ids[p] for p in res.positions], photos)
-        rows.append(("recipes", len(res.positions), len(res.skipped)))
-    if image_dirs:
-        images = image_files(list(image_dirs))
-        if not images:
-            raise InputError(f"--images {', '.join(image_dirs)}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
-                             "nothing to index")
-        res = r.add_images(images, batch_size=batch_size, show_progress=True, on_error=on_error)
-        kept = [images[p] for p in res.positions]
-        catalog += image_rows(kept, [str(p) for p in kept])
-        rows.append(("images", len(res.positions), len(res.skipped)))
-    if all(n == 0 for _, n, _ in rows):
-        raise InputError(f"every item was skipped as unreadable; {out} was not written")
-    r.save_index(out, catalog=catalog)  # titles and paths in the same atomic save (catalog.jsonl)
-    click.echo(_table(["indexed", "items", "skipped"], rows))
-    click.echo(f"wrote {out} ({kind})")
+    report = build_from_files(_load(bundle, backend, precision, index=kind or "exact"), out, recipe_files, image_dirs,
+                              batch_size, skip_bad, show_progress=True)
+    click.echo(_table(["indexed", "items", "skipped"], report.counts))
+    click.echo(f"wrote {out} ({report.kind})")
 
 
 def _index_from_shards(bundle: str, shard_dirs: tuple[str, ...], out: str, kind: str | None, max_memory: str | None) -> None:
     """`index build --from-shards`: print the expected trade-off of each kind, build the chosen one."""
+    require_extra("seje index build --from-shards", "corpus", modules=("pyarrow",))
     from seje_sdk.corpus.index_from_shards import build_from_shards
     from seje_sdk.corpus.index_plan import format_size, parse_size
 
@@ -314,11 +259,10 @@ def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> 
 @runtime_options
 def serve(bundle, index_dir, host, port, max_batch, max_wait_ms, max_k, max_upload_mb, max_pixels, log_level, backend, precision) -> None:
     """Serve search and embedding over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
-    try:
-        from seje_sdk.service import ServiceConfig
-        from seje_sdk.service.server import run_service
-    except ImportError as e:
-        raise InputError(f"seje serve needs the serve extra: pip install 'seje[serve]' ({e})") from e
+    require_extra("seje serve", "serve")
+    from seje_sdk.service import ServiceConfig
+    from seje_sdk.service.server import run_service
+
     config = ServiceConfig(bundle=bundle, index=index_dir, backend=backend, precision=precision, host=host, port=port,
                            max_batch=max_batch, max_wait_ms=max_wait_ms, max_k=max_k,
                            max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)

@@ -1,9 +1,9 @@
 """`seje-train`: synthesise data, build Phase 1 features, fit and evaluate the SEJE model."""
 import click
 
-from trainer.data.cli import data_stats, synth
+from trainer.data.cli import data_stats, import_, synth
 from trainer.features.cli import features
-from trainer.run_cli import evaluate, fit
+from trainer.run_cli import convert, evaluate, fit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,9 +13,11 @@ def main() -> None:
 
 main.add_command(synth)
 main.add_command(data_stats)
+main.add_command(import_)
 main.add_command(features)
 main.add_command(fit)
 main.add_command(evaluate)
+main.add_command(convert)
 
 if __name__ == "__main__":
     main()

@@ -18,7 +18,8 @@ import numpy as np
 
 from seje_sdk.errors import InputError
 from seje_sdk.io import write_json
-from trainer.references import near_duplicate_report, near_duplicate_warnings, reference_metrics
+from trainer.references import (explanation_line, near_duplicate_report, near_duplicate_warnings, recipe_words,
+                                reference_metrics)
 
 RECALLS = (1, 5, 10)
 DIRECTIONS = ("image_to_recipe", "recipe_to_image")
@@ -312,7 +313,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, bag_si
     # SEJE's MedR curve for growing N, where the test set is large enough.
     curve = {n: bag_metrics(img, rec, n, n_bags, seed)["image_to_recipe"]["medr"]["mean"]
              for n in (10000, 20000, 30000, 40000, 50000) if n <= len(test)}
-    duplicates = near_duplicate_report(img, rec)
+    duplicates = near_duplicate_report(img, rec, [recipe_words(r) for r in test], store.vocab)
     report = {"run_dir": str(run_dir), "checkpoint": which, "data_dir": str(data_dir), "n_test": len(test),
               "bags": results, "medr_curve": {str(k): v for k, v in curve.items()}, "near_duplicates": duplicates}
     write_json(run_dir / "eval.json", report)
@@ -320,6 +321,9 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, bag_si
         print(format_table(results))
         print(f"near-duplicate vectors (cosine > {duplicates['cosine_above']}): "
               f"recipes {duplicates['recipe']:.1%}, images {duplicates['image']:.1%} of {len(test)} test items")
-        for line in near_duplicate_warnings(duplicates, "test"):
+        warnings = near_duplicate_warnings(duplicates, "test")
+        for line in warnings:
             print(line)
+        if not warnings and duplicates["recipe"] > 0:
+            print(explanation_line(duplicates["recipe_explained"]))
     return report

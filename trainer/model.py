@@ -257,6 +257,8 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[SejeModel, dict]
     if not features_dir.is_dir():
         raise DataError(f"run {run_dir}: its FEATURES_DIR {features_dir} (config.json features_dir) is missing")
     model = build_model(config_from_dict(config), features_dir, pretrained=False)
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    from trainer.checkpoints import load_plain
+
+    state = load_plain(ckpt_path)
     load_trained_state(model, state["model"])
     return model.eval(), config

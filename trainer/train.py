@@ -26,6 +26,7 @@ from seje_sdk.image import ImageSpec
 from seje_sdk.io import atomic_file, write_json
 from seje_sdk.progress import progress_bar
 from trainer import distributed as D
+from trainer.checkpoints import convert_command, load_plain
 from trainer.config import TrainConfig, config_from_dict, resolve_config
 from trainer.data.validate import check_dataset
 from trainer.datasets import (PairSplit, PixelPairs, cache_backbone_features, category_features, load_split,
@@ -197,7 +198,8 @@ class Trainer:
                "backbone": self.cfg.backbone or self.store.config["backbone"], "images": split.image_ids}
         path = self.out_dir / "cache" / f"{split.name}_features.pt"
         if path.is_file():
-            saved = torch.load(path, map_location="cpu", weights_only=False)
+            saved = load_plain(path, fix=f"delete it (it is recomputed) or, if you trust this run folder, "
+                                        f"rewrite it with `{convert_command(self.out_dir)}`")
             # A cache with more augmented views serves fewer: view 0 is always the centre crop.
             if {**saved["key"], "views": views} == key and saved["key"]["views"] >= views:
                 return saved["features"][:, : 1 + views]
@@ -209,7 +211,7 @@ class Trainer:
                 torch.save({"key": key, "features": feats}, f)
         D.barrier(self.info)
         if feats is None:
-            feats = torch.load(path, map_location="cpu", weights_only=False)["features"]
+            feats = load_plain(path)["features"]
         return feats
 
     def epoch_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -313,7 +315,7 @@ class Trainer:
                 torch.save(self.state(), f)
 
     def load(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_plain(path, map_location=self.device)
         load_trained_state(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.critic is not None and state["critic"] is not None:

@@ -17,6 +17,7 @@ from seje_sdk.corpus.encoder import ShardResult
 from seje_sdk.corpus.shards import CORPUS_SCHEMA, EMBEDDINGS, METADATA, REPORTS, label_column, shard_paths
 from seje_sdk.errors import InputError
 from seje_sdk.io import atomic_file, save_npy, write_json
+from seje_sdk.version import __version__
 
 MATCHED_KEYS = ("fingerprint", "source", "shard_size", "dtype", "embedding_dim")
 
@@ -58,8 +59,6 @@ class ShardWriter:
 
 def open_manifest(root: Path, wanted: dict[str, Any]) -> dict[str, Any]:
     """Start DIR/manifest.json, or check that an existing one describes the same job (InputError if not)."""
-    from seje_sdk import __version__
-
     path = root / "manifest.json"
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))

@@ -30,6 +30,7 @@ from seje_sdk.service.metrics import ServiceMetrics
 from seje_sdk.service.page import page_html
 from seje_sdk.service.schemas import (EmbedOut, Hit, ImageTooLarge, RecipeEmbed, RecipeSearch, SearchOut,
                                       check_image_header)
+from seje_sdk.version import __version__
 
 log = logging.getLogger("seje.service")
 Loader = Callable[[ServiceConfig], tuple[Retriever, dict]]
@@ -74,8 +75,6 @@ def create_app(config: ServiceConfig, loader: Loader = load_retriever, owns_retr
             await asyncio.to_thread(state.batcher.stop, config.graceful_timeout_s)
         if state.retriever is not None and state.owns_retriever:
             state.retriever.close()
-
-    from seje_sdk import __version__
 
     app = FastAPI(title="seje retrieval service", version=__version__, lifespan=lifespan,
                   description="Cross-modal food retrieval: a photo finds recipes, a recipe finds photos.")

@@ -27,6 +27,7 @@ from seje_sdk.progress import progress_bar
 from seje_sdk.text import Vocab, clean_ingredient_name, tokenize
 
 from trainer.backbones import build_backbone
+from trainer.checkpoints import load_plain
 from trainer.features.config import FeatureConfig
 
 
@@ -209,7 +210,7 @@ def load_category_classifier(features_dir: str | Path) -> CategoryClassifier:
     path = Path(features_dir) / "category_classifier.pt"
     if not path.is_file():
         raise DataError(f"{path} is missing; build FEATURES_DIR with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_plain(path, fix="rebuild FEATURES_DIR with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
     with warnings.catch_warnings():  # the weights come from the checkpoint, not a random init
         warnings.simplefilter("ignore")
         model = CategoryClassifier(blob["backbone"], blob["num_classes"])
