@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmarks.serve import ServeBenchConfig, load_queries, start_service, stop_service
 from seje_sdk.io import atomic_file, write_json
+from seje_sdk.service.config import ServiceConfig
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,8 @@ class MixedBenchConfig:
     time_limit_s: float = 120.0
     warmup: int = 16
     k: int = 5
-    max_batch: int = 32
-    max_wait_ms: float = 5.0
+    batch_items: int = ServiceConfig.batch_items
+    max_wait_ms: float = ServiceConfig.max_wait_ms
     backend: str = "onnxruntime"
     precision: str = "fp32"
     seed: int = 0
@@ -88,7 +89,7 @@ def run_mixed_bench(bundle: str, index: str, photos_from: str, recipes_from: str
     recipes = load_queries(recipes_from, "recipe", 256)
     live = Path(tempfile.mkdtemp(prefix="seje-bench-live-"))
     serve_cfg = ServeBenchConfig(backend=cfg.backend, precision=cfg.precision)
-    proc, url = start_service(bundle, index, serve_cfg, cfg.max_batch, cfg.max_wait_ms,
+    proc, url = start_service(bundle, index, serve_cfg, cfg.batch_items, cfg.max_wait_ms,
                               extra=("--live-dir", str(live), "--max-k", str(max(cfg.k, 100))))
     try:
         asyncio.run(_mixed_load(url, photos, recipes, MixedBenchConfig(**{**asdict(cfg), "write_share": 0.0}), cfg.warmup))
@@ -116,7 +117,7 @@ def mixed_markdown(report: dict[str, Any]) -> str:
         f"- Machine: {environment_summary(env)}",
         f"- Date (UTC): {env['timestamp_utc']}; load average {env.get('load_average_1m_5m_15m')} (a shared machine)",
         f"- Load: {cfg['clients']} concurrent clients on 127.0.0.1, {cfg['requests']} requests, {cfg['write_share']:.0%} writes "
-        f"(each fsynced to the SQLite WAL log before its 200), k={cfg['k']}, max batch {cfg['max_batch']}, "
+        f"(each fsynced to the SQLite WAL log before its 200), k={cfg['k']}, batch items {cfg['batch_items']}, "
         f"{cfg['backend']} {cfg['precision']}",
         f"- Throughput: {report['throughput_rps']} req/s over {report['wall_s']} s; statuses {report['statuses']}", "",
         md_table(["request", "ok", "p50 ms", "p99 ms"], rows), "",

@@ -77,6 +77,15 @@ class Retriever:
     def device(self) -> str:
         return self.sessions["image"].device
 
+    @property
+    def image_spec(self) -> Any:
+        """How image queries are decoded; `r.image_spec = replace(r.image_spec, jpeg_draft=False)` decodes every JPEG pixel."""
+        return self._embedder.image_spec
+
+    @image_spec.setter
+    def image_spec(self, spec: Any) -> None:
+        self._embedder.image_spec = spec
+
     def info(self) -> dict[str, Any]:
         """What is actually running: backend, precision, device, providers per encoder, bundle, index sizes."""
         b = self.bundle

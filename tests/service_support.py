@@ -5,6 +5,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def start_serve(bundle: Path, index: Path | None, *args: str, port: int | None =
     cmd = [*SEJE, "serve", str(bundle), "--port", str(port), "--backend", "onnxruntime", "--log-level", "warning", *args]
     if index is not None:
         cmd[4:4] = ["--index", str(index)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tempfile.TemporaryFile(mode="w+")  # a file, never an undrained pipe (a chatty server would block on it)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log = log
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -80,8 +83,15 @@ def start_serve(bundle: Path, index: Path | None, *args: str, port: int | None =
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise AssertionError(f"seje serve did not become ready: {proc.stdout.read()}")
+            raise AssertionError(f"seje serve did not become ready: {server_log(proc)}")
         time.sleep(0.2)
+
+
+def server_log(proc: subprocess.Popen) -> str:
+    """What a `start_serve` process has written so far (stdout and stderr)."""
+    proc.log.flush()
+    proc.log.seek(0)
+    return proc.log.read()
 
 
 def rss_bytes(pid: int) -> int:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from PIL import Image
-from service_support import photos_of, rss_bytes, service_index, start_serve  # noqa: F401
+from service_support import photos_of, rss_bytes, server_log, service_index, start_serve  # noqa: F401
 
 CAP_MB = 1.0
 
@@ -185,7 +185,7 @@ def test_sigterm_with_a_slow_client_exits_0_within_grace(tiny_bundle, service_in
     finally:
         proc.kill()
     took = time.monotonic() - t0
-    log = proc.stdout.read()
+    log = server_log(proc)
     assert code == 0, log
     assert took < 2 + 5, f"shutdown took {took:.1f} s with --grace 2"
     assert "Traceback" not in log and "CancelledError" not in log, log

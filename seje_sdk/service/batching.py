@@ -5,7 +5,7 @@ The event loop never runs the encoders: a request puts its items (jobs) on the b
 awaits their futures. Photos arrive already decoded and resized (the app does that in worker
 threads, one photo at a time per request), so every image job costs the same: one forward pass.
 Each request has its own queue; a batch takes one item from each waiting request in turn (round
-robin, requests not served yet first) up to `max_batch`, so a request of 32 photos is split into
+robin, requests not served yet first) up to `batch_items`, so a request of 32 photos is split into
 pieces that interleave with other requests. Recipes are embedded in one `embed_recipes` call
 (on_error="skip", so one bad item fails only its own request); both are searched grouped by k.
 Results go back with `call_soon_threadsafe`.
@@ -46,11 +46,11 @@ class Job:
 
 
 class Batcher:
-    """Batches of at most `max_batch` items, waiting at most `max_wait_ms` after the first."""
+    """Batches of at most `batch_items` items, waiting at most `max_wait_ms` after the first."""
 
-    def __init__(self, retriever: Retriever, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int = 1024,
+    def __init__(self, retriever: Retriever, batch_items: int, max_wait_ms: float, max_queue: int,
                  on_batch: Callable[[str, int], None] | None = None):
-        self.retriever, self.max_batch, self.max_wait = retriever, max_batch, max_wait_ms / 1000.0
+        self.retriever, self.batch_items, self.max_wait = retriever, batch_items, max_wait_ms / 1000.0
         self.max_queue = max_queue
         self.on_batch = on_batch or (lambda kind, size: None)
         self._waiting: OrderedDict[int, deque[Job]] = OrderedDict()  # request -> its jobs, in round-robin order
@@ -94,7 +94,7 @@ class Batcher:
                 if not self._count:
                     return
                 deadline = time.monotonic() + self.max_wait
-                while self._count < self.max_batch and not self._stopping and (left := deadline - time.monotonic()) > 0:
+                while self._count < self.batch_items and not self._stopping and (left := deadline - time.monotonic()) > 0:
                     self._cond.wait(left)
                 batch = self._take()
             try:
@@ -105,15 +105,15 @@ class Batcher:
                     _settle(job, e)
 
     def _take(self) -> list[Job]:
-        """One job from each waiting request in turn, up to `max_batch` (caller holds the lock).
+        """One job from each waiting request in turn, up to `batch_items` (caller holds the lock).
 
         Requests not served yet stand first (enqueue puts them at the front), and a served request moves to
         the back, so a light request sent while a heavy one runs goes into the very next batch.
         """
         batch: list[Job] = []
-        while self._waiting and len(batch) < self.max_batch:
+        while self._waiting and len(batch) < self.batch_items:
             for request in list(self._waiting):
-                if len(batch) >= self.max_batch:
+                if len(batch) >= self.batch_items:
                     break
                 jobs = self._waiting[request]
                 batch.append(jobs.popleft())
@@ -143,7 +143,7 @@ class Batcher:
         if kind == "image":  # decoded before the queue: one forward pass for the batch
             res = EmbedResult(self.retriever.embed_pixels(np.stack(items)), list(range(len(items))))
         else:
-            res = self.retriever.embed_recipes(items, batch_size=self.max_batch, on_error="skip")
+            res = self.retriever.embed_recipes(items, batch_size=self.batch_items, on_error="skip")
         for pos, reason in res.skipped:  # the SDK names the item by its place in this batch: keep only what is wrong
             _settle(jobs[pos], InputError(reason.split(": ", 1)[-1]))
         row_of = {pos: row for row, pos in enumerate(res.positions)}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from seje_sdk.errors import InputError
 
-_POSITIVE = ("max_batch", "max_queue", "max_k", "max_items", "max_upload_bytes", "max_pixels", "max_request_pixels",
+_POSITIVE = ("batch_items", "max_queue", "max_k", "max_items", "max_upload_bytes", "max_pixels", "max_request_pixels",
              "max_recipe_chars", "max_connections", "max_header_bytes", "compact_every")
 _TIMES = ("max_wait_ms", "header_timeout_s", "body_timeout_s", "keep_alive_s", "grace_s")
 
@@ -26,7 +26,7 @@ class ServiceConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     # batching and fair scheduling
-    max_batch: int = 32             # items encoded together at most
+    batch_items: int = 32           # items encoded together at most (the batching window; not the TensorRT profile limit)
     max_wait_ms: float = 5.0        # how long the first item of a batch waits for company
     max_queue: int = 1024           # items waiting for the encoder before new ones get 503
     # per-request budgets
