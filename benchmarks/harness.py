@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from benchmarks.environment import load_fields, load_snapshot
 from benchmarks.memory import rss_reader
+from seje_sdk.progress import progress_bar
 
 BASELINE_BACKEND = "pytorch"
 
@@ -185,7 +186,7 @@ def run_interleaved(cases: list[BenchCase], cfg: TimingConfig = TimingConfig(), 
     with RssSampler() as sampler:
         for (encoder, bs), group in groups.items():
             desc = f"{encoder} batch {bs}: {len([c for c in group if not c.skipped])} backends"
-            with tqdm(total=cfg.iters, desc=desc, disable=not progress, leave=False) as bar:
+            with progress_bar(total=cfg.iters, desc=desc, disable=not progress, leave=False) as bar:
                 rows.extend(time_group(group, cfg, sampler, bar))
             release(group)
     return add_ratios(rows)

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,12 +75,15 @@ def start_service(bundle: str, index: str, cfg: ServeBenchConfig, batch_items: i
     cmd = [sys.executable, "-c", "from seje_sdk.cli import main; main()", "serve", bundle, "--index", index, "--host", HOST,
            "--port", str(port), "--batch-items", str(batch_items), "--max-wait-ms", str(max_wait_ms),
            "--backend", cfg.backend, "--precision", cfg.precision, "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # stderr goes to a file, never an undrained pipe: a service that logs more than a pipe holds would block.
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://{HOST}:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise InputError(f"seje serve exited ({proc.returncode}): {proc.stderr.read()[-2000:]}")
+            log.seek(0)
+            raise InputError(f"seje serve exited ({proc.returncode}): {log.read()[-2000:]}")
         try:
             if httpx.get(url + "/ready", timeout=2).status_code == 200:
                 return proc, url

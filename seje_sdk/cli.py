@@ -212,10 +212,12 @@ def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> 
         raise InputError(f"--recipe {recipe}: holds no recipe to search with (give a recipe object or a list of them)")
     r = _load(bundle, backend, precision)
     r.load_index(index_dir)
-    target, option, build = ("recipe", "--image", "--recipes FILE") if image else ("image", "--recipe", "--images DIR")
+    target, option = ("recipe", "--image") if image else ("image", "--recipe")
     if not r.info()["index"][target]:
+        build = (f"`seje index build {bundle} --recipes RECIPES_JSON --out {index_dir}`" if image
+                 else f"`seje index build {bundle} --images IMAGE_DIR --out {index_dir}`")
         raise InputError(f"index {index_dir} holds no {target}s, so a {option} query has nothing to search; "
-                         f"add them with `seje index build {bundle} {build} --out {index_dir}` "
+                         f"add them with {build} "
                          "(give --recipes and --images together to index both)")
     hits = r.search(images=queries, k=k) if image else r.search(recipes=queries, k=k)
     catalog = read_catalog(index_dir)

@@ -100,7 +100,7 @@ def new_index(kind: str, dim: int, fingerprint: str, modality: str, **params: An
 def load_index(path: str | os.PathLike, mmap: bool = True, verify: bool = True) -> Index:
     """Load an index folder written by `save` (any kind), checking schema and sha256s."""
     path = Path(path)
-    manifest = read_manifest(path, INDEX_SCHEMA, "build one with `seje index build`")
+    manifest = read_manifest(path, INDEX_SCHEMA, "build one with `seje index build BUNDLE_DIR --recipes RECIPES_JSON --out INDEX_DIR`")
     if verify:
         for rel, digest in manifest.get("files", {}).items():
             if not (path / rel).is_file() or sha256_file(path / rel) != digest:
@@ -135,7 +135,7 @@ def save_indexes(path: str | os.PathLike, indexes: dict[str, Index], fingerprint
 def load_indexes(path: str | os.PathLike, fingerprint: str, mmap: bool = True) -> dict[str, Index]:
     """Load a save_indexes folder, refusing one built with another bundle (IndexMismatchError)."""
     path = Path(path)
-    manifest = read_manifest(path, RETRIEVER_INDEX_SCHEMA, "make one with save_index or `seje index build`")
+    manifest = read_manifest(path, RETRIEVER_INDEX_SCHEMA, "make one with save_index or `seje index build BUNDLE_DIR --recipes RECIPES_JSON --out INDEX_DIR`")
     if manifest.get("fingerprint") != fingerprint:
         built, runs = tell_apart(str(manifest.get("fingerprint")), fingerprint)
         raise IndexMismatchError(f"index {path} was built with bundle {built}, this retriever runs bundle {runs}; "

@@ -83,11 +83,11 @@ def embed_corpus(bundle: str | Path, source: str | Path, out: str | Path, config
         writer.write(result)
         written.append(result.number)
 
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     start = time.perf_counter()
     pending_total = _pending_items(src, config.shard_size, done)
-    with tqdm(total=pending_total, unit=" items", desc=f"embed {src.modality}s ({config.distributor})",
+    with progress_bar(total=pending_total, unit=" items", desc=f"embed {src.modality}s ({config.distributor})",
               disable=not config.show_progress, smoothing=0.1) as bar:
         distributor_class(config.distributor).from_config(config).run(spec, _pending(src, config.shard_size, writer), write, bar)
     seconds = time.perf_counter() - start

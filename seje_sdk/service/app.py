@@ -165,7 +165,9 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
     def check_k(k: int, target: str) -> None:
         size = state.sizes.get(target, 0)
         if size == 0:
-            raise HTTPException(404, f"no {target} index is loaded: build one with `seje index build --{target}s ...`")
+            build = {"recipe": "`seje index build BUNDLE_DIR --recipes RECIPES_JSON --out INDEX_DIR`",
+                     "image": "`seje index build BUNDLE_DIR --images IMAGE_DIR --out INDEX_DIR`"}[target]
+            raise HTTPException(404, f"no {target} index is loaded: build one with {build}")
         if k > min(cfg.max_k, size):
             raise InputError(f"k={k} is too large: at most {min(cfg.max_k, size)} "
                              f"(the {target} index holds {size}, the service limit is {cfg.max_k})")

@@ -101,6 +101,7 @@ def data_stats(data_dir: str, skip_bad: bool, require_images: bool, verify_image
 @click.option("--max-classes", default=1000, show_default=True, help="Most categories derived from titles.")
 @click.option("--min-class-count", type=int, default=None,
               help="Training titles a derived category needs (default: 2 for small collections, up to 5 from 1,250 titles).")
+@needs_extra("seje-train import", "train", modules=("ijson",))
 def import_(source: str, out_dir: str, images_root: str | None, split_text: str, seed: int, link: str,
             max_classes: int, min_class_count: int | None) -> None:
     """Import a JSONL/CSV/parquet file, a photo folder with a recipes file, or a HF datasets folder."""
