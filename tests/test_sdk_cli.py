@@ -89,7 +89,7 @@ def test_cli_messages_speak_cli(sdk_bundle, sdk_images, files, tmp_path):
     # A recipe query on a recipe-only index: which index is missing, in CLI terms (no Python advice).
     res = run("search", sdk_bundle, "--index", tmp_path / "recipes_only", "--recipe", files / "one.json")
     assert res.exit_code == 2 and "holds no images" in res.output and "seje index build" in res.output
-    assert "--images DIR" in res.output and "add_images" not in res.output
+    assert "--images IMAGE_DIR" in res.output and "add_images" not in res.output
     # A query file holding no recipe exits 2 instead of printing nothing.
     (tmp_path / "empty.json").write_text("[]")
     res = run("search", sdk_bundle, "--index", tmp_path / "recipes_only", "--recipe", tmp_path / "empty.json")
