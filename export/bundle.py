@@ -152,7 +152,7 @@ def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConf
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
-        raise InputError(f"RUN_DIR {run_dir}: no config.json; pass a folder written by `seje-train fit`")
+        raise InputError(f"RUN_DIR {run_dir}: no config.json; pass a folder written by `seje-train fit --data DATA_DIR --features FEATURES_DIR --out RUN_DIR`")
     model, config = load_run(run_dir, "best")
     features_dir = Path(config["features_dir"])
     store = FeatureStore.load(features_dir)
@@ -182,7 +182,7 @@ def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConf
 def export_onnx_variants(run: RunInputs, out: Path, precisions: list[str], opset: int
                          ) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
     """fp32 graphs (+ fp16 / int8); return the manifest's variants["onnxruntime"] entry and the int8 settings."""
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     held = run.held
     first = {role: next(held.batches(role, 2)) for role in ("image", "recipe", "tagger")}
@@ -190,7 +190,7 @@ def export_onnx_variants(run: RunInputs, out: Path, precisions: list[str], opset
     entry: dict[str, dict[str, str]] = {}
     int8_settings: dict[str, Any] = {}
     steps = [(p, spec) for p in precisions for spec in GRAPHS]
-    for precision, spec in tqdm(steps, desc="ONNX graphs", unit="graph"):
+    for precision, spec in progress_bar(steps, desc="ONNX graphs", unit="graph"):
         dst = out / spec.filename(precision)
         src = out / spec.filename("fp32")
         if precision == "fp32":

@@ -213,7 +213,7 @@ def _check_options(batch_size: int, on_error: str) -> None:
 
 
 def _progress(show: bool, items: Any, unit: str):
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     total = len(items) if hasattr(items, "__len__") else None
-    return tqdm(total=total, unit=f" {unit}", disable=not show, desc=f"embed {unit}")
+    return progress_bar(total=total, unit=f" {unit}", disable=not show, desc=f"embed {unit}")

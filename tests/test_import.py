@@ -247,3 +247,13 @@ def test_imported_export_trains_and_evaluates_like_the_native_layout(tiny_data, 
     assert result["n_test"] == sum(1 for r in iter_recipes(tiny_data, "test", require_images=True))
     oracle = result["bags"][0]["references"]["category_oracle"]["image_to_recipe"]
     assert oracle["medr"] < (result["n_test"] + 1) / 2
+
+
+def test_report_counts_test_recipes_only_unseen_words_tell_apart(tmp_path):
+    items = rows(tmp_path, 40)
+    for i, variety in enumerate(["kesar", "gulabkhas", "alphonso"]):
+        items[30 + i].update(title="Mango, ripe, " + variety, ingredients=["1 mango"], instructions="Slice it.",
+                             partition="test")
+    write_jsonl(tmp_path / "recipes.jsonl", items)
+    unseen = import_collection(tmp_path / "recipes.jsonl", tmp_path / "data")["unseen_words"]
+    assert unseen["recipes"] == 3 and set(unseen["words"]) == {"kesar", "gulabkhas", "alphonso"}

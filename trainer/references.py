@@ -81,9 +81,9 @@ def near_duplicate_share(vectors: np.ndarray, threshold: float = NEAR_DUPLICATE_
 
 def recipe_words(recipe: Any) -> list[str]:
     """The words of a Recipe record's title, ingredient lines and instructions, as the model tokenises them."""
-    from seje_sdk.text import tokenize
+    from trainer.data.unseen_words import recipe_tokens
 
-    return tokenize(" \n ".join([recipe.title, *recipe.ingredients, *recipe.instructions]))
+    return recipe_tokens(recipe.title, recipe.ingredients, recipe.instructions)
 
 
 def explain_recipe_duplicates(recipe_words: Sequence[Sequence[str]], partners: np.ndarray, vocab: Any,

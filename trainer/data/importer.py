@@ -15,12 +15,13 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
 from seje_sdk.errors import DataError, InputError
 from seje_sdk.io import atomic_dir, write_json
+from seje_sdk.progress import progress_bar
 from trainer.data.classes import write_classes
 from trainer.data.import_rows import parse_row
 from trainer.data.import_writer import LayoutWriter, LINKS
@@ -28,6 +29,7 @@ from trainer.data.sources import Source, iter_photos, iter_rows, open_source
 from trainer.data.split import PARTITIONS, SplitResult, assign_partitions
 from trainer.data.staging import Staging
 from trainer.data.title_categories import CategoryConfig, TitleMatcher, derive_categories, given_categories
+from trainer.data.unseen_words import recipe_tokens, unseen_word_collisions
 from trainer.data.validate import ValidationConfig
 
 REPORT, PROBLEMS = "import_report.json", "import_problems.jsonl"
@@ -63,6 +65,8 @@ def import_collection(source: str | os.PathLike, out_dir: str | os.PathLike, ima
             report = _plan_report(src, staging, split, cfg)
             _refuse_if_too_little(src, staging, report, cfg)
             names, class_of_name, report["categories"] = _categories(staging, split, cfg)
+            report["unseen_words"] = unseen_word_collisions(_tokens_of(staging, split, "train"),
+                                                            _tokens_of(staging, split, "test"))
             writer = LayoutWriter(tmp, cfg.link)
             class_of = writer.write(staging, split, class_of_name, names)
             write_classes(tmp / "classes1M.pkl", class_of, names)
@@ -84,7 +88,7 @@ def _read(src: Source, staging: Staging, photo_dir: Path) -> None:
     if src.photo_folder is not None:
         staging.index_folder(iter_photos(src.photo_folder))
     photo_dir.mkdir()
-    for i, (where, row) in enumerate(tqdm(iter_rows(src), desc="import: check rows", unit="row", mininterval=2.0)):
+    for i, (where, row) in enumerate(progress_bar(iter_rows(src), desc="import: check rows", unit="row", mininterval=2.0)):
         if src.photo_folder is not None and not row.get("images") and row.get("id") not in (None, ""):
             row["images"] = staging.photos_named(str(row["id"]).strip())
         recipe, problems = parse_row(row, f"row{i + 1:07d}", src.images_root)
@@ -120,7 +124,7 @@ def _read(src: Source, staging: Staging, photo_dir: Path) -> None:
 
 def _plan_report(src: Source, staging: Staging, split: SplitResult, cfg: ImportConfig) -> dict:
     """Counts per partition (recipes, pairs) and per problem kind, with examples."""
-    has_photo = np.asarray(staging.photo_counts()) > 0
+    has_photo = staging.photo_counts() > 0
     for n, given, assigned in split.moved:
         staging.problem("moved to keep duplicates together", f"staged row {n}",
                         f"given partition {given!r}, placed in {assigned!r} with its exact duplicates")
@@ -168,6 +172,11 @@ def _categories(staging: Staging, split: SplitResult, cfg: ImportConfig) -> tupl
             "max_classes": cfg.categories.max_classes,
             "min_count": cfg.categories.min_count_for(int((split.partition == train).sum()))}
     return names, lambda title, category: match(title), info
+
+
+def _tokens_of(staging: Staging, split: SplitResult, partition: str) -> Iterator[list[str]]:
+    k = PARTITIONS.index(partition)
+    return (recipe_tokens(*payload) for n, _, _, payload in staging.rows() if split.partition[n] == k)
 
 
 def _check_replaceable(out: Path) -> None:

@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from trainer.data.import_rows import ImportedRecipe
 
 SCHEMA = """
@@ -81,8 +83,9 @@ class Staging:
     def photos_of(self, n: int) -> list[tuple[str, str]]:
         return list(self.db.execute("SELECT suffix, path FROM photos WHERE n = ? ORDER BY j", (n,)))
 
-    def photo_counts(self) -> list[int]:
-        counts = [0] * self.n
+    def photo_counts(self) -> np.ndarray:
+        """Usable photos per staged row (int32: 4 bytes a row)."""
+        counts = np.zeros(self.n, dtype=np.int32)
         for n, k in self.db.execute("SELECT n, COUNT(*) FROM photos GROUP BY n"):
             counts[n] = k
         return counts
