@@ -13,6 +13,7 @@ import numpy as np
 from benchmarks.environment import gpu_unavailable_reason
 from benchmarks.harness import BenchCase
 from benchmarks.inputs import RecipeBatch
+from seje_sdk.backends.base import open_session, runtime_of
 from seje_sdk.bundle import Bundle
 
 GPU_BACKENDS = (("onnxruntime-cuda", "fp32"), ("onnxruntime-cuda", "fp16"), ("tensorrt", "fp32"), ("tensorrt", "fp16"))
@@ -188,10 +189,7 @@ def gpu_cases(bundle: Bundle, batches: dict[tuple[str, int], Any]) -> list[Bench
     no_gpu = gpu_unavailable_reason()
     cases = []
     for backend, precision in GPU_BACKENDS:
-        manifest_key = "onnxruntime" if backend == "onnxruntime-cuda" else "tensorrt"
-        reason = no_gpu
-        if reason is None:
-            reason = bundle.lacks(manifest_key, precision)
+        reason = no_gpu or bundle.lacks(runtime_of(backend), precision)
         if reason is not None:
             cases += [BenchCase(backend, precision, e, bs, skipped=reason) for e, bs in batches]
             continue
@@ -200,20 +198,10 @@ def gpu_cases(bundle: Bundle, batches: dict[tuple[str, int], Any]) -> list[Bench
 
 
 def _gpu_backend_cases(bundle: Bundle, backend: str, precision: str, batches: dict[tuple[str, int], Any]) -> list[BenchCase]:
-    manifest_key = "onnxruntime" if backend == "onnxruntime-cuda" else "tensorrt"
     cases = []
     for encoder in sorted({e for e, _ in batches}):
         try:
-            path = bundle.model_path(manifest_key, precision, encoder)
-            if backend == "onnxruntime-cuda":
-                from seje_sdk.backends.onnxruntime import OrtSession
-
-                session = OrtSession(path, "cuda")
-            else:
-                from seje_sdk.backends.tensorrt import TrtSession
-
-                entry = {**bundle.manifest["variants"]["tensorrt"], **bundle.variant("tensorrt", precision)}
-                session = TrtSession(path, entry.get("tensorrt_version"), entry.get("compute_capability"), entry.get("max_batch"))
+            session = open_session(bundle, backend, precision, encoder)
         except Exception as e:  # a GPU backend that does not load is reported, never silently dropped
             cases += [BenchCase(backend, precision, e2, bs, skipped=f"{type(e).__name__}: {e}") for e2, bs in batches if e2 == encoder]
             continue

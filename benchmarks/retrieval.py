@@ -12,13 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from benchmarks.cases import GPU_BACKENDS
 from benchmarks.environment import gpu_unavailable_reason
 from benchmarks.inputs import read_recipes
+from seje_sdk.backends.base import runtime_of
 from seje_sdk.bundle import Bundle
 from seje_sdk.errors import InputError
-
-GPU_VARIANTS = (("onnxruntime-cuda", "onnxruntime", "fp32"), ("onnxruntime-cuda", "onnxruntime", "fp16"),
-                ("tensorrt", "tensorrt", "fp32"), ("tensorrt", "tensorrt", "fp16"))
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,8 @@ def variant_list(bundle: Bundle) -> list[tuple[str, str, str | None]]:
     for precision in ("fp32", "int8"):
         out.append(("onnxruntime-cpu", precision, bundle.lacks("onnxruntime", precision)))
     no_gpu = gpu_unavailable_reason()
-    for backend, key, precision in GPU_VARIANTS:
-        out.append((backend, precision, no_gpu or bundle.lacks(key, precision)))
+    for backend, precision in GPU_BACKENDS:
+        out.append((backend, precision, no_gpu or bundle.lacks(runtime_of(backend), precision)))
     return out
 
 

@@ -38,6 +38,8 @@ CATEGORY = "category"  # run_all's key for the image graph's top-1 class per ite
 class ParityError(BundleError):
     """An exported variant does not match PyTorch within the thresholds; the message holds the table."""
 
+    exit_code = 1  # the inputs were fine: an exported variant failed its check
+
 
 @dataclass(frozen=True)
 class Thresholds:

@@ -8,7 +8,9 @@ from typing import Sequence
 
 
 class SejeError(Exception):
-    """Base class: any error seje raises deliberately."""
+    """Base class: any error seje raises deliberately. A command line exits with `exit_code` (seje_sdk.cli_errors)."""
+
+    exit_code = 2  # bad usage or input; a subclass may say otherwise
 
 
 class InputError(SejeError, ValueError):

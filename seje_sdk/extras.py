@@ -43,16 +43,11 @@ def require_extra(what: str, *extras: str, modules: Sequence[str] | None = None)
 
 
 def needs_extra(what: str, *extras: str, modules: Sequence[str] | None = None) -> Callable:
-    """Click command decorator (under the options): MissingExtra's one line and exit code 2 before the command runs."""
+    """Click command decorator (under the options): MissingExtra (one line, exit 2 via seje_sdk.cli_errors) before the command runs."""
     def wrap(command: Callable) -> Callable:
         @functools.wraps(command)
         def run(*args: Any, **kwargs: Any) -> Any:
-            from seje_sdk.cli import InputFailure
-
-            try:
-                require_extra(what, *extras, modules=modules)
-            except MissingExtra as e:
-                raise InputFailure(str(e)) from e
+            require_extra(what, *extras, modules=modules)  # MissingExtra: the group's one line, exit 2
             return command(*args, **kwargs)
         return run
     return wrap

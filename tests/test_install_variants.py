@@ -174,12 +174,20 @@ def test_fresh_variant_venv(variant, seje_wheel, wheel_cache, sdk_bundle, tmp_pa
     scripts.refused_for_extra("seje-bench", "retrieval", sdk_bundle, "--data", tmp_path)
     if "serve" not in variant:
         assert "seje[serve]" in scripts.refused_for_extra("seje", "serve", sdk_bundle)
-    if "corpus" in variant:  # the corpus job runs end to end: shards, then an index from them
-        (tmp_path / "recipes.jsonl").write_text("\n".join(json.dumps(r) for r in RECIPES) + "\n")
+    (tmp_path / "recipes.jsonl").write_text("\n".join(json.dumps(r) for r in RECIPES) + "\n")
+    if "corpus" in variant:  # ijson is here: a user's collection imports; the corpus job runs end to end
+        photos = make_images(tmp_path / "collection", n=24, seed=5)
+        rows = [{"title": f"{dish} number {i}", "ingredients": [f"{i} cups flour", "salt", dish],
+                 "instructions": [f"Mix the {dish} for {i} minutes.", "Serve."], "images": [photo.name]}
+                for i, (dish, photo) in enumerate(zip(["soup", "cake", "salad"] * 8, photos))]
+        (tmp_path / "collection" / "recipes.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        scripts.ok("seje-train", "import", tmp_path / "collection" / "recipes.jsonl", "--out", tmp_path / "imported")
+        assert len(json.loads((tmp_path / "imported" / "layer1.json").read_text())) == 24
         scripts.ok("seje", "embed-corpus", sdk_bundle, tmp_path / "recipes.jsonl", "--out", tmp_path / "shards")
         scripts.ok("seje", "index", "build", sdk_bundle, "--from-shards", tmp_path / "shards", "--out", tmp_path / "idx2")
     else:
         assert "seje[corpus]" in scripts.refused_for_extra("seje", "embed-corpus", sdk_bundle, tmp_path, "--out", tmp_path / "s")
+        scripts.refused_for_extra("seje-train", "import", tmp_path / "recipes.jsonl", "--out", tmp_path / "imported")
     print(f"\nseje[{variant}]: installed offline in {venv['install_s']} s, {venv['size_mib']} MiB, {helps} --help answered")
 
 

@@ -1,18 +1,22 @@
-"""The README stays short and true: length, no issue numbers or maintainers' paths, live docs links, real commands.
+"""The README and docs/ stay short and true: length, no issue numbers or maintainers' paths, live links, real commands.
 
-Cheap checks (no pipeline run): every `docs/` link resolves to a file (and its #anchor to a heading),
+Cheap checks (no pipeline run): every relative link resolves to a file (and its #anchor to a heading),
 every `seje*` command the README or docs show is a console script of pyproject.toml whose subcommands
-and options exist in its click tree, and every pip extra it names is declared.
+and options exist in its click tree, and every extra a `pip install` line names is declared.
 """
 from __future__ import annotations
 
 import importlib
 import re
-import tomllib
 from pathlib import Path
 
 import click
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -26,7 +30,7 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)
 INLINE = re.compile(r"`([^`\n]+)`")
 COMMAND = re.compile(r"^(seje(?:-[a-z]+)?)(?=\s|$)")
-EXTRAS = re.compile(r"(?:seje|\.)\[([a-z0-9,-]+)\]")
+EXTRAS = re.compile(r"pip install .*?(?:seje|\.)\[([a-z0-9,-]+)\]")  # extras named in install commands
 
 
 def readme() -> str:
@@ -97,6 +101,9 @@ def command_problem(line: str, table: dict[str, str]) -> str | None:
     cmd, path = entry_point(table[tokens[0]]), [tokens[0]]
     rest = tokens[1:]
     while isinstance(cmd, click.Group) and rest and not rest[0].startswith("-") and rest[0] != "...":
+        if "/" in rest[0]:  # shorthand for several subcommands: `seje-train features/fit/eval`
+            unknown = [name for name in rest[0].split("/") if name not in cmd.commands]
+            return f"{' '.join(path)} has no subcommand {unknown[0]!r}" if unknown else None
         if rest[0] not in cmd.commands:
             return f"{' '.join(path)} has no subcommand {rest[0]!r}"
         cmd, rest = cmd.commands[rest[0]], rest[1:]
@@ -162,6 +169,8 @@ def test_command_check_catches_a_wrong_option():
     assert command_problem("seje-train fit --data D --set lr=1", table) == "seje-train fit has no option --set"
     assert command_problem("seje index drop X", table) == "seje index has no subcommand 'drop'"
     assert command_problem("seje-bench latency B --run R --batch-sizes 1,32", table) is None
+    assert command_problem("seje-train features/fit/eval", table) is None
+    assert command_problem("seje-train features/train", table) == "seje-train has no subcommand 'train'"
 
 
 def test_link_check_catches_missing_files_and_anchors(tmp_path: Path):

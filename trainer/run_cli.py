@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import click
 
-from seje_sdk.cli import InputFailure
-from seje_sdk.errors import SejeError
 from seje_sdk.extras import needs_extra
 
 
@@ -29,21 +27,15 @@ def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file
     """Train the SEJE joint embedding into RUN_DIR (multi-process: launch with torchrun)."""
     from trainer.data.validate import check_dataset
 
-    try:
-        click.echo(check_dataset(data_dir, "fit").summary())  # before importing torch
-    except SejeError as e:
-        raise InputFailure(str(e)) from e
+    click.echo(check_dataset(data_dir, "fit").summary())  # before importing torch
     from trainer.train import run_fit
 
     overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, backbone=backbone,
                                        backbone_weights=backbone_weights, image_size=image_size, seed=seed).items() if v is not None}
     if backbone is not None:
         overrides["share_backbone"] = False
-    try:
-        run = run_fit(data_dir, features_dir, out_dir, preset=preset, overrides=overrides, resume=resume,
-                      config_file=config_file, baseline=baseline, check=False)
-    except SejeError as e:
-        raise InputFailure(str(e)) from e
+    run = run_fit(data_dir, features_dir, out_dir, preset=preset, overrides=overrides, resume=resume,
+                  config_file=config_file, baseline=baseline, check=False)
     click.echo(f"run written to {run}; evaluate with `seje-train eval --run {run}`")
 
 
@@ -64,10 +56,7 @@ def evaluate(run_dir: str, data_dir: str | None, n_bags: int, bag_sizes: str, ch
             raise ValueError
     except ValueError:
         raise click.BadParameter("bag sizes must be integers >= 2 and --bags >= 1", param_hint="--bag-sizes/--bags")
-    try:
-        evaluate_run(run_dir, data_dir, bag_sizes=sizes, n_bags=n_bags, which=checkpoint)
-    except SejeError as e:
-        raise InputFailure(str(e)) from e
+    evaluate_run(run_dir, data_dir, bag_sizes=sizes, n_bags=n_bags, which=checkpoint)
 
 
 @click.command("convert")
@@ -79,8 +68,5 @@ def convert(run_dir: str, trust_pickles: bool) -> None:
     """Rewrite an old run folder's checkpoints and caches as plain tensors, loadable without pickle."""
     from trainer.checkpoints import convert_run
 
-    try:
-        done = convert_run(run_dir, trust_pickles=trust_pickles)
-    except SejeError as e:
-        raise InputFailure(str(e)) from e
+    done = convert_run(run_dir, trust_pickles=trust_pickles)
     click.echo(f"{run_dir}: rewrote {', '.join(p.name for p in done)}" if done else f"{run_dir}: already plain data")

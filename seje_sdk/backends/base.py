@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from seje_sdk.bundle import Bundle
 
 BACKENDS = ("onnxruntime", "onnxruntime-cuda", "tensorrt", "openvino")
+PRECISIONS = ("fp32", "fp16", "int8")  # the variants an exported bundle may hold
 # Preference order under backend="auto": fastest that can actually run here first. OpenVINO is
 # never picked by auto: it is asked for by name (docs/runtimes.md says where it wins).
 AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "onnxruntime")

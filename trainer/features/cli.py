@@ -1,8 +1,6 @@
 """`seje-train features`: SEJE Phase 1 feature engineering into FEATURES_DIR."""
 import click
 
-from seje_sdk.cli import InputFailure
-from seje_sdk.errors import SejeError
 from seje_sdk.extras import needs_extra
 
 
@@ -23,16 +21,12 @@ def features(data_dir, out_dir, preset, config_file, ranker, bert_model, backbon
     from trainer.data.validate import check_dataset
     from trainer.features.config import read_config_file
 
-    try:
-        click.echo(check_dataset(data_dir, "features").summary())  # before importing torch and gensim
-        from trainer.features.pipeline import build_features
+    click.echo(check_dataset(data_dir, "features").summary())  # before importing torch and gensim
+    from trainer.features.pipeline import build_features
 
-        overrides = read_config_file(config_file) if config_file else {}
-        flags = {"ranker": ranker, "bert_model": bert_model, "backbone": backbone,
-                 "backbone_weights": backbone_weights, "w2v_file": w2v_file}
-        overrides.update({k: v for k, v in flags.items() if v is not None})
-        path = build_features(data_dir, out_dir, preset=preset, overrides=overrides, skip_bad=skip_bad,
-                              check=False)
-    except SejeError as e:
-        raise InputFailure(str(e)) from e
+    overrides = read_config_file(config_file) if config_file else {}
+    flags = {"ranker": ranker, "bert_model": bert_model, "backbone": backbone,
+             "backbone_weights": backbone_weights, "w2v_file": w2v_file}
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    path = build_features(data_dir, out_dir, preset=preset, overrides=overrides, skip_bad=skip_bad, check=False)
     click.echo(f"FEATURES_DIR: {path}")
