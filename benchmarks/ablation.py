@@ -205,14 +205,15 @@ def run_ablation(data_dir: str | Path, features_dir: str | Path, work_dir: str |
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     data_dir, features_dir, work_dir, out_dir = Path(data_dir), Path(features_dir), Path(work_dir), Path(out_dir)
     chosen = [(name, o) for name, o in ROWS if rows is None or name in rows]
     jobs = [(seed, name, {**(overrides or {}), **o, "seed": seed}) for seed in seeds for name, o in chosen]
     run_dir = lambda seed, name: work_dir / f"seed{seed}" / name.replace(" ", "_")  # noqa: E731
     done: dict[tuple[int, str], dict] = {}
-    bar = tqdm(total=len(jobs), desc="ablation fits")
+    bar = progress_bar(total=len(jobs), desc="ablation fits")
 
     def record(seed: int, name: str, result: dict) -> None:
         done[(seed, name)] = result

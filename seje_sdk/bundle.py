@@ -46,6 +46,16 @@ def bundle_fingerprint(files: dict[str, str]) -> str:
     return h.hexdigest()
 
 
+def export_hint(path: Path) -> str:
+    """How to get a bundle where `path` is not one. A training run is the export's input; a folder that
+    holds anything is never its output (the export replaces its --out folder whole)."""
+    if (path / "config.json").is_file() and (path / "checkpoints").is_dir():
+        return f"{path} is a training run (RUN_DIR), not a bundle: export one with `seje-export {path} --out BUNDLE_DIR`"
+    free = not path.exists() or (path.is_dir() and not any(path.iterdir()))
+    out = str(path) if free else "BUNDLE_DIR"
+    return f"export one with `seje-export RUN_DIR --out {out}`"
+
+
 def reexport_hint(path: Path, manifest: dict[str, Any] | None = None) -> str:
     """What to run to get a good bundle at `path`: the export command, with the run it came from when known."""
     run_dir = ((manifest or {}).get("source") or {}).get("run_dir") or "RUN_DIR"
@@ -76,7 +86,7 @@ class Bundle:
         """
         path = Path(path)
         if not path.is_dir():
-            raise BundleError(f"bundle {path}: not a folder (export one with `seje-export RUN_DIR --out {path}`)")
+            raise BundleError(f"bundle {path}: not a folder; {export_hint(path)}")
         manifest = read_manifest(path)
         bundle = cls(path, manifest)
         if verify:
@@ -135,6 +145,7 @@ class Bundle:
                 resize=int(spec["resize"]),
                 mean=tuple(float(x) for x in spec["mean"]),
                 std=tuple(float(x) for x in spec["std"]),
+                jpeg_draft=bool(spec.get("jpeg_draft", True)),  # reduced-scale JPEG decode (docs/runtimes.md)
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"bundle {self.path}: {MANIFEST} 'image' must have size, resize, mean, std ({e})") from e
@@ -169,6 +180,13 @@ class Bundle:
             return "not in this bundle"
         return variants.get("skipped") if isinstance(variants, dict) else None
 
+    def refusal(self, runtime: str, precision: str) -> str | None:
+        """Why export's parity gate refused this variant and left it out (None when it did not)."""
+        entry = (self.manifest.get("refused") or {}).get(f"{runtime}/{precision}")
+        if not entry:
+            return None
+        return f"refused by the export's parity check on {entry.get('n_items', '?')} test pairs: " + "; ".join(entry["reasons"])
+
     def lacks(self, runtime: str, precision: str) -> str | None:
         """Why the bundle cannot serve `precision` for `runtime` ("onnxruntime" or "tensorrt"), or None when it holds it.
 
@@ -177,6 +195,9 @@ class Bundle:
         have = self.precisions(runtime)
         if precision in have:
             return None
+        refused = self.refusal(runtime, precision)
+        if refused:
+            return f"bundle {self.path}: no {runtime} {precision} variant ({refused}; it has {have or 'none'})"
         why = self.skipped_reason(runtime)
         if why:
             return f"bundle {self.path}: no {runtime} {precision} variant (skipped at export: {why})"
@@ -238,8 +259,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Parse manifest.json and check its schema version and required keys."""
     mf = path / MANIFEST
     if not mf.is_file():
-        raise BundleError(f"bundle {path}: {MANIFEST} is missing: not a bundle folder; export one with "
-                          f"`seje-export RUN_DIR --out {path}`")
+        raise BundleError(f"bundle {path}: {MANIFEST} is missing: not a bundle folder; {export_hint(path)}")
     try:
         manifest = json.loads(mf.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -247,7 +267,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise BundleError(f"bundle {path}: {MANIFEST} must hold a JSON object; {reexport_hint(path)}")
     if str(manifest.get("schema_version", "")).startswith(INDEX_SCHEMAS):
-        raise BundleError(f"{path} is an index folder (made by `seje index build`), not a bundle: pass the bundle "
+        raise BundleError(f"{path} is an index folder (made by seje index build), not a bundle: pass the bundle "
                           f"folder it was built with (fingerprint {str(manifest.get('fingerprint'))[:16]}...) "
                           "and give this folder as --index")
     schema = manifest.get("schema_version")

@@ -67,6 +67,7 @@ class Embedder:
 
     def __init__(self, bundle: Bundle, sessions: dict[str, Session], tables: Any, bert: Any = None, workers: int | None = None):
         self.bundle, self.sessions, self.tables, self.bert = bundle, sessions, tables, bert
+        self.image_spec = bundle.image_spec  # decode settings for image queries (jpeg_draft: docs/runtimes.md)
         self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="seje-decode")
 
     def run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -91,7 +92,7 @@ class Embedder:
         _check_options(batch_size, on_error)
         if isinstance(images, (str, bytes, bytearray, os.PathLike, Image.Image)) or (isinstance(images, np.ndarray) and images.ndim < 4):
             raise InputError(f"images: pass a list of images (got one {type(images).__name__}); e.g. embed_images([path])")
-        spec = self.bundle.image_spec
+        spec = self.image_spec
 
         def decode(pos: int, src: Any):
             try:
@@ -212,7 +213,7 @@ def _check_options(batch_size: int, on_error: str) -> None:
 
 
 def _progress(show: bool, items: Any, unit: str):
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     total = len(items) if hasattr(items, "__len__") else None
-    return tqdm(total=total, unit=f" {unit}", disable=not show, desc=f"embed {unit}")
+    return progress_bar(total=total, unit=f" {unit}", disable=not show, desc=f"embed {unit}")

@@ -100,7 +100,7 @@ def new_index(kind: str, dim: int, fingerprint: str, modality: str, **params: An
 def load_index(path: str | os.PathLike, mmap: bool = True, verify: bool = True) -> Index:
     """Load an index folder written by `save` (any kind), checking schema and sha256s."""
     path = Path(path)
-    manifest = read_manifest(path, INDEX_SCHEMA, "build one with `seje index build`")
+    manifest = read_manifest(path, INDEX_SCHEMA, "build one with `seje index build BUNDLE_DIR --recipes RECIPES_JSON --out INDEX_DIR`")
     if verify:
         for rel, digest in manifest.get("files", {}).items():
             if not (path / rel).is_file() or sha256_file(path / rel) != digest:
@@ -117,7 +117,7 @@ def write_indexes_manifest(folder: Path, fingerprint: str, modalities: Iterable[
 
 
 def save_indexes(path: str | os.PathLike, indexes: dict[str, Index], fingerprint: str, kind: str,
-                 catalog: Sequence[dict] | None = None) -> Path:
+                 catalog: Sequence[dict] | None = None, catalog_root: str | os.PathLike | None = None) -> Path:
     """Save {modality: index} as subfolders of `path` plus a manifest (and `catalog` rows, see seje_sdk.catalog), atomically."""
     if not indexes:
         raise InputError("nothing to save: both indexes are empty")
@@ -127,7 +127,7 @@ def save_indexes(path: str | os.PathLike, indexes: dict[str, Index], fingerprint
         if catalog is not None:
             from seje_sdk.catalog import write_catalog
 
-            write_catalog(tmp, catalog)
+            write_catalog(tmp, catalog, root=catalog_root)
         write_indexes_manifest(tmp, fingerprint, indexes, kind)
     return Path(path)
 
@@ -135,7 +135,7 @@ def save_indexes(path: str | os.PathLike, indexes: dict[str, Index], fingerprint
 def load_indexes(path: str | os.PathLike, fingerprint: str, mmap: bool = True) -> dict[str, Index]:
     """Load a save_indexes folder, refusing one built with another bundle (IndexMismatchError)."""
     path = Path(path)
-    manifest = read_manifest(path, RETRIEVER_INDEX_SCHEMA, "make one with save_index or `seje index build`")
+    manifest = read_manifest(path, RETRIEVER_INDEX_SCHEMA, "make one with save_index or `seje index build BUNDLE_DIR --recipes RECIPES_JSON --out INDEX_DIR`")
     if manifest.get("fingerprint") != fingerprint:
         built, runs = tell_apart(str(manifest.get("fingerprint")), fingerprint)
         raise IndexMismatchError(f"index {path} was built with bundle {built}, this retriever runs bundle {runs}; "

@@ -39,8 +39,8 @@ def test_auto_falls_back_to_cpu_and_says_why(sdk_bundle):
 
 
 def test_unknown_backend_and_precision(sdk_bundle):
-    with pytest.raises(BackendError, match="unknown backend 'openvino'"):
-        Retriever.load(sdk_bundle, backend="openvino")
+    with pytest.raises(BackendError, match="unknown backend 'directml'"):
+        Retriever.load(sdk_bundle, backend="directml")
     with pytest.raises(BundleError, match=r"^onnxruntime: bundle .*: no onnxruntime fp16 variant \(it has \['fp32', 'int8'\]\)"):
         Retriever.load(sdk_bundle, backend="onnxruntime", precision="fp16")
     with pytest.raises(InputError, match="unknown index kind 'annoy'"):

@@ -162,7 +162,7 @@ def test_cli_eval_table_and_fit_errors(tiny_run, tiny_data, tiny_features, tmp_p
     runner = CliRunner()
     result = runner.invoke(cli, ["eval", "--run", str(tiny_run), "--bags", "2", "--bag-sizes", "10,1000"])
     assert result.exit_code == 0, result.output
-    assert "| 10 x 2 | image to recipe | model |" in result.output and "full set once" in result.output
+    assert "| 10 x 2 | image to recipe | model |" in result.output and "the full set once (bag size 1000 >=" in result.output
     assert "| category-oracle |" in result.output and "| chance |" in result.output
     report = json.loads((tiny_run / "eval.json").read_text())
     assert [b["bag_size"] for b in report["bags"]] == [10, report["n_test"]]

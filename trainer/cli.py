@@ -1,12 +1,13 @@
 """`seje-train`: synthesise data, build Phase 1 features, fit and evaluate the SEJE model."""
 import click
 
+from seje_sdk.cli_errors import SejeGroup
 from trainer.data.cli import data_stats, import_, synth
 from trainer.features.cli import features
 from trainer.run_cli import convert, evaluate, fit
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SejeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train SEJE: `synth` a dataset, build `features`, `fit` the joint embedding, `eval` it."""
 

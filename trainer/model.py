@@ -250,7 +250,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[SejeModel, dict]
     ckpt_path = run_dir / "checkpoints" / f"{which}.pt"
     for path in (config_path, ckpt_path):
         if not path.is_file():
-            raise DataError(f"run {run_dir}: missing {path.relative_to(run_dir)}; train it with `seje-train fit`")
+            raise DataError(f"run {run_dir}: missing {path.relative_to(run_dir)}; train it with `seje-train fit --data DATA_DIR --features FEATURES_DIR --out {run_dir}`")
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config.setdefault("whiten_sentences", False)  # runs saved before the option fed them raw
     features_dir = Path(config["features_dir"])

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from seje_sdk.errors import InputError
 from seje_sdk.image import ImageSpec
 from seje_sdk.io import atomic_file, write_json
+from seje_sdk.progress import progress_bar
 from trainer import distributed as D
 from trainer.checkpoints import convert_command, load_plain
 from trainer.config import TrainConfig, config_from_dict, resolve_config
@@ -259,7 +260,7 @@ class Trainer:
         pixels = self.pixel_batches(batches, image, epoch)
         self.model.train()
         totals: dict[str, float] = {}
-        bar = tqdm(enumerate(batches, start=first), total=len(batches), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+        bar = progress_bar(enumerate(batches, start=first), total=len(batches), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
                    leave=False, disable=not self.info.is_main)
         for step, idx in bar:
             torch.manual_seed(self.cfg.seed * 1_000_003 + epoch * 10_007 + step)
@@ -289,7 +290,7 @@ class Trainer:
         rec = self.model.recipe_encoder.forward_from_vectors(vectors.to(self.device), counts.to(self.device),
                                                              terms.to(self.device)).float().cpu()
         bags = bag_metrics(torch.cat(out_img).numpy(), rec.numpy(), self.cfg.val_bag_size, self.cfg.val_bags,
-                           seed=self.cfg.val_seed, verbose=False)
+                           seed=self.cfg.val_seed)
         return {"score": selection_score(bags), "bags": bags}
 
     def set_lr(self) -> None:
@@ -381,7 +382,7 @@ def check_features_match(data_dir: Path, features_dir: Path) -> None:
     if changed:
         raise InputError(
             f"FEATURES_DIR {features_dir} was built from another dataset than {data_dir} "
-            f"(differs in: {', '.join(changed)}); rerun `seje-train features --data {data_dir} --out ...`"
+            f"(differs in: {', '.join(changed)}); rerun `seje-train features --data {data_dir} --out FEATURES_DIR`"
         )
 
 

@@ -10,8 +10,10 @@ from seje_sdk.errors import BackendError, BundleError
 if TYPE_CHECKING:
     from seje_sdk.bundle import Bundle
 
-BACKENDS = ("onnxruntime", "onnxruntime-cuda", "tensorrt")
-# Preference order under backend="auto": fastest that can actually run here first.
+BACKENDS = ("onnxruntime", "onnxruntime-cuda", "tensorrt", "openvino")
+PRECISIONS = ("fp32", "fp16", "int8")  # the variants an exported bundle may hold
+# Preference order under backend="auto": fastest that can actually run here first. OpenVINO is
+# never picked by auto: it is asked for by name (docs/runtimes.md says where it wins).
 AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "onnxruntime")
 
 # The ONNX I/O contract of docs/ARCHITECTURE.md: (inputs, outputs that must exist).
@@ -79,6 +81,10 @@ def open_session(bundle: "Bundle", backend: str, precision: str, role: str, thre
         if backend == "onnxruntime-cuda":
             return OrtSession(path, device="cuda", intra_op_threads=threads, cuda=cuda)
         return OrtSession(path, device="cpu", intra_op_threads=threads)
+    if backend == "openvino":  # the bundle's ONNX files, compiled by OpenVINO for the CPU
+        from seje_sdk.backends.openvino import OvSession
+
+        return OvSession(bundle.model_path("onnxruntime", precision, role), threads)
     if backend == "tensorrt":
         from seje_sdk.backends.tensorrt import TrtSession
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from seje_sdk.corpus.encoder import ShardResult
-from seje_sdk.corpus.shards import CORPUS_SCHEMA, EMBEDDINGS, METADATA, REPORTS, label_column, shard_paths
+from seje_sdk.corpus.shards import CORPUS_SCHEMA, DTYPES, EMBEDDINGS, METADATA, REPORTS, label_column, shard_paths
 from seje_sdk.errors import InputError
 from seje_sdk.io import atomic_file, save_npy, write_json
 from seje_sdk.version import __version__
@@ -26,8 +26,8 @@ class ShardWriter:
     """Writes complete shards into DIR and says which ones already exist."""
 
     def __init__(self, root: str | Path, dtype: str, modality: str):
-        if dtype not in ("float32", "float16"):
-            raise InputError(f"shard dtype must be float32 or float16, got {dtype!r}")
+        if dtype not in DTYPES:
+            raise InputError(f"shard dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.root, self.dtype, self.modality = Path(root), dtype, modality
 
     def is_complete(self, number: int) -> bool:

@@ -23,11 +23,15 @@ from seje_sdk.io import atomic_file
 BACKGROUND = "background"
 
 
+class NamesAnObject(pickle.UnpicklingError):
+    """The pickle asks for a Python object (class or function): the only way a pickle runs code."""
+
+
 class PlainUnpickler(pickle.Unpickler):
     """Builds builtin containers and scalars only: any global (class, function) is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"it names the Python object {module}.{name}")
+        raise NamesAnObject(f"it names the Python object {module}.{name}")
 
 
 def read_classes(path: str | os.PathLike) -> tuple[dict[str, int], dict[int, str]]:
@@ -42,10 +46,11 @@ def read_classes(path: str | os.PathLike) -> tuple[dict[str, int], dict[int, str
         with open(path, "rb") as f:
             class_of = PlainUnpickler(f, encoding="latin1").load()  # latin1: Python 2 pickles decode too
             names = PlainUnpickler(f, encoding="latin1").load()
-    except pickle.UnpicklingError as e:
+    except NamesAnObject as e:
         raise DataError(f"{path}: not a plain classes file ({e}); classes1M.pkl holds only dicts of ids, "
                         "class numbers and names, so this file was not read") from e
-    except (EOFError, AttributeError, ValueError, TypeError, IndexError, KeyError, MemoryError) as e:
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, IndexError, KeyError,
+            MemoryError) as e:
         raise DataError(
             f"{path}: not a classes1M.pkl (two pickles: {{recipe_id: class_id}} then "
             f"{{class_id: name}}): {type(e).__name__}: {e}"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from seje_sdk.cli import InputFailure
-from seje_sdk.errors import DataError, SejeError
+from seje_sdk.extras import needs_extra
 from trainer.data.import_writer import LINKS
 from trainer.data.importer import REPORT, ImportConfig, import_collection
 
@@ -80,16 +79,12 @@ def synth(out_dir: str, recipes: int, seed: int, image_size: int, images: bool) 
     help="Keep only recipes whose image files exist (as training does).",
 )
 @click.option("--verify-images", is_flag=True, help="Also decode-check every image with Pillow (slow).")
+@needs_extra("seje-train data-stats", "train", modules=("ijson",))
 def data_stats(data_dir: str, skip_bad: bool, require_images: bool, verify_images: bool) -> None:
     """Read a Recipe1M-layout folder with the streaming reader and print its statistics."""
     from trainer.data.recipe1m import dataset_stats
 
-    try:
-        stats, report = dataset_stats(
-            data_dir, require_images=require_images, skip_bad=skip_bad, verify_images=verify_images
-        )
-    except DataError as e:
-        raise InputFailure(str(e)) from e
+    stats, report = dataset_stats(data_dir, require_images=require_images, skip_bad=skip_bad, verify_images=verify_images)
     click.echo(format_table(stats_rows(stats)))
     if report.total:
         click.echo(report.summary(), err=True)
@@ -113,6 +108,7 @@ IMPORT_DEFAULTS = ImportConfig()
               help="Most categories derived from titles.")
 @click.option("--min-class-count", type=int, default=IMPORT_DEFAULTS.categories.min_count,
               help="Training titles a derived category needs (default: 2 for small collections, up to 5 from 1,250 titles).")
+@needs_extra("seje-train import", "train", modules=("ijson",))
 def import_(source: str, out_dir: str, images_root: str | None, split_text: str, seed: int, link: str,
             max_classes: int, min_class_count: int | None) -> None:
     """Import a JSONL/CSV/parquet file, a photo folder with a recipes file, or a HF datasets folder."""
@@ -124,10 +120,7 @@ def import_(source: str, out_dir: str, images_root: str | None, split_text: str,
     except ValueError as e:
         raise click.BadParameter(str(e)) from e
     cfg = ImportConfig(fractions, seed, link, CategoryConfig(max_classes, min_class_count))
-    try:
-        report = import_collection(source, out_dir, images_root, cfg)
-    except SejeError as e:
-        raise InputFailure(str(e)) from e
+    report = import_collection(source, out_dir, images_root, cfg)
     rows = [(f"recipes {p} (photo pairs)", f"{report['recipes'][p]:,} ({report['pairs'][p]:,})") for p in report["pairs"]]
     rows += [("categories (" + report["categories"]["source"] + ")", report["categories"]["classes"]),
              ("category coverage (not background)", report["categories"]["coverage"]),

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
 from seje_sdk.errors import DataError, InputError
 from seje_sdk.io import atomic_dir, write_json
+from seje_sdk.progress import progress_bar
 from trainer.data.classes import write_classes
 from trainer.data.import_rows import parse_row
 from trainer.data.import_writer import LayoutWriter, LINKS
@@ -88,7 +88,7 @@ def _read(src: Source, staging: Staging, photo_dir: Path) -> None:
     if src.photo_folder is not None:
         staging.index_folder(iter_photos(src.photo_folder))
     photo_dir.mkdir()
-    for i, (where, row) in enumerate(tqdm(iter_rows(src), desc="import: check rows", unit="row", mininterval=2.0)):
+    for i, (where, row) in enumerate(progress_bar(iter_rows(src), desc="import: check rows", unit="row", mininterval=2.0)):
         if src.photo_folder is not None and not row.get("images") and row.get("id") not in (None, ""):
             row["images"] = staging.photos_named(str(row["id"]).strip())
         recipe, problems = parse_row(row, f"row{i + 1:07d}", src.images_root)

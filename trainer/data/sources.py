@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from seje_sdk.errors import InputError
+from seje_sdk.extras import require_extra
 
 FIELDS = ("id", "title", "ingredients", "instructions", "images", "category", "partition")
 ALIASES = {"image": "images", "photos": "images", "photo": "images", "name": "title", "directions": "instructions",
@@ -104,6 +105,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict]]:
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
+    require_extra(f"reading {path.name} (parquet)", "corpus", modules=("pyarrow",))
     import pyarrow.parquet as pq
 
     try:
@@ -131,6 +133,7 @@ def _hf_rows(path: Path) -> Iterator[tuple[str, dict]]:
 
 
 def _hf_dataset_rows(folder: Path) -> Iterator[tuple[str, dict]]:
+    require_extra(f"reading {folder} (a Hugging Face datasets folder)", "corpus", modules=("pyarrow",))
     import pyarrow as pa
 
     state_path = folder / "state.json"
