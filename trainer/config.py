@@ -58,6 +58,10 @@ class TrainConfig:
     # Skip-instruction vectors whitened with training statistics before the instruction LSTM
     # (seje's fix for their near-constant values; the release feeds them raw).
     whiten_sentences: bool = True
+    # Field dropout: the probability that a training recipe loses one or two of its fields (title,
+    # ingredients, instructions) for a step, so that partial recipes and typed titles are queries the
+    # encoder has seen (trainer/field_dropout.py; not in SEJE, whose queries are whole recipes).
+    field_dropout: float = 0.3
     # losses
     triplet_gamma: float = 16.0  # release: SoftMarginLoss(gama * (d_ap - d_an + margin)), gama 16
     triplet_margin: float = 0.0
@@ -97,6 +101,8 @@ class TrainConfig:
         for name in ("lr", "lr_after_plateau", "critic_lr", "triplet_gamma"):
             if not getattr(self, name) > 0:
                 raise InputError(f"config: {name} must be positive, got {getattr(self, name)!r}")
+        if not 0.0 <= self.field_dropout < 1.0:
+            raise InputError(f"config: field_dropout must be in [0, 1), got {self.field_dropout!r}")
         if self.augment_views < 0:
             raise InputError("config: augment_views must be >= 0")
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -166,6 +172,9 @@ DEVIATIONS: dict[str, str] = {
     "augmentation": "Training crops follow the release (random crop of the resized centre square, horizontal "
                     "flip); `augmentation: resized_crop` uses a random resized crop (scale 0.5-1) instead. "
                     "With a frozen backbone only `augment_views` cached crops per image exist (cpu preset: 0).",
+    "field_dropout": "With probability `field_dropout` a training recipe is replaced for one step by a partial "
+                     "recipe (one or two of title, ingredients, instructions), so that typed titles and partial "
+                     "recipes are queries; the release trains on whole recipes only (`field_dropout: 0.0`).",
     "val_seed": "Validation bags are drawn with seed 1234 (the release's `--seed`) with numpy, so they are "
                 "not the release's exact bags.",
 }

@@ -29,7 +29,7 @@ from seje_sdk.service.config import ServiceConfig
 from seje_sdk.service.metrics import ServiceMetrics
 from seje_sdk.service.page import page_html
 from seje_sdk.service.schemas import (EmbedOut, Hit, ImageTooLarge, RecipeEmbed, RecipeSearch, SearchOut,
-                                      check_image_header)
+                                      TextSearch, check_image_header)
 
 log = logging.getLogger("seje.service")
 Loader = Callable[[ServiceConfig], tuple[Retriever, dict]]
@@ -171,14 +171,14 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
             raise InputError(f"k={k} is too large: at most {min(cfg.max_k, size)} "
                              f"(the {target} index holds {size}, the service limit is {cfg.max_k})")
 
-    def hits_out(query: str, k: int, hits: list[tuple[Any, float]]) -> SearchOut:
-        target = TARGET[query]
+    def hits_out(query: str, k: int, hits: list[tuple[Any, float]], unknown_words: list[str] | None = None) -> SearchOut:
+        target = TARGET["recipe" if query == "text" else query]
         out = []
         for rank, (item_id, score) in enumerate(hits, 1):
             row = state.catalog.get((target, str(item_id)), {})
             thumb = f"/thumbnail?modality={target}&id={quote(str(item_id), safe='')}" if row.get("path") else None
             out.append(Hit(rank=rank, id=item_id, score=score, title=hit_title(state.catalog, target, item_id), thumbnail=thumb))
-        return SearchOut(query=query, target=target, k=k, hits=out)
+        return SearchOut(query=query, target=target, k=k, hits=out, unknown_words=unknown_words)
 
     async def read_upload(upload: UploadFile) -> bytes:
         data = await upload.read(cfg.max_upload_bytes + 1)  # bodies sent without a length are capped here
@@ -229,6 +229,15 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         check_k(body.k, "image")
         plain = body.recipe.to_sdk(cfg.max_recipe_chars)
         return hits_out("recipe", body.k, await submit(batcher, "recipe", plain, "recipe", body.k))
+
+    @app.post("/search/text", response_model=SearchOut, summary="Top-k photos for typed words (a title-only recipe)")
+    async def search_text(body: TextSearch, batcher: Batcher = Depends(running)):
+        check_k(body.k, "image")
+        from seje_sdk.text_query import text_queries
+
+        query = text_queries(body.text, state.retriever.tables.vocab, state.retriever.bundle.title_terms)[0]
+        hits = await submit(batcher, "recipe", query.recipe, "text", body.k)
+        return hits_out("text", body.k, hits, query.unknown_words)
 
     @app.post("/embed/image", response_model=EmbedOut, summary="Embeddings of uploaded photos")
     async def embed_image(images: list[UploadFile] = File(...), batcher: Batcher = Depends(running)):
