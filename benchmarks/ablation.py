@@ -167,15 +167,20 @@ def ablation_job(data_dir: Path, features_dir: Path, run_dir: Path, preset: str,
     """
     import torch
 
+    from trainer.datasets import RecipeTensors
+
     seconds = fit_row(data_dir, features_dir, run_dir, preset, overrides, cache_from)
     key = str(features_dir)
     if key not in _SHARED:
-        if shared_file.is_file():
-            _SHARED[key] = torch.load(shared_file, weights_only=False)
+        if shared_file.is_file():  # plain tensors only: read under torch's weights-only rule
+            blob = torch.load(shared_file, weights_only=True)
+            _SHARED[key] = SharedInputs(blob["image_features"], blob["category_features"],
+                                        RecipeTensors(**blob["recipes"]), blob["labels"].numpy())
         else:
-            _SHARED[key] = load_test_inputs(run_dir)
+            _SHARED[key] = shared = load_test_inputs(run_dir)
             with atomic_file(shared_file) as f:
-                torch.save(_SHARED[key], f)
+                torch.save({"image_features": shared.image_features, "category_features": shared.category_features,
+                            "recipes": vars(shared.recipes), "labels": torch.from_numpy(shared.labels)}, f)
     shared = _SHARED[key]
     img, rec = embed_test_split(run_dir, shared)
     bags = seeded_bags(len(img), bag_size, n_bags)
@@ -200,14 +205,15 @@ def run_ablation(data_dir: str | Path, features_dir: str | Path, work_dir: str |
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     data_dir, features_dir, work_dir, out_dir = Path(data_dir), Path(features_dir), Path(work_dir), Path(out_dir)
     chosen = [(name, o) for name, o in ROWS if rows is None or name in rows]
     jobs = [(seed, name, {**(overrides or {}), **o, "seed": seed}) for seed in seeds for name, o in chosen]
     run_dir = lambda seed, name: work_dir / f"seed{seed}" / name.replace(" ", "_")  # noqa: E731
     done: dict[tuple[int, str], dict] = {}
-    bar = tqdm(total=len(jobs), desc="ablation fits")
+    bar = progress_bar(total=len(jobs), desc="ablation fits")
 
     def record(seed: int, name: str, result: dict) -> None:
         done[(seed, name)] = result

@@ -13,6 +13,7 @@ import numpy as np
 from benchmarks.environment import gpu_unavailable_reason
 from benchmarks.harness import BenchCase
 from benchmarks.inputs import RecipeBatch
+from seje_sdk.backends.base import open_session, runtime_of
 from seje_sdk.bundle import Bundle
 
 GPU_BACKENDS = (("onnxruntime-cuda", "fp32"), ("onnxruntime-cuda", "fp16"), ("tensorrt", "fp32"), ("tensorrt", "fp16"))
@@ -150,7 +151,7 @@ def onnxruntime_cpu_cases(bundle: Bundle, batches: dict[tuple[str, int], Any], t
     for precision in CPU_PRECISIONS:
         if precision not in have:
             for encoder, bs in batches:
-                cases.append(BenchCase("onnxruntime-cpu", precision, encoder, bs, skipped=f"bundle has no onnxruntime {precision} variant (export with --{precision})" if precision != "fp32" else "bundle has no fp32 variant"))
+                cases.append(BenchCase("onnxruntime-cpu", precision, encoder, bs, skipped=bundle.lacks("onnxruntime", precision)))
             continue
         sessions = {e: RawOrtSession(bundle.model_path("onnxruntime", precision, e), threads) for e in {e for e, _ in batches}}
         for (encoder, bs), batch in batches.items():
@@ -162,15 +163,33 @@ def onnxruntime_cpu_cases(bundle: Bundle, batches: dict[tuple[str, int], Any], t
     return cases
 
 
+def openvino_cpu_cases(bundle: Bundle, batches: dict[tuple[str, int], Any], threads: int = 0) -> list[BenchCase]:
+    """OpenVINO CPU sessions (the SDK's OvSession) on the bundle's fp32 / fp16 / int8 ONNX files, or skipped rows."""
+    import importlib.util
+
+    have = bundle.precisions("onnxruntime")
+    missing = None if importlib.util.find_spec("openvino") else 'openvino is not installed (pip install "seje[openvino]")'
+    cases = []
+    for precision in ("fp32", "fp16", "int8"):
+        reason = missing or (None if precision in have else f"bundle has no {precision} ONNX variant")
+        if reason:
+            cases += [BenchCase("openvino-cpu", precision, e, bs, skipped=reason) for e, bs in batches]
+            continue
+        from seje_sdk.backends.openvino import OvSession
+
+        sessions = {e: OvSession(bundle.model_path("onnxruntime", precision, e), threads) for e in {e for e, _ in batches}}
+        for (encoder, bs), batch in batches.items():
+            cases.append(BenchCase("openvino-cpu", precision, encoder, bs, _session_runner(sessions[encoder], encoder),
+                                   batch, note="OvSession, LATENCY hint, f32 inference precision"))
+    return cases
+
+
 def gpu_cases(bundle: Bundle, batches: dict[tuple[str, int], Any]) -> list[BenchCase]:
     """ORT CUDA and TensorRT cases, or one skipped row per (backend, precision, encoder, batch) with the reason."""
     no_gpu = gpu_unavailable_reason()
     cases = []
     for backend, precision in GPU_BACKENDS:
-        manifest_key = "onnxruntime" if backend == "onnxruntime-cuda" else "tensorrt"
-        reason = no_gpu
-        if reason is None and precision not in bundle.precisions(manifest_key):
-            reason = bundle.skipped_reason(manifest_key) or f"bundle has no {manifest_key} {precision} variant"
+        reason = no_gpu or bundle.lacks(runtime_of(backend), precision)
         if reason is not None:
             cases += [BenchCase(backend, precision, e, bs, skipped=reason) for e, bs in batches]
             continue
@@ -179,20 +198,10 @@ def gpu_cases(bundle: Bundle, batches: dict[tuple[str, int], Any]) -> list[Bench
 
 
 def _gpu_backend_cases(bundle: Bundle, backend: str, precision: str, batches: dict[tuple[str, int], Any]) -> list[BenchCase]:
-    manifest_key = "onnxruntime" if backend == "onnxruntime-cuda" else "tensorrt"
     cases = []
     for encoder in sorted({e for e, _ in batches}):
         try:
-            path = bundle.model_path(manifest_key, precision, encoder)
-            if backend == "onnxruntime-cuda":
-                from seje_sdk.backends.onnxruntime import OrtSession
-
-                session = OrtSession(path, "cuda")
-            else:
-                from seje_sdk.backends.tensorrt import TrtSession
-
-                entry = {**bundle.manifest["variants"]["tensorrt"], **bundle.variant("tensorrt", precision)}
-                session = TrtSession(path, entry.get("tensorrt_version"), entry.get("compute_capability"), entry.get("max_batch"))
+            session = open_session(bundle, backend, precision, encoder)
         except Exception as e:  # a GPU backend that does not load is reported, never silently dropped
             cases += [BenchCase(backend, precision, e2, bs, skipped=f"{type(e).__name__}: {e}") for e2, bs in batches if e2 == encoder]
             continue

@@ -10,7 +10,9 @@ import click
 from click.core import ParameterSource
 
 from benchmarks.search_scaling import METHODS
-from seje_sdk.errors import BundleError, DataError, InputError, SejeError
+from seje_sdk.cli_errors import SejeGroup
+from seje_sdk.extras import needs_extra, require_extra
+from seje_sdk.service.config import ServiceConfig
 
 # Outside the repository, so a casual run never overwrites the committed benchmarks/results/.
 DEFAULT_OUT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seje" / "bench"
@@ -26,13 +28,6 @@ def _ints(value: str, name: str) -> tuple[int, ...]:
     return out
 
 
-def _fail(e: SejeError) -> click.ClickException:
-    """A clean one-line error; exit 2 for bad input (bundle, data, option), 1 otherwise."""
-    err = click.ClickException(str(e))
-    err.exit_code = 2 if isinstance(e, (InputError, BundleError, DataError)) else 1
-    return err
-
-
 def _command() -> str:
     return "seje-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
@@ -42,7 +37,7 @@ def _print_targets(targets: list[dict]) -> None:
         click.echo(f"  [{t['status']:>12}] {t['target']}: {t['detail']}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SejeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Measure latency/throughput of every backend and retrieval quality of every variant."""
 
@@ -81,10 +76,9 @@ def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budg
         cfg = LatencyConfig.quick(**chosen)
     else:
         cfg = LatencyConfig(**{f: v for f, (_, v) in options.items()})
-    try:
-        report = run_latency(bundle, run_dir, data_dir, cfg)
-    except SejeError as e:
-        raise _fail(e) from e
+    if run_dir or data_dir:  # real recipes are read with trainer.data (ijson); torch only for PyTorch rows
+        require_extra("seje-bench latency --run/--data", "corpus", modules=("ijson",))
+    report = run_latency(bundle, run_dir, data_dir, cfg)
     report["command"] = _command()
     report["targets"] = latency_targets(report)
     paths = write_report(report, out_dir, "latency")
@@ -109,6 +103,7 @@ def latency(bundle, run_dir, data_dir, out_dir, batch_sizes, iters, warmup, budg
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True, help="Timed batched searches per method (best kept).")
 @click.option("--single-queries", type=click.IntRange(1), default=30, show_default=True, help="One-at-a-time queries per method (p50).")
 @click.option("--quick", is_flag=True, help="CI smoke: scales 1000, 64 test pairs, 2 bags.")
+@needs_extra("seje-bench retrieval", "train")
 def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_size, n_bags, search, threads, methods, repeats,
               single_queries, quick):
     """MedR and R@1/5/10 per variant side by side, and search scaling (exact vs FAISS) with recall and memory."""
@@ -128,18 +123,15 @@ def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_siz
     if set(chosen) - set(METHODS) or not chosen:  # checked before the slow part starts
         raise click.BadParameter(f"unknown methods {sorted(set(chosen) - set(METHODS))}; choose from {', '.join(METHODS)}", param_hint="--methods")
     scale_list = _ints(scales, "--scales")
-    try:
-        quality, anchors = run_retrieval(bundle, data_dir, run_dir, RetrievalConfig(max_test=max_test, bag_size=bag_size, n_bags=n_bags))
-        report = {"kind": "retrieval", "command": _command(), "environment": capture_environment(), "quality": quality}
-        targets = retrieval_targets(quality)
-        if search:
-            width = dim or Bundle.load(bundle, verify=False).embedding_dim
-            timing = {"queries": 64, "single_queries": 5, "repeats": 1} if quick else {"repeats": repeats, "single_queries": single_queries}
-            cfg = ScalingConfig(scales=scale_list, dim=width, threads=threads, methods=chosen, **timing)
-            report["search"] = run_search_scaling(cfg, anchors if anchors.shape[1] == width else None)
-            targets += search_targets(report["search"])
-    except SejeError as e:
-        raise _fail(e) from e
+    quality, anchors = run_retrieval(bundle, data_dir, run_dir, RetrievalConfig(max_test=max_test, bag_size=bag_size, n_bags=n_bags))
+    report = {"kind": "retrieval", "command": _command(), "environment": capture_environment(), "quality": quality}
+    targets = retrieval_targets(quality)
+    if search:
+        width = dim or Bundle.load(bundle, verify=False).embedding_dim
+        timing = {"queries": 64, "single_queries": 5, "repeats": 1} if quick else {"repeats": repeats, "single_queries": single_queries}
+        cfg = ScalingConfig(scales=scale_list, dim=width, threads=threads, methods=chosen, **timing)
+        report["search"] = run_search_scaling(cfg, anchors if anchors.shape[1] == width else None)
+        targets += search_targets(report["search"])
     report["targets"] = targets
     paths = write_report(report, out_dir, "retrieval")
     _print_targets(targets)
@@ -155,22 +147,21 @@ def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_siz
 @click.option("--requests", "n_requests", type=click.IntRange(1), default=200, show_default=True, help="requests per mode and round")
 @click.option("--rounds", type=click.IntRange(1), default=3, show_default=True, help="alternating rounds of both modes")
 @click.option("--time-limit", type=click.FloatRange(1), default=60.0, show_default=True, help="seconds per mode at most")
-@click.option("--max-batch", type=click.IntRange(2), default=32, show_default=True)
-@click.option("--max-wait-ms", type=click.FloatRange(0), default=5.0, show_default=True)
+@click.option("--batch-items", type=click.IntRange(2), default=ServiceConfig.batch_items, show_default=True,
+              help="the batched mode's batching window (items encoded together at most)")
+@click.option("--max-wait-ms", type=click.FloatRange(0), default=ServiceConfig.max_wait_ms, show_default=True)
 @click.option("--backend", default="onnxruntime", show_default=True)
 @click.option("--precision", default="fp32", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True)
-def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, time_limit, max_batch, max_wait_ms, backend, precision, out_dir):
+@needs_extra("seje-bench serve", "serve", "bench")
+def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, time_limit, batch_items, max_wait_ms, backend, precision, out_dir):
     """Load `seje serve` on 127.0.0.1 with N concurrent clients: p50/p99 and throughput, batching on vs off."""
     from benchmarks.environment import capture_environment
     from benchmarks.serve import ServeBenchConfig, run_serve_bench, write_serve_report
 
-    cfg = ServeBenchConfig(clients=clients, requests=n_requests, rounds=rounds, time_limit_s=time_limit, query=query, max_batch=max_batch,
+    cfg = ServeBenchConfig(clients=clients, requests=n_requests, rounds=rounds, time_limit_s=time_limit, query=query, batch_items=batch_items,
                            max_wait_ms=max_wait_ms, backend=backend, precision=precision)
-    try:
-        report = run_serve_bench(bundle, index_dir, queries_from, cfg)
-    except SejeError as e:
-        raise _fail(e) from e
+    report = run_serve_bench(bundle, index_dir, queries_from, cfg)
     report.update(command=_command(), environment=capture_environment())
     paths = write_serve_report(report, out_dir)
     _print_targets([report["target"]])

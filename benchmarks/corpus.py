@@ -26,13 +26,14 @@ import numpy as np
 
 from seje_sdk.corpus import CorpusConfig, embed_corpus
 from seje_sdk.corpus.encoder import ShardResult
+from seje_sdk.corpus.ray_distributor import RayOptions
 from seje_sdk.corpus.reader import iter_items, iter_shards, open_source
 from seje_sdk.corpus.writer import ShardWriter
 
 CONFIGS = [
     {"name": "sequential", "distributor": "sequential"},
-    {"name": "ray 2 workers x 1 thread", "distributor": "ray", "workers": 2, "threads_per_worker": 1},
-    {"name": "ray 1 worker x 2 threads", "distributor": "ray", "workers": 1, "threads_per_worker": 2},
+    {"name": "ray 2 workers x 1 thread", "distributor": "ray", "ray": RayOptions(workers=2, threads_per_worker=1)},
+    {"name": "ray 1 worker x 2 threads", "distributor": "ray", "ray": RayOptions(workers=1, threads_per_worker=2)},
 ]
 
 

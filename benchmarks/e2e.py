@@ -7,6 +7,7 @@ Each call covers several batches so the SDK's decode/inference overlap can show.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,6 +18,7 @@ from benchmarks.harness import BenchCase
 from benchmarks.inputs import RecipeBatch, image_batch, sdk_recipe_batch
 
 RAW, SDK_ARRAYS, SDK_FILES, SDK_RECIPES = "raw-session", "sdk-embed-arrays", "sdk-search-files", "sdk-embed-recipes"
+SDK_FILES_EXACT = "sdk-search-files-exact"  # every JPEG pixel decoded (jpeg_draft off), for comparison
 
 
 def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes: Sequence[dict], batch_size: int = 64,
@@ -49,13 +51,25 @@ def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes:
             recipe_session.run(b.feeds())
 
     note = f"{batches_per_call} batches of {batch_size} per call"
+    exact_spec = replace(r.image_spec, jpeg_draft=False)
+
+    def search_exact(f: Sequence[Path]) -> Any:
+        draft_spec, r.image_spec = r.image_spec, exact_spec  # cases run one at a time: safe to swap and restore
+        try:
+            return r.search(images=f, k=k, batch_size=batch_size)
+        finally:
+            r.image_spec = draft_spec
+
     common = dict(precision=precision, batch_size=batch_size, items=n)
     return [
         BenchCase(RAW, encoder="image-e2e", run=raw_images, batch=pixels, note=f"bare InferenceSession.run on ready pixels; {note}", **common),
         BenchCase(SDK_ARRAYS, encoder="image-e2e", run=lambda a: r.embed_images(a, batch_size=batch_size), batch=arrays,
                   note=f"embed_images on decoded uint8 arrays; {note}", **common),
         BenchCase(SDK_FILES, encoder="image-e2e", run=lambda f: r.search(images=f, k=k, batch_size=batch_size), batch=files,
-                  note=f"search(images=JPEG files), top-{k} over {len(recipes)} recipes; {note}", **common),
+                  note=f"search(images=JPEG files), JPEG draft decode, top-{k} over {len(recipes)} recipes; {note}",
+                  **common),
+        BenchCase(SDK_FILES_EXACT, encoder="image-e2e", run=search_exact, batch=files,
+                  note=f"as {SDK_FILES} with every JPEG pixel decoded (jpeg_draft=False); {note}", **common),
         BenchCase(RAW, encoder="recipe-e2e", run=raw_recipes, batch=prepared, note=f"bare InferenceSession.run on SDK-prepared feeds; {note}", **common),
         BenchCase(SDK_RECIPES, encoder="recipe-e2e", run=lambda rs: r.embed_recipes(rs, batch_size=batch_size), batch=recipe_list,
                   note=f"embed_recipes on recipe dicts (tokenise, tagger, key terms); {note}", **common),

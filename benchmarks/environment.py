@@ -13,7 +13,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-import psutil
+from benchmarks.memory import machine_memory
 
 
 def _cpu_model() -> str:
@@ -77,7 +77,6 @@ def _onnxruntime_info() -> dict[str, Any]:
 
 def capture_environment() -> dict[str, Any]:
     """A JSON-ready description of this machine and the library versions in use."""
-    mem = psutil.virtual_memory()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     env: dict[str, Any] = {
         "timestamp_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -85,12 +84,9 @@ def capture_environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "cpu_model": _cpu_model(),
-        "cpu_physical_cores": psutil.cpu_count(logical=False),
-        "cpu_logical_cores": psutil.cpu_count(logical=True),
+        **machine_memory(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "ram_total_gib": round(mem.total / 2**30, 1),
-        "ram_available_gib": round(mem.available / 2**30, 1),
         # A busy machine skews absolute numbers (ratios are interleaved to stay fair): record it.
         "load_average_1m_5m_15m": [round(x, 2) for x in load] if load else None,
         "numpy": _version("numpy"),

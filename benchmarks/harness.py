@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
-import psutil
 from tqdm import tqdm
 
 from benchmarks.environment import load_fields, load_snapshot
+from benchmarks.memory import rss_reader
+from seje_sdk.progress import progress_bar
 
 BASELINE_BACKEND = "pytorch"
 
@@ -55,7 +56,7 @@ class RssSampler:
     """Samples this process's RSS every few ms and keeps the peak per active case key."""
 
     def __init__(self, interval_s: float = 0.005) -> None:
-        self._proc = psutil.Process()
+        self._rss = rss_reader()
         self._interval = interval_s
         self.active: str | None = None
         self.peaks: dict[str, int] = defaultdict(int)
@@ -70,7 +71,7 @@ class RssSampler:
     def sample(self) -> None:
         key = self.active
         if key is not None:
-            rss = self._proc.memory_info().rss
+            rss = self._rss()
             if rss > self.peaks[key]:
                 self.peaks[key] = rss
 
@@ -185,7 +186,7 @@ def run_interleaved(cases: list[BenchCase], cfg: TimingConfig = TimingConfig(), 
     with RssSampler() as sampler:
         for (encoder, bs), group in groups.items():
             desc = f"{encoder} batch {bs}: {len([c for c in group if not c.skipped])} backends"
-            with tqdm(total=cfg.iters, desc=desc, disable=not progress, leave=False) as bar:
+            with progress_bar(total=cfg.iters, desc=desc, disable=not progress, leave=False) as bar:
                 rows.extend(time_group(group, cfg, sampler, bar))
             release(group)
     return add_ratios(rows)

@@ -7,6 +7,7 @@ turned into encoder feeds by the SDK's own preprocessing, so their lengths are r
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import tempfile
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cases import gpu_cases, onnxruntime_cpu_cases, pytorch_cases
+from benchmarks.cases import gpu_cases, onnxruntime_cpu_cases, openvino_cpu_cases, pytorch_cases
 from benchmarks.e2e import e2e_cases, e2e_summary
 from benchmarks.environment import capture_environment, resolve_threads
 from benchmarks.harness import BenchCase, TimingConfig, run_interleaved
@@ -102,15 +103,18 @@ def run_latency(bundle_dir: str | os.PathLike, run_dir: str | os.PathLike | None
 
     cases: list[BenchCase] = []
     gflop = None
-    if run_dir is not None:
+    no_torch = importlib.util.find_spec("torch") is None  # a plain seje[cpu] install: ONNX Runtime rows only
+    if run_dir is not None and not no_torch:
         cases, gflop = pytorch_cases(run_dir, batches, compile_model=cfg.compile,
                                      compile_skip_reason=None if cfg.compile else "torch.compile disabled (--no-compile or --quick)",
                                      compile_batch_sizes=cfg.compile_batch_sizes)
         cases += torch_cuda_cases(run_dir, batches, compile_model=cfg.compile)  # fp16/bf16 on the GPU, or skipped rows
     else:
-        cases += [BenchCase(b, "fp32", e, bs, skipped="no --run RUN_DIR given: no PyTorch baseline")
-                  for b in ("pytorch", "pytorch+compile") for e, bs in batches]
+        why = ("no --run RUN_DIR given: no PyTorch baseline" if run_dir is None
+               else "torch is not installed: pip install 'seje[train]' for the PyTorch baseline")
+        cases += [BenchCase(b, "fp32", e, bs, skipped=why) for b in ("pytorch", "pytorch+compile") for e, bs in batches]
     cases += onnxruntime_cpu_cases(bundle, batches, threads, cfg.bucket_recipes)
+    cases += openvino_cpu_cases(bundle, batches, threads)
     cases += gpu_cases(bundle, batches)
     rows = run_interleaved(cases, cfg.timing(), progress)
     for row in rows:  # achieved compute, to compare with the cores' (or GPU's) peak

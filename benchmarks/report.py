@@ -4,6 +4,7 @@ Every file is written atomically; skipped backends are listed with their reason,
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import textwrap
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Sequence
 
 from benchmarks.environment import environment_summary, load_cell
 from benchmarks.search_scaling import METHODS
+from benchmarks.targets import e2e_verdict
 from seje_sdk.io import atomic_file, write_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -77,15 +79,21 @@ def _skipped_md(rows: list[dict]) -> str:
                     [[b, p, s, ", ".join(map(str, sorted(set(bs)))), why] for (b, p, s, why), bs in groups.items()])
 
 
+def pivot_rows(rows: list[dict]) -> list[dict]:
+    """The rows the ratio pivot shows a cell for: measured, with a PyTorch ratio."""
+    return [r for r in rows if r["status"] == "ok" and r.get("ratio_vs_pytorch") is not None]
+
+
 def ratio_pivot_md(rows: list[dict]) -> str:
     """Headline: throughput ratio to the best PyTorch row, backend/precision x (encoder, batch size)."""
-    if not any(r.get("ratio_vs_pytorch") for r in rows):
+    shown = pivot_rows(rows)
+    if not shown:
         return "No PyTorch baseline in this run (pass --run RUN_DIR): no ratios."
-    cols = sorted({(r["encoder"], r["batch_size"]) for r in rows if r["status"] == "ok"})
-    names = list(dict.fromkeys(f"{r['backend']}/{r['precision']}" for r in rows if r["status"] == "ok"))
-    cell = {(f"{r['backend']}/{r['precision']}", r["encoder"], r["batch_size"]): r for r in rows if r["status"] == "ok"}
+    cols = sorted({(r["encoder"], r["batch_size"]) for r in shown})
+    names = list(dict.fromkeys(f"{r['backend']}/{r['precision']}" for r in shown))
+    cell = {(f"{r['backend']}/{r['precision']}", r["encoder"], r["batch_size"]): r for r in shown}
     def text(r: dict | None) -> str:
-        if r is None or r["ratio_vs_pytorch"] is None:
+        if r is None:
             return ""
         return _f(r["ratio_vs_pytorch"], ".2f") + "x" + (" !" if r.get("overloaded") else "")
 
@@ -110,7 +118,7 @@ def latency_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
             "Each row records the 1-minute load average before and after its group and the CPU count.", "",
             "## Targets", "", targets_md(report["targets"]), "",
             "## Speed-up over PyTorch (throughput ratio; b = batch size)", "", ratio_pivot_md(report["rows"]), "",
-            load_note(report["rows"] + report.get("e2e_rows", [])), ""]
+            load_note(pivot_rows(report["rows"])), ""]
     for encoder in ("image", "recipe"):
         rows = [r for r in report["rows"] if r["encoder"] == encoder]
         if not rows:
@@ -129,10 +137,12 @@ def latency_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     if report.get("e2e"):
         out += ["## End to end and SDK overhead", "",
                 "Throughput of the SDK path as a fraction of the raw ONNX Runtime session at the same batch size "
-                "(overhead = raw/SDK - 1).", "",
-                md_table(["encoder", "precision", "path", "batch", "items/s", "raw items/s", "fraction", "overhead %", "load before -> after / CPUs"],
+                "(overhead = raw/SDK - 1). The last column is what the Targets table draws from the row.", "",
+                md_table(["encoder", "precision", "path", "batch", "items/s", "raw items/s", "fraction", "overhead %",
+                          "load before -> after / CPUs", "target"],
                          [[r["encoder"], r["precision"], r["path"], r["batch_size"], _f(r["throughput"]), _f(r["raw_throughput"]),
-                           _f(r["fraction_of_raw"], ".2f"), _f(r["overhead_pct"]), load_cell(r)] for r in report["e2e"]]), "",
+                           _f(r["fraction_of_raw"], ".2f"), _f(r["overhead_pct"]), load_cell(r), e2e_verdict(r)]
+                          for r in report["e2e"]]), "",
                 load_note(report["e2e"]), ""]
     return "\n".join(out)
 
@@ -206,22 +216,21 @@ def series_colour(name: str) -> Any:
     return cmap(sum(map(ord, name)) % cmap.N)
 
 
-def caption(report: dict[str, Any]) -> str:
-    """Plot caption: the command, the machine, the load when the run started and how many rows ran overloaded."""
+def caption(report: dict[str, Any], plotted: list[dict]) -> str:
+    """Plot caption: the command, the machine, the load when written and how many of the plotted rows ran overloaded."""
     env = report["environment"]
-    rows = (report.get("rows") or []) + (report.get("e2e_rows") or []) + (report.get("search") or {}).get("rows", [])
-    timed = [r for r in rows if r.get("load_before") is not None and r.get("status") == "ok"]
+    timed = [r for r in plotted if r.get("load_before") is not None]
     over = sum(1 for r in timed if r.get("overloaded"))
     return "\n".join(textwrap.wrap(f"{report.get('command', '(library call)')}", 150) + textwrap.wrap(
         f"{environment_summary(env)}; {env['timestamp_utc']}; load average {env.get('load_average_1m_5m_15m')} when written; "
         f"{over} of {len(timed)} timed rows measured with load > CPUs (hollow markers)", 150))
 
 
-def _finish(fig: Any, axes: Sequence[Any], report: dict[str, Any], path: Path) -> None:
+def _finish(fig: Any, axes: Sequence[Any], report: dict[str, Any], plotted: list[dict], path: Path) -> None:
     """Legend outside the axes (never over the data), caption under them, then save."""
     handles, labels = axes[-1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8, frameon=False)
-    fig.text(0.0, -0.02, caption(report), fontsize=7, va="top", ha="left", family="monospace")
+    fig.text(0.0, -0.02, caption(report, plotted), fontsize=7, va="top", ha="left", family="monospace")
     fig.tight_layout()
     _save_png(fig, path)
 
@@ -261,7 +270,7 @@ def latency_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
             ax.grid(True, which="both", alpha=0.3)
         fig.suptitle(f"{encoder} encoder")
         name = f"latency_{encoder}.png"
-        _finish(fig, (ax_lat, ax_thr), report, out_dir / name)
+        _finish(fig, (ax_lat, ax_thr), report, ok, out_dir / name)
         plt.close(fig)
         files[encoder] = name
     return files
@@ -293,7 +302,7 @@ def search_plot(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
     ax_rec.set(xscale="log", xlabel="indexed vectors", ylabel=f"recall@{search['k']} vs exact")
     for ax in (ax_qps, ax_rec):
         ax.grid(True, which="both", alpha=0.3)
-    _finish(fig, (ax_qps, ax_rec), report, out_dir / "search_scaling.png")
+    _finish(fig, (ax_qps, ax_rec), report, ok, out_dir / "search_scaling.png")
     plt.close(fig)
     return {"search": "search_scaling.png"}
 
@@ -302,13 +311,17 @@ def write_report(report: dict[str, Any], out_dir: str | os.PathLike, stem: str) 
     """Write <stem>.json, <stem>.md and the plots into out_dir; returns the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if stem == "latency":
+    plots, skipped = {}, None
+    if importlib.util.find_spec("matplotlib") is None:  # a plain seje[cpu] install: tables only
+        skipped = "plots need matplotlib: pip install 'seje[bench]'"
+    elif stem == "latency":
         plots = latency_plots(report, out_dir)
-        markdown = latency_markdown(report, plots)
-    else:
-        plots = search_plot(report, out_dir) if report.get("search") else {}
-        markdown = retrieval_markdown(report, plots)
-    report["files"] = {"markdown": f"{stem}.md", "plots": plots}
+    elif report.get("search"):
+        plots = search_plot(report, out_dir)
+    markdown = latency_markdown(report, plots) if stem == "latency" else retrieval_markdown(report, plots)
+    if skipped:
+        markdown += f"\n\n({skipped})"
+    report["files"] = {"markdown": f"{stem}.md", "plots": plots, **({"plots_skipped": skipped} if skipped else {})}
     write_json(out_dir / f"{stem}.json", report)
     with atomic_file(out_dir / f"{stem}.md", "w") as f:
         f.write(markdown + "\n")

@@ -12,13 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from benchmarks.cases import GPU_BACKENDS
 from benchmarks.environment import gpu_unavailable_reason
 from benchmarks.inputs import read_recipes
+from seje_sdk.backends.base import runtime_of
 from seje_sdk.bundle import Bundle
 from seje_sdk.errors import InputError
-
-GPU_VARIANTS = (("onnxruntime-cuda", "onnxruntime", "fp32"), ("onnxruntime-cuda", "onnxruntime", "fp16"),
-                ("tensorrt", "tensorrt", "fp32"), ("tensorrt", "tensorrt", "fp16"))
 
 
 @dataclass(frozen=True)
@@ -72,19 +71,17 @@ def variant_list(bundle: Bundle) -> list[tuple[str, str, str | None]]:
     """(backend, precision, skipped reason) for every variant the report must show."""
     out: list[tuple[str, str, str | None]] = []
     for precision in ("fp32", "int8"):
-        why = None if precision in bundle.precisions("onnxruntime") else f"bundle has no onnxruntime {precision} variant"
-        out.append(("onnxruntime-cpu", precision, why))
+        out.append(("onnxruntime-cpu", precision, bundle.lacks("onnxruntime", precision)))
     no_gpu = gpu_unavailable_reason()
-    for backend, key, precision in GPU_VARIANTS:
-        why = no_gpu or (None if precision in bundle.precisions(key) else (bundle.skipped_reason(key) or f"bundle has no {key} {precision} variant"))
-        out.append((backend, precision, why))
+    for backend, precision in GPU_BACKENDS:
+        out.append((backend, precision, no_gpu or bundle.lacks(runtime_of(backend), precision)))
     return out
 
 
 def run_retrieval(bundle_dir: str | os.PathLike, data_dir: str | os.PathLike, run_dir: str | os.PathLike | None = None,
                   cfg: RetrievalConfig = RetrievalConfig(), progress: bool = True) -> tuple[dict[str, Any], np.ndarray]:
     """Bag metrics per model variant (+ cosine vs PyTorch); also returns fp32 SDK embeddings (anchors for search scaling)."""
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     from trainer.evaluate import bag_metrics
 
@@ -95,7 +92,7 @@ def run_retrieval(bundle_dir: str | os.PathLike, data_dir: str | os.PathLike, ru
     rows, embeddings = [], {}
     todo: list[tuple[str, str, str | None]] = [("pytorch", "fp32", None if run_dir else "no --run RUN_DIR given")]
     todo += variant_list(bundle)
-    for backend, precision, why in tqdm(todo, desc="retrieval variants", disable=not progress):
+    for backend, precision, why in progress_bar(todo, desc="retrieval variants", disable=not progress):
         row: dict[str, Any] = {"backend": backend, "precision": precision}
         if why is not None:
             rows.append({**row, "status": "skipped", "reason": why})
@@ -110,7 +107,7 @@ def run_retrieval(bundle_dir: str | os.PathLike, data_dir: str | os.PathLike, ru
             rows.append({**row, "status": "failed", "reason": f"{type(e).__name__}: {e}"})
             continue
         embeddings[(backend, precision)] = (img, rec)
-        bags = bag_metrics(img, rec, cfg.bag_size, cfg.n_bags, cfg.seed, verbose=False)
+        bags = bag_metrics(img, rec, cfg.bag_size, cfg.n_bags, cfg.seed)
         rows.append({**row, "status": "ok", "bags": bags})
     ref = embeddings.get(("pytorch", "fp32"))
     for row in rows:

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import psutil
-from tqdm import tqdm
 
 from benchmarks.environment import load_fields, load_snapshot, resolve_threads
 from benchmarks.harness import RssSampler
-from seje_sdk.index import ExactIndex, new_index
+from benchmarks.memory import rss_reader
+from seje_sdk.index import ExactIndex
+from seje_sdk.indexes import new_index
 from seje_sdk.index_int8 import Int8ExactIndex
+from seje_sdk.progress import progress_bar
 
 CHUNK = 50_000
 METHODS = ("numpy-fp32", "sdk-exact-fp32", "sdk-exact-fp16", "sdk-exact-int8", "faiss-flat-ip", "sdk-hnsw", "sdk-ivfpq")
@@ -200,8 +201,8 @@ def measure_scale(n: int, gen: ClusteredVectors, cfg: ScalingConfig, threads: in
         queries = gen.sample(cfg.queries, cfg.seed + 7)
         k = min(cfg.k, n)
         truth = numpy_topk(queries, base, k)
-        for method in tqdm(cfg.methods, desc=f"search {n:,} vectors", disable=not progress, leave=False):
-            before, rss_before = load_snapshot(), psutil.Process().memory_info().rss
+        for method in progress_bar(cfg.methods, desc=f"search {n:,} vectors", disable=not progress, leave=False):
+            before, rss_before = load_snapshot(), rss_reader()()
             sampler.peaks.clear()
             sampler.active = method
             try:

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,11 +24,12 @@ from typing import Any
 import httpx
 import numpy as np
 
+from seje_sdk.corpus.reader import IMAGE_SUFFIXES, image_files, read_recipes
 from seje_sdk.errors import InputError
 from seje_sdk.io import atomic_file, write_json
+from seje_sdk.service.config import ServiceConfig
 
 HOST = "127.0.0.1"  # the network rule: the benchmark only ever talks to this machine
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,8 @@ class ServeBenchConfig:
     warmup: int = 16
     query: str = "image"       # image: photos find recipes; recipe: recipes find photos
     k: int = 5
-    max_batch: int = 32        # the batched mode; the other mode is max_batch 1, no wait
-    max_wait_ms: float = 5.0
+    batch_items: int = ServiceConfig.batch_items  # the batched mode; the other mode is batch_items 1, no wait
+    max_wait_ms: float = ServiceConfig.max_wait_ms
     max_queries: int = 64      # distinct query items cycled through
     backend: str = "onnxruntime"
     precision: str = "fp32"
@@ -52,12 +54,10 @@ def load_queries(source: str | os.PathLike, query: str, limit: int) -> list[Any]
     """Query payloads: photo bytes from a folder (query=image), or recipes from a layer1.json/.jsonl (query=recipe)."""
     source = Path(source)
     if query == "image":
-        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if source.is_dir() else [source]
+        files = image_files([source])
         if not files:
-            raise InputError(f"--queries {source}: no photos (.jpg/.png) found")
+            raise InputError(f"--queries {source}: no photos ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
         return [(p.name, p.read_bytes()) for p in files[:limit]]
-    from seje_sdk.cli import read_recipes
-
     recipes = read_recipes(source)[:limit]
     return [{"title": r.get("title", ""), "ingredients": [x["text"] if isinstance(x, dict) else x for x in r.get("ingredients", [])],
              "instructions": [x["text"] if isinstance(x, dict) else x for x in r["instructions"]]} for r in recipes]
@@ -69,18 +69,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_service(bundle: str, index: str, cfg: ServeBenchConfig, max_batch: int, max_wait_ms: float) -> tuple[subprocess.Popen, str]:
+def start_service(bundle: str, index: str, cfg: ServeBenchConfig, batch_items: int, max_wait_ms: float) -> tuple[subprocess.Popen, str]:
     """`seje serve` in a child process on a free 127.0.0.1 port; returns once /ready says so."""
     port = _free_port()
     cmd = [sys.executable, "-c", "from seje_sdk.cli import main; main()", "serve", bundle, "--index", index, "--host", HOST,
-           "--port", str(port), "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms),
+           "--port", str(port), "--batch-items", str(batch_items), "--max-wait-ms", str(max_wait_ms),
            "--backend", cfg.backend, "--precision", cfg.precision, "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # stderr goes to a file, never an undrained pipe: a service that logs more than a pipe holds would block.
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://{HOST}:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise InputError(f"seje serve exited ({proc.returncode}): {proc.stderr.read()[-2000:]}")
+            log.seek(0)
+            raise InputError(f"seje serve exited ({proc.returncode}): {log.read()[-2000:]}")
         try:
             if httpx.get(url + "/ready", timeout=2).status_code == 200:
                 return proc, url
@@ -148,17 +151,17 @@ def _batch_mean(url: str, kind: str) -> float | None:
     return values["sum"] / values["count"] if values.get("count") else None
 
 
-MODES = (("batch-1", 1, 0.0), ("dynamic batching", None, None))  # None: the config's max_batch / max_wait_ms
+MODES = (("batch-1", 1, 0.0), ("dynamic batching", None, None))  # None: the config's batch_items / max_wait_ms
 
 
-def _summary(name: str, max_batch: int, max_wait_ms: float, runs: list[dict], batch_mean: float | None) -> dict[str, Any]:
+def _summary(name: str, batch_items: int, max_wait_ms: float, runs: list[dict], batch_mean: float | None) -> dict[str, Any]:
     lat = np.array([x for r in runs for x in r["latencies"]]) * 1000.0
     ok, wall = len(lat), sum(r["wall_s"] for r in runs)
     statuses: dict[str, int] = {}
     for r in runs:
         for code, n in r["statuses"].items():
             statuses[code] = statuses.get(code, 0) + n
-    return {"mode": name, "max_batch": max_batch, "max_wait_ms": max_wait_ms, "requests_ok": ok, "statuses": statuses,
+    return {"mode": name, "batch_items": batch_items, "max_wait_ms": max_wait_ms, "requests_ok": ok, "statuses": statuses,
             "wall_s": round(wall, 3), "throughput_rps": round(ok / wall, 2) if wall else None,
             "round_throughput_rps": [round(len(r["latencies"]) / r["wall_s"], 2) for r in runs],
             "p50_ms": round(float(np.percentile(lat, 50)), 2) if ok else None,
@@ -170,11 +173,11 @@ def _summary(name: str, max_batch: int, max_wait_ms: float, runs: list[dict], ba
 def run_serve_bench(bundle: str, index: str, queries_from: str, cfg: ServeBenchConfig) -> dict[str, Any]:
     """Both modes on the same queries and load, in alternating rounds (so a shared machine's load drift hits both alike)."""
     queries = load_queries(queries_from, cfg.query, cfg.max_queries)
-    modes = [(name, mb or cfg.max_batch, cfg.max_wait_ms if mw is None else mw) for name, mb, mw in MODES]
+    modes = [(name, mb or cfg.batch_items, cfg.max_wait_ms if mw is None else mw) for name, mb, mw in MODES]
     services = []
     try:
-        for _, max_batch, max_wait_ms in modes:  # both services start (and stay idle) before any load
-            services.append(start_service(bundle, index, cfg, max_batch, max_wait_ms))
+        for _, batch_items, max_wait_ms in modes:  # both services start (and stay idle) before any load
+            services.append(start_service(bundle, index, cfg, batch_items, max_wait_ms))
         for _, url in services:
             asyncio.run(_load(url, queries, cfg, cfg.warmup, cfg.time_limit_s))
         runs: list[list[dict]] = [[] for _ in modes]
@@ -209,7 +212,7 @@ def serve_markdown(report: dict[str, Any]) -> str:
     from benchmarks.report import md_table
 
     env, cfg, t = report["environment"], report["config"], report["target"]
-    rows = [[r["mode"], r["max_batch"], r["max_wait_ms"], r["requests_ok"], r["throughput_rps"],
+    rows = [[r["mode"], r["batch_items"], r["max_wait_ms"], r["requests_ok"], r["throughput_rps"],
              " / ".join(map(str, r["round_throughput_rps"])), r["p50_ms"], r["p99_ms"], r["mean_ms"], r["mean_batch_size"],
              json.dumps(r["statuses"])] for r in report["rows"]]
     return "\n".join([

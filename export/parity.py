@@ -2,28 +2,31 @@
 
 Per item: cosine similarity and max abs difference of each graph's main output (embeddings
 for the encoders, the flattened valid-token logits for the tagger). Per variant: MedR and
-R@1/5/10 on the test pairs next to PyTorch's, and the image category flip rate (items whose
-top-1 class differs from PyTorch's). Thresholds are enforced; a failure raises ParityError
-carrying the table of what differed.
+R@1/5/10 on the test pairs next to PyTorch's, the paired bootstrap interval of each R@1
+difference (export.gate), and the image category flip rate (items whose top-1 class differs
+from PyTorch's). A variant that breaks a threshold fails; verify_parity raises ParityError with
+the table for a failing required variant and lists an optional one as refused.
 
-fp32 and fp16 must match every item (minimum cosine). int8 is judged on what users see:
-retrieval no more than 1 R@1 point (or one item on a small set) below PyTorch's, and the mean cosine; its minimum
-cosine and flip rate are shown, not gated. A borderline image's top-1 class flips under any
-quantisation noise and the category feature jumps with it, so a per-item gate would fail on
-such items whatever the kernels do (measured on the demo run: 4% flips, min cosine 0.80, mean
-0.983, R@1 within 0.7 points on 300 test pairs).
+Every variant is judged on retrieval: refused only when its R@1 interval lies wholly below
+-1 point in either direction. fp32 and fp16 must also match every item (minimum cosine),
+images whose top-1 category flipped excepted (at most 2% may flip; see check_variant).
+int8 must keep the mean cosine; its minimum cosine and flip rate are shown, not gated: a
+borderline image's top-1 class flips under any quantisation noise and the category feature
+jumps with it, so a per-item gate would fail on such items whatever the kernels do (measured
+on the demo run: 4% flips, min cosine 0.80, mean 0.983).
 
 Inputs are fed in batches trimmed to each batch's own longest sentence / token run, so the
 dynamic batch and sequence axes are exercised at several sizes, not only the traced ones.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import numpy as np
 
+from export.gate import Bootstrap, confidently_worse, retrieval_intervals
 from seje_sdk.errors import BundleError
 
 # runner(role, feeds) -> {output name: array}; one per variant (PyTorch, ORT fp32, ...)
@@ -35,15 +38,19 @@ CATEGORY = "category"  # run_all's key for the image graph's top-1 class per ite
 class ParityError(BundleError):
     """An exported variant does not match PyTorch within the thresholds; the message holds the table."""
 
+    exit_code = 1  # the inputs were fine: an exported variant failed its check
+
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Minimum per-item cosine for fp32/fp16; mean cosine and R@1 slack (percentage points) for int8."""
+    """Minimum per-item cosine for fp32/fp16, mean cosine for int8; allowed R@1 drop (points) for every variant."""
 
     fp32: float = 0.9999
     fp16: float = 0.999
     int8: float = 0.97  # mean cosine: int8 is gated on the mean and on retrieval, not on its worst item
     r1_points: float = 1.0
+    flips: float = 0.02  # fp32/fp16: most images whose top-1 class may differ from PyTorch's (fraction)
+    bootstrap: Bootstrap = field(default_factory=Bootstrap)
 
     def cosine(self, precision: str) -> float:
         return float(getattr(self, precision))
@@ -135,62 +142,91 @@ def check_variant(name: str, precision: str, reference: dict[str, np.ndarray], c
                   reference_metrics: dict[str, float], thresholds: Thresholds) -> dict[str, Any]:
     """Parity record of one variant; `failures` lists what broke a threshold."""
     statistic, bound = thresholds.statistic(precision), thresholds.cosine(precision)
-    record: dict[str, Any] = {"precision": precision, "threshold_cos": bound, "gated_on": statistic, "failures": []}
+    record: dict[str, Any] = {"precision": precision, "threshold_cos": bound, "gated_on": statistic,
+                              "rule": f"{statistic} >= {bound}", "failures": []}
+    same = None
+    if CATEGORY in reference and CATEGORY in candidate:
+        same = reference[CATEGORY] == candidate[CATEGORY]
+        record["category_flip_rate"] = float(np.mean(~same))
     for role in MAIN_OUTPUT:
         stats = compare(reference[role], candidate[role])
+        gated = statistic
+        if role == "image" and statistic == "cos_min" and same is not None and same.any():
+            # A borderline image whose top-1 class flips takes another category vector: a jump
+            # of the input, not numerical error of the graph (fp16 on the demo run: 4 of 1,048
+            # images, cosine 0.95). The per-item bound applies to the rest; flips are reported.
+            stats["cos_min_same_category"] = compare(reference[role][same], candidate[role][same])["cos_min"]
+            gated = "cos_min_same_category"
         record[role] = stats
-        if stats[statistic] < bound:
-            record["failures"].append(f"{role} {statistic} {stats[statistic]:.5f} < {bound}")
-    if CATEGORY in reference and CATEGORY in candidate:
-        record["category_flip_rate"] = float(np.mean(reference[CATEGORY] != candidate[CATEGORY]))
+        if stats[gated] < bound:
+            record["failures"].append(f"{role} {gated} {stats[gated]:.5f} < {bound}")
+    if same is not None and statistic == "cos_min":
+        record["rule"] = f"cos_min >= {bound} (image: same category), flips <= {100 * thresholds.flips:g}%"
+        if record["category_flip_rate"] > thresholds.flips:
+            record["failures"].append(f"category flips {100 * record['category_flip_rate']:.1f}% > "
+                                      f"{100 * thresholds.flips:g}%")
     metrics = retrieval(candidate)
     record["retrieval"] = metrics
-    if precision == "int8":
-        # On a small bag one item is worth many points: allow 1 point or 1 item, whichever is larger.
-        n = len(candidate["image"])
-        slack = max(thresholds.r1_points, 100.0 / n)
-        # One-sided: int8 may not lose retrieval quality; ranking a few items higher by chance is
-        # no failure (on the demo's 64 pairs int8 gained 2 items recipe->image and lost 1 the other way).
-        for key in ("image_to_recipe.r1", "recipe_to_image.r1"):
-            if reference_metrics[key] - metrics[key] > slack + 1e-9:
-                record["failures"].append(
-                    f"{key} {metrics[key]:.1f} vs PyTorch {reference_metrics[key]:.1f} (allowed -{slack:.1f})")
+    # Every variant: refused only when its paired R@1 interval lies wholly below the allowed drop.
+    intervals = retrieval_intervals(reference, candidate, thresholds.bootstrap)
+    record["r1_interval"] = {d: i.as_dict() for d, i in intervals.items()}
+    for direction, interval in intervals.items():
+        if confidently_worse(interval, thresholds.r1_points):
+            key = f"{direction}.r1"
+            record["failures"].append(
+                f"{key} {metrics[key]:.1f} vs PyTorch {reference_metrics[key]:.1f}: difference {interval.diff:+.1f} "
+                f"points, {100 * thresholds.bootstrap.confidence:.0f}% interval [{interval.low:+.1f}, "
+                f"{interval.high:+.1f}] wholly below the allowed -{thresholds.r1_points:g}")
     record["passed"] = not record["failures"]
     return record
 
 
+def _both(m: dict[str, float], metric: str, fmt: str = ".1f") -> str:
+    return f"{m[f'image_to_recipe.{metric}']:{fmt}} / {m[f'recipe_to_image.{metric}']:{fmt}}"
+
+
 def parity_table(results: dict[str, dict[str, Any]], reference_metrics: dict[str, float]) -> str:
-    """Markdown table: one row per variant, cosine min/mean per graph, category flips, max abs diff, R@1 both ways."""
+    """Markdown table: per variant, cosine min/mean per graph, category flips, max abs diff, R@1/R@10/MedR
+    both ways (image->recipe / recipe->image) and the paired interval of each R@1 difference to PyTorch."""
     lines = ["| variant | gated on | image cos min / mean | recipe cos min / mean | tagger cos min / mean | "
-             "category flips | max abs | i2r R@1 | r2i R@1 | i2r MedR | ok |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    lines.append(f"| pytorch | | 1 | 1 | 1 | 0 | 0 | {reference_metrics['image_to_recipe.r1']:.1f} | "
-                 f"{reference_metrics['recipe_to_image.r1']:.1f} | {reference_metrics['image_to_recipe.medr']:.1f} | |")
+             "category flips | max abs | R@1 | R@1 diff [95% CI] i2r | R@1 diff [95% CI] r2i | R@10 | MedR | ok |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    ref = reference_metrics
+    lines.append(f"| pytorch | | 1 | 1 | 1 | 0 | 0 | {_both(ref, 'r1')} | | | {_both(ref, 'r10')} | "
+                 f"{_both(ref, 'medr', 'g')} | |")
     for name, r in results.items():
         max_abs = max(r[role]["max_abs"] for role in MAIN_OUTPUT)
         m = r["retrieval"]
         cosines = " | ".join(f"{r[role]['cos_min']:.4f} / {r[role]['cos_mean']:.4f}" for role in MAIN_OUTPUT)
         flips = f"{100 * r['category_flip_rate']:.1f}%" if "category_flip_rate" in r else "n/a"
+        cis = " | ".join(f"{i['diff']:+.1f} [{i['low']:+.1f}, {i['high']:+.1f}]" for i in r["r1_interval"].values())
         lines.append(
-            f"| {name} | {r['gated_on']} >= {r['threshold_cos']} | {cosines} | {flips} | {max_abs:.2e} | "
-            f"{m['image_to_recipe.r1']:.1f} | {m['recipe_to_image.r1']:.1f} | "
-            f"{m['image_to_recipe.medr']:.1f} | {'yes' if r['passed'] else 'NO'} |"
+            f"| {name} | {r['rule']} | {cosines} | {flips} | {max_abs:.2e} | "
+            f"{_both(m, 'r1')} | {cis} | {_both(m, 'r10')} | {_both(m, 'medr', 'g')} | "
+            f"{'yes' if r['passed'] else 'REFUSED'} |"
         )
     return "\n".join(lines)
 
 
 def verify_parity(reference: dict[str, np.ndarray], candidates: dict[str, tuple[str, dict[str, np.ndarray]]],
-                  thresholds: Thresholds = Thresholds()) -> dict[str, Any]:
-    """Check every candidate {variant name: (precision, outputs)}; ParityError with the table if any fails."""
+                  thresholds: Thresholds = Thresholds(), optional: Collection[str] = ()) -> dict[str, Any]:
+    """Check every candidate {variant name: (precision, outputs)}.
+
+    A failing variant named in `optional` is refused (listed in the report's `refused`, with its
+    reasons); any other failing variant raises ParityError with the table.
+    """
     reference_metrics = retrieval(reference)
     results = {name: check_variant(name, precision, reference, outputs, reference_metrics, thresholds)
                for name, (precision, outputs) in candidates.items()}
     table = (f"parity vs PyTorch on {len(reference['image'])} held-out test pairs and "
-             f"{len(reference['tagger'])} ingredient lines\n" + parity_table(results, reference_metrics))
+             f"{len(reference['tagger'])} ingredient lines (R@1 / R@10 / MedR as image->recipe / recipe->image; "
+             f"a variant is refused when its R@1 interval lies wholly below -{thresholds.r1_points:g} point)\n"
+             + parity_table(results, reference_metrics))
+    refused = {name: r["failures"] for name, r in results.items() if not r["passed"]}
     report = {"n_items": len(reference["image"]), "n_tagger_lines": len(reference["tagger"]),
               "thresholds": asdict(thresholds), "pytorch": {"retrieval": reference_metrics},
-              "variants": results, "table": table}
-    failed = [f"{name}: {'; '.join(r['failures'])}" for name, r in results.items() if not r["passed"]]
+              "variants": results, "refused": refused, "table": table}
+    failed = [f"{name}: {'; '.join(reasons)}" for name, reasons in refused.items() if name not in optional]
     if failed:
         raise ParityError("export parity failed against PyTorch:\n" + "\n".join(failed) + "\n\n" + table)
     return report

@@ -27,7 +27,7 @@ def _load_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid JSON ({e}); rebuild the features with `seje-train features`") from e
+        raise DataError(f"{path}: not valid JSON ({e}); rebuild the features with `seje-train features --data DATA_DIR --out FEATURES_DIR`") from e
 
 
 def validate_tables(features_dir: str | Path) -> dict[str, int]:
@@ -35,7 +35,7 @@ def validate_tables(features_dir: str | Path) -> dict[str, int]:
     folder = Path(features_dir)
     missing = [name for name in TABLE_FILES if not (folder / name).is_file()]
     if missing:
-        raise DataError(f"FEATURES_DIR {folder}: missing {', '.join(missing)}; rebuild with `seje-train features`")
+        raise DataError(f"FEATURES_DIR {folder}: missing {', '.join(missing)}; rebuild with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
     try:
         vocab = Vocab.load(folder / "vocab.json")
     except (ValueError, IndexError, TypeError) as e:
@@ -57,7 +57,7 @@ def validate_tables(features_dir: str | Path) -> dict[str, int]:
     ]
     for ok, name, detail in checks:
         if not ok:
-            raise DataError(f"{folder / name}: {detail}; rebuild the features with `seje-train features`")
+            raise DataError(f"{folder / name}: {detail}; rebuild the features with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
     return {"vocab_size": len(vocab), "word_dim": int(vectors.shape[1]), "num_categories": len(names)}
 
 

@@ -127,14 +127,14 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, shapes: dict[str,
 def build_engines(bundle_dir: Path, precisions: list[str], env: TrtEnvironment, max_batch: int,
                   limits: dict[str, int], timing_cache: str | Path | None = None) -> dict[str, Any]:
     """Build every graph at every precision; return the manifest's variants["tensorrt"] entry."""
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     entry: dict[str, Any] = {
         "tensorrt_version": env.tensorrt, "compute_capability": env.compute_capability,
         "cuda": env.cuda, "gpu": env.gpu, "max_batch": max_batch, "strongly_typed": True,
     }
     jobs = [(p, spec) for p in precisions for spec in (IMAGE, RECIPE, TAGGER)]
-    for precision, spec in tqdm(jobs, desc="TensorRT engines", unit="engine"):
+    for precision, spec in progress_bar(jobs, desc="TensorRT engines", unit="engine"):
         rel = engine_filename(spec, precision, env)
         shapes = profile_shapes(spec, max_batch, **limits)
         # Strongly typed: the engine takes the precision of the graph it is built from. The fp16

@@ -1,48 +1,64 @@
 #!/usr/bin/env bash
 # The main job on the embedded default data: set up .venv, then
-# synth -> features -> fit -> eval -> export -> index + search -> latency benchmark.
+# synth -> features -> fit -> eval -> export -> index + search -> latency benchmark -> summary.
 # Everything lands in runs/demo/ (override with SEJE_DEMO_DIR); stages that already ran with the
-# same inputs are reused by the features stage, the rest is rebuilt.
+# same inputs are reused by the features stage, the rest is rebuilt. Any failure names its stage,
+# the command and its exit status. Torch/ONNX Runtime threads: OMP_NUM_THREADS if you set it, else
+# every CPU, or 1 for a stage that starts while other work keeps the CPUs busy (spinning OpenMP
+# threads slow each other down on a shared machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+STAGE="setup: .venv"
+source scripts/fail-loudly.sh
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 OUT=${SEJE_DEMO_DIR:-runs/demo}
 RECIPES=${SEJE_DEMO_RECIPES:-3500}
+CPUS=$(nproc)
+USER_THREADS=${OMP_NUM_THREADS:-}
 mkdir -p "$OUT"
 start=$(date +%s)
-stage() { printf '\n==== %s  (%ds elapsed)\n' "$1" "$(( $(date +%s) - start ))"; }
+stage() {
+  STAGE=$1
+  local load threads
+  read -r load _ < /proc/loadavg
+  if [ -n "$USER_THREADS" ]; then
+    threads=$USER_THREADS
+  elif awk -v l="$load" -v c="$CPUS" 'BEGIN { exit !(l > 1.5 * c) }'; then
+    threads=1
+  else
+    threads=$CPUS
+  fi
+  export OMP_NUM_THREADS=$threads
+  printf '\n==== %s  (%ds elapsed; load %s on %s CPUs, %s thread(s))\n' "$1" "$(( $(date +%s) - start ))" "$load" "$CPUS" "$threads"
+}
 
-stage "1/7 synth: the embedded mini dataset in the Recipe1M layout"
+stage "1/8 synth: the embedded mini dataset in the Recipe1M layout"
 seje-train synth "$OUT/data" --recipes "$RECIPES" --seed 0
-stage "2/7 features: SEJE Phase 1 (word2vec, skip-instructions, tagger, rankers, categories)"
+stage "2/8 features: SEJE Phase 1 (word2vec, skip-instructions, tagger, rankers, categories)"
 seje-train features --data "$OUT/data" --out "$OUT/features" --preset cpu
-stage "3/7 fit: SEJE Phase 2 joint embedding"
+stage "3/8 fit: SEJE Phase 2 joint embedding"
 seje-train fit --data "$OUT/data" --features "$OUT/features" --out "$OUT/run" --preset cpu
-stage "4/7 eval: Recipe1M protocol (MedR, R@1/5/10, both directions, 1k bags), beside chance and the category-only oracle"
+stage "4/8 eval: Recipe1M protocol (MedR, R@1/5/10, both directions, 1k bags), beside chance and the category-only oracle"
 seje-train eval --run "$OUT/run"
-stage "5/7 export: ONNX fp32 + fp16 (int8 too where the CPU has VNNI), verified against PyTorch"
+stage "5/8 export: ONNX fp32 + fp16 (int8 too where the CPU has VNNI), verified against PyTorch"
 INT8=$(python -c "from seje_sdk.backends.onnxruntime import cpu_has_vnni; print('--int8' if cpu_has_vnni() else '')")
-[ -n "$INT8" ] || echo "this CPU has no AVX-512/AVX VNNI: int8 runs exact but no faster than fp32 here (README, int8), so it is skipped"
+[ -n "$INT8" ] || echo "this CPU has no AVX-512/AVX VNNI: int8 runs exact but no faster than fp32 here, so it is skipped"
 seje-export "$OUT/run" --out "$OUT/bundle" --fp16 $INT8
 seje info "$OUT/bundle"
-stage "6/7 retrieve: index every recipe, then search with a test photo"
+stage "6/8 retrieve: index every recipe, then search with a test photo"
 seje index build "$OUT/bundle" --recipes "$OUT/data/layer1.json" --out "$OUT/index"
-QUERY=$(find "$OUT/data/images/test" -type f | sort | head -n 1)
+# The first test photo by path, from a sorted glob: no pipe (find | sort | head killed sort with
+# SIGPIPE under pipefail once the list outgrew a pipe buffer).
+shopt -s globstar nullglob
+PHOTOS=("$OUT"/data/images/test/**/*.jpg)
+shopt -u globstar nullglob
+[ "${#PHOTOS[@]}" -gt 0 ] || die "no test photos (*.jpg) under $OUT/data/images/test"
+QUERY=${PHOTOS[0]}
 seje search "$OUT/bundle" --index "$OUT/index" --image "$QUERY" -k 5
-python - "$OUT" "$QUERY" <<'PY'
-import json, pathlib, sys
-from seje_sdk import Retriever
-out, query = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-owner = next(r["id"] for r in json.loads((out / "data/layer2.json").read_text()) if any(i["id"] == query.name for i in r["images"]))
-title = next(r["title"] for r in json.loads((out / "data/layer1.json").read_text()) if r["id"] == owner)
-r = Retriever.load(out / "bundle")
-r.load_index(out / "index")
-ranked = [i for i, _ in r.search(images=[str(query)], k=r.info()["index"]["recipe"])[0]]
-print(f"query photo {query.name} was taken from recipe {owner} ({title!r}): "
-      f"rank {ranked.index(owner) + 1} of {len(ranked)} recipes (the rank MedR measures)")
-PY
-stage "7/7 bench: encoder latency at batch 1 and 32, every backend interleaved, ratio vs PyTorch (torch.compile once, at 32)"
+stage "7/8 bench: encoder latency at batch 1 and 32, every backend interleaved, ratio vs PyTorch (torch.compile once, at 32)"
 seje-bench latency "$OUT/bundle" --run "$OUT/run" --data "$OUT/data" --out "$OUT/bench" \
   --batch-sizes 1,32 --compile-batch-sizes 32 --iters 10 --warmup 2 --budget 60
-stage "done: data, features, run, bundle, index and bench reports are in $OUT/"
+stage "8/8 summary"
+python -m benchmarks.demo_summary "$OUT" --query "$QUERY"
+printf '\n==== done in %ds\n' "$(( $(date +%s) - start ))"

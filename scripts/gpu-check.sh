@@ -4,8 +4,10 @@
 #   where TensorRT works) -> every GPU-marked test this machine can run -> seje-bench latency
 #   (PyTorch CUDA eager/torch.compile in fp32/fp16/bf16, ONNX Runtime CUDA, TensorRT; what is
 #   missing is listed as skipped with the reason).
-# Installs nothing: it runs with the Python that has torch ($PYTHON, default python3) and puts this
-# checkout first on PYTHONPATH. Writes at most 8 files into OUT_DIR: gpu-check.log (every step's
+# Runs with the Python that has torch ($PYTHON, default python3) and puts this checkout first on
+# PYTHONPATH. Packages that Python lacks (gensim, ijson, ...) come as wheels in $GPU_WHEELS (default
+# ./gpu-wheels, made on a CPU machine by scripts/gpu-wheels.sh DIR and carried with the checkout):
+# when that folder exists they are installed into a temporary folder, never into the Python. Writes at most 8 files into OUT_DIR: gpu-check.log (every step's
 # output), gpu-check.json + gpu-check.md (machine, steps, tests, backends), latency.json,
 # latency.md and the latency plots. Exit 0 when every step passed; without a GPU it exits 3 with
 # one line saying what is missing.
@@ -62,12 +64,28 @@ step() {
   return "$rc"
 }
 
+# 2. The wheels this Python lacks, into a temporary folder on PYTHONPATH (pip without an index, or
+#    unpacked as zip files when this Python has no pip).
+WHEELS=${GPU_WHEELS:-$ROOT/gpu-wheels}
+if [ -d "$WHEELS" ]; then
+  if "$PY" -m pip --version > /dev/null 2>&1; then
+    step wheels 60 "$PY" -m pip install --quiet --no-index --no-deps --target "$WORK/site" "$WHEELS"/*.whl
+  else
+    step wheels 60 "$PY" -c "import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]" \
+      "$WORK/site" "$WHEELS"/*.whl
+  fi
+  export PYTHONPATH="$PYTHONPATH:$WORK/site"
+fi
+
 D=$WORK/data F=$WORK/features R=$WORK/run B=$WORK/bundle
 step synth 30 "$PY" -m trainer.cli synth "$D" --recipes 160 --seed 7 --image-size 64 \
   && step features 120 "$PY" -m trainer.cli features --data "$D" --out "$F" --preset tiny \
   && step fit 90 "$PY" -m trainer.cli fit --data "$D" --features "$F" --out "$R" --preset tiny \
   && step export 90 "$PY" -m export.cli "$R" --out "$B" --fp16 --engine auto --max-batch 64
-step tests 120 "$PY" -m pytest "$ROOT/tests" -m gpu -q -rA -p no:cacheprovider
+# Only the files holding GPU tests: collecting every test module would import packages (fastapi,
+# httpx, faiss, ...) that the GPU machine lacks and gpu-check does not need.
+mapfile -t GPU_TESTS < <(grep -l "mark.gpu(" "$ROOT"/tests/test_*.py)
+step tests 120 "$PY" -m pytest "${GPU_TESTS[@]}" -m gpu -q -rA -p no:cacheprovider
 if [ -f "$B/manifest.json" ]; then
   # benchmarks.cli has no __main__ block: call its click group (the seje-bench entry point) directly.
   step bench 300 "$PY" -c "from benchmarks.cli import main; main()" latency "$B" --run "$R" --out "$WORK/bench" \

@@ -3,8 +3,7 @@
 Needs numpy, Pillow and an inference runtime only; never imports torch, transformers or gensim.
 """
 from seje_sdk.errors import BackendError, BundleError, DataError, IndexMismatchError, InputError, SejeError
-
-__version__ = "0.1.0"
+from seje_sdk.version import __version__
 
 __all__ = ["Retriever", "Bundle", "SearchResult", "EmbedResult", "SejeError", "InputError", "BundleError", "IndexMismatchError", "BackendError", "DataError", "__version__"]
 

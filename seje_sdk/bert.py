@@ -70,8 +70,9 @@ class BertRanker:
         if entry.get("name") != "bert" or "model" not in entry:
             raise BundleError(f"bundle {bundle.path}: no bert ranker in its manifest (ranker {entry.get('name')!r})")
         model = entry.get("int8_model") if precision == "int8" and entry.get("int8_model") else entry["model"]
-        tokenizer = bundle.path / entry.get("tokenizer", "tables/bert") / "tokenizer.json"
-        return cls(tokenizer, bundle.path / model, int(entry.get("max_tokens", DEFAULT_MAX_TOKENS)), device, threads)
+        tokenizer = bundle.file(f"{entry.get('tokenizer', 'tables/bert')}/tokenizer.json", "ranker tokenizer")
+        model_file = bundle.file(model, "ranker model")
+        return cls(tokenizer, model_file, int(entry.get("max_tokens", DEFAULT_MAX_TOKENS)), device, threads)
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """input_ids and attention_mask (B, T) int64 of one batch, padded to its longest text."""

@@ -22,10 +22,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import seje_sdk
 from seje_sdk.errors import BundleError, tell_apart
 from seje_sdk.image import ImageSpec
 from seje_sdk.io import sha256_file
+from seje_sdk.version import __version__
 
 BUNDLE_SCHEMA = "seje-bundle/1"
 MANIFEST = "manifest.json"
@@ -44,6 +44,16 @@ def bundle_fingerprint(files: dict[str, str]) -> str:
         if not rel.startswith(NOT_FINGERPRINTED):
             h.update(f"{rel}\0{digest}\n".encode())
     return h.hexdigest()
+
+
+def export_hint(path: Path) -> str:
+    """How to get a bundle where `path` is not one. A training run is the export's input; a folder that
+    holds anything is never its output (the export replaces its --out folder whole)."""
+    if (path / "config.json").is_file() and (path / "checkpoints").is_dir():
+        return f"{path} is a training run (RUN_DIR), not a bundle: export one with `seje-export {path} --out BUNDLE_DIR`"
+    free = not path.exists() or (path.is_dir() and not any(path.iterdir()))
+    out = str(path) if free else "BUNDLE_DIR"
+    return f"export one with `seje-export RUN_DIR --out {out}`"
 
 
 def reexport_hint(path: Path, manifest: dict[str, Any] | None = None) -> str:
@@ -76,7 +86,7 @@ class Bundle:
         """
         path = Path(path)
         if not path.is_dir():
-            raise BundleError(f"bundle {path}: not a folder (export one with `seje-export RUN_DIR --out {path}`)")
+            raise BundleError(f"bundle {path}: not a folder; {export_hint(path)}")
         manifest = read_manifest(path)
         bundle = cls(path, manifest)
         if verify:
@@ -102,6 +112,9 @@ class Bundle:
                     f"bundle {self.path}: file {rel} was modified or corrupted "
                     f"(sha256 {got} != {want} in {MANIFEST}); restore it or {hint}"
                 )
+        for rel in sorted(files):
+            self.file(rel, "file")  # ONNX models: their external data too
+        self._check_symlinks()
         derived = bundle_fingerprint(files)
         if derived != self.fingerprint:
             stated, actual = tell_apart(self.fingerprint, derived)
@@ -132,6 +145,7 @@ class Bundle:
                 resize=int(spec["resize"]),
                 mean=tuple(float(x) for x in spec["mean"]),
                 std=tuple(float(x) for x in spec["std"]),
+                jpeg_draft=bool(spec.get("jpeg_draft", True)),  # reduced-scale JPEG decode (docs/runtimes.md)
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"bundle {self.path}: {MANIFEST} 'image' must have size, resize, mean, std ({e})") from e
@@ -157,7 +171,7 @@ class Bundle:
 
     @property
     def tables_dir(self) -> Path:
-        return self.path / "tables"
+        return _inside(self.path, "tables", "tables folder")
 
     def precisions(self, backend: str) -> list[str]:
         """Precisions the bundle holds for `backend` ([] when absent or skipped at export)."""
@@ -171,21 +185,71 @@ class Bundle:
             return "not in this bundle"
         return variants.get("skipped") if isinstance(variants, dict) else None
 
-    def variant(self, backend: str, precision: str) -> dict[str, Any]:
-        """The manifest entry {role: relpath, ...} of one backend/precision."""
-        if precision not in self.precisions(backend):
-            have = self.precisions(backend)
-            why = self.skipped_reason(backend)
-            detail = f"skipped at export: {why}" if why else f"it has {have or 'none'}"
-            raise BundleError(f"bundle {self.path}: no {backend} {precision} variant ({detail})")
-        return self.manifest["variants"][backend][precision]
+    def refusal(self, runtime: str, precision: str) -> str | None:
+        """Why export's parity gate refused this variant and left it out (None when it did not)."""
+        entry = (self.manifest.get("refused") or {}).get(f"{runtime}/{precision}")
+        if not entry:
+            return None
+        return f"refused by the export's parity check on {entry.get('n_items', '?')} test pairs: " + "; ".join(entry["reasons"])
+
+    def lacks(self, runtime: str, precision: str) -> str | None:
+        """Why the bundle cannot serve `precision` for `runtime` ("onnxruntime" or "tensorrt"), or None when it holds it.
+
+        The one wording of "the bundle has no such precision", for the SDK, the CLI and the benchmarks.
+        """
+        have = self.precisions(runtime)
+        if precision in have:
+            return None
+        refused = self.refusal(runtime, precision)
+        if refused:
+            return f"bundle {self.path}: no {runtime} {precision} variant ({refused}; it has {have or 'none'})"
+        why = self.skipped_reason(runtime)
+        if why:
+            return f"bundle {self.path}: no {runtime} {precision} variant (skipped at export: {why})"
+        flags = (["--engine tensorrt"] if runtime == "tensorrt" else []) + ([f"--{precision}"] if precision in ("fp16", "int8") else [])
+        hint = f"; export it with seje-export {' '.join(flags)}" if flags else ""
+        return f"bundle {self.path}: no {runtime} {precision} variant (it has {have or 'none'}){hint}"
+
+    def variant(self, runtime: str, precision: str) -> dict[str, Any]:
+        """The manifest entry {role: relpath, ...} of one runtime/precision (BundleError when the bundle lacks it)."""
+        missing = self.lacks(runtime, precision)
+        if missing:
+            raise BundleError(missing)
+        return self.manifest["variants"][runtime][precision]
 
     def model_path(self, backend: str, precision: str, role: str) -> Path:
         """File of one encoder ('image', 'recipe', 'tagger') for a backend/precision."""
         variant = self.variant(backend, precision)
         if role not in variant:
             raise BundleError(f"bundle {self.path}: {backend} {precision} variant has no '{role}' model")
-        return _inside(self.path, variant[role])
+        return self.file(variant[role], f"{backend} {precision} {role} model")
+
+    def file(self, rel: str, entry: str) -> Path:
+        """`rel` (a path the manifest gives in `entry`) inside the bundle, or BundleError naming the entry.
+
+        For an ONNX model every external-data file it names must lie inside the bundle as well
+        (checked here too, so a bundle loaded with verify=False is held to it).
+        """
+        target = _inside(self.path, rel, entry)
+        if str(rel).endswith(".onnx") and target.is_file():
+            self._check_external_data(rel, target)
+        return target
+
+    def _check_external_data(self, rel: str, model: Path) -> None:
+        from seje_sdk.onnx_external import WireError, external_data_locations
+
+        try:
+            locations = external_data_locations(model)
+        except (WireError, OSError) as e:
+            raise BundleError(f"bundle {self.path}: {rel} is not a readable ONNX model ({e}); "
+                              f"{reexport_hint(self.path, self.manifest)}") from e
+        for tensor, location in locations:
+            _inside(self.path, (Path(rel).parent / location).as_posix(), f"{rel}: external data of tensor {tensor!r}")
+
+    def _check_symlinks(self) -> None:
+        """A link inside the bundle that leads out of it is refused, listed in the manifest or not."""
+        for link in sorted(p for p in self.path.rglob("*") if p.is_symlink()):
+            _inside(self.path, link.relative_to(self.path).as_posix(), "symbolic link")
 
     def _referenced_files(self) -> list[str]:
         out = []
@@ -200,8 +264,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Parse manifest.json and check its schema version and required keys."""
     mf = path / MANIFEST
     if not mf.is_file():
-        raise BundleError(f"bundle {path}: {MANIFEST} is missing: not a bundle folder; export one with "
-                          f"`seje-export RUN_DIR --out {path}`")
+        raise BundleError(f"bundle {path}: {MANIFEST} is missing: not a bundle folder; {export_hint(path)}")
     try:
         manifest = json.loads(mf.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -209,16 +272,16 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise BundleError(f"bundle {path}: {MANIFEST} must hold a JSON object; {reexport_hint(path)}")
     if str(manifest.get("schema_version", "")).startswith(INDEX_SCHEMAS):
-        raise BundleError(f"{path} is an index folder (made by `seje index build`), not a bundle: pass the bundle "
+        raise BundleError(f"{path} is an index folder (made by seje index build), not a bundle: pass the bundle "
                           f"folder it was built with (fingerprint {str(manifest.get('fingerprint'))[:16]}...) "
                           "and give this folder as --index")
     schema = manifest.get("schema_version")
     if schema != BUNDLE_SCHEMA:
         made_by = manifest.get("seje_version")
-        other = f", or read it with seje {made_by}, which wrote it" if made_by not in (None, seje_sdk.__version__) else ""
+        other = f", or read it with seje {made_by}, which wrote it" if made_by not in (None, __version__) else ""
         raise BundleError(
-            f"bundle {path}: {MANIFEST} has schema {schema!r}, but this seje SDK ({seje_sdk.__version__}) reads "
-            f"{BUNDLE_SCHEMA!r} only; {reexport_hint(path, manifest)} (seje {seje_sdk.__version__}){other}"
+            f"bundle {path}: {MANIFEST} has schema {schema!r}, but this seje SDK ({__version__}) reads "
+            f"{BUNDLE_SCHEMA!r} only; {reexport_hint(path, manifest)} (seje {__version__}){other}"
         )
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:
@@ -226,9 +289,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _inside(root: Path, rel: str) -> Path:
-    """`root/rel`, refusing paths that escape the bundle (a manifest is input too)."""
+def _inside(root: Path, rel: str, entry: str = "manifest path") -> Path:
+    """`root/rel` with symlinks resolved, refusing paths that escape the bundle (a manifest is input too)."""
     target = (root / rel).resolve()
     if root.resolve() not in target.parents:
-        raise BundleError(f"bundle {root}: manifest path {rel!r} points outside the bundle")
+        raise BundleError(f"bundle {root}: {entry} {rel!r} points outside the bundle (to {target}); "
+                          "a bundle may only name its own files, so it was not loaded")
     return target

@@ -1,6 +1,6 @@
 """`seje`: embed, index and search with an exported bundle (a thin click layer over Retriever).
 
-Exit codes: 0 ok, 2 bad usage or input (click usage errors and every SejeError), 1 internal error.
+Exit codes (seje_sdk/cli_errors.py): 0 ok, 2 bad usage or input (click usage errors and every SejeError), 1 internal error.
 
 Examples:
     seje info bundle/
@@ -16,73 +16,22 @@ Examples:
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from seje_sdk.errors import InputError, SejeError
+from seje_sdk.backends.base import BACKENDS, PRECISIONS
+from seje_sdk.cli_errors import SejeGroup
+from seje_sdk.corpus import CorpusConfig
+from seje_sdk.corpus.distributor import DISTRIBUTORS
+from seje_sdk.corpus.ray_distributor import RayOptions
+from seje_sdk.corpus.reader import RECIPE_SUFFIXES, image_files, read_recipes
+from seje_sdk.corpus.shards import DTYPES
+from seje_sdk.errors import InputError
+from seje_sdk.extras import needs_extra, require_extra
+from seje_sdk.indexes import INDEX_KINDS
+from seje_sdk.service.config import ServiceConfig
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-RECIPE_SUFFIXES = {".json", ".jsonl"}
-BACKENDS = ["auto", "onnxruntime", "onnxruntime-cuda", "tensorrt"]
-PRECISIONS = ["fp32", "fp16", "int8"]
-
-
-class InputFailure(click.ClickException):
-    """Bad input found by a command (a SejeError): its message, exit code 2, no traceback."""
-
-    exit_code = 2
-
-
-class SejeGroup(click.Group):
-    """Maps SejeError to exit 2 and unexpected exceptions to exit 1, each with a one-line message."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SejeError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
-            raise
-        except Exception as e:  # a bug in seje, not bad input: say so and where to report
-            click.echo(f"internal error: {type(e).__name__}: {e} (please report it with the command you ran)", err=True)
-            sys.exit(1)
-
-
-def read_recipes(path: str | Path) -> list[dict]:
-    """Recipes from a Recipe1M layer1.json (a list), a JSON Lines file, or a JSON file holding one recipe."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not valid UTF-8 ({e})") from e
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from e
-    try:
-        if path.suffix == ".jsonl":
-            items = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            items = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e})") from e
-    items = [items] if isinstance(items, dict) else items
-    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
-        raise InputError(f"{path}: expected a recipe object, a list of them, or JSON Lines of them")
-    return items
-
-
-def image_files(paths: list[str]) -> list[Path]:
-    """Image files given directly or found (recursively, sorted) in folders."""
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-        else:
-            out.append(p)
-    return out
 
 
 def _load(bundle: str, backend: str, precision: str, index: str = "exact"):
@@ -94,7 +43,7 @@ def _load(bundle: str, backend: str, precision: str, index: str = "exact"):
 def runtime_options(f):
     f = click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
                      help="model precision (the bundle must hold it: see `seje info`)")(f)
-    return click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)(f)
+    return click.option("--backend", type=click.Choice(["auto", *BACKENDS]), default="auto", show_default=True)(f)
 
 
 @click.group(cls=SejeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -165,24 +114,31 @@ def embed(bundle: str, inputs: tuple[str, ...], out: str, batch_size: int, skip_
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="shard folder (rerun the same command to resume)")
-@click.option("--distributor", type=click.Choice(["sequential", "ray"]), default="sequential", show_default=True)
+@click.option("--distributor", type=click.Choice(list(DISTRIBUTORS)), default=CorpusConfig.distributor, show_default=True)
 @click.option("--modality", type=click.Choice(["recipe", "image"]), default=None, help="what to embed (default: what SOURCE holds; image = a Recipe1M folder's photos)")
-@click.option("--shard-size", default=10_000, show_default=True, type=click.IntRange(min=1), help="items per shard")
-@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True)
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="ray: actors, one bundle load each")
-@click.option("--threads-per-worker", default=1, show_default=True, type=click.IntRange(min=1), help="ray: CPUs and onnxruntime threads per actor")
+@click.option("--shard-size", default=CorpusConfig.shard_size, show_default=True, type=click.IntRange(min=1), help="items per shard")
+@click.option("--dtype", type=click.Choice(DTYPES), default=CorpusConfig.dtype, show_default=True)
+@click.option("--batch-size", default=CorpusConfig.batch_size, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=RayOptions.workers, show_default=True, type=click.IntRange(min=1), help="ray: actors, one bundle load each")
+@click.option("--threads-per-worker", default=RayOptions.threads_per_worker, show_default=True, type=click.IntRange(min=1),
+              help="ray: CPUs and onnxruntime threads per actor")
+@click.option("--gpus-per-worker", default=RayOptions.gpus_per_worker, type=click.FloatRange(min=0),
+              help="ray: GPUs per actor (fractions share a GPU) [default: 1 per actor when the cluster has GPUs, shared if fewer]")
+@click.option("--wave-items", default=RayOptions.wave_items, show_default=True, type=click.IntRange(min=1),
+              help="ray: items handed to Ray at once (bounds driver and object-store memory)")
 @click.option("--ray-address", default=None, help="ray: join this cluster (e.g. auto, ray://head:10001); default starts a local Ray")
 @click.option("--skip-bad", is_flag=True, help="skip bad items (listed in reports/part-NNNNN.json) instead of stopping")
 @runtime_options
+@needs_extra("seje embed-corpus", "corpus")
 def embed_corpus(bundle, source, out, distributor, modality, shard_size, dtype, batch_size, workers, threads_per_worker,
-                 ray_address, skip_bad, backend, precision) -> None:
+                 gpus_per_worker, wave_items, ray_address, skip_bad, backend, precision) -> None:
     """Embed a corpus (Recipe1M folder, image folder, .jsonl/.parquet list) into resumable shards under --out."""
-    from seje_sdk.corpus import CorpusConfig, embed_corpus as run
+    from seje_sdk.corpus import embed_corpus as run
 
+    ray = RayOptions(workers=workers, threads_per_worker=threads_per_worker, address=ray_address,
+                     gpus_per_worker=gpus_per_worker, wave_items=wave_items)
     config = CorpusConfig(distributor=distributor, shard_size=shard_size, dtype=dtype, modality=modality, skip_bad=skip_bad,
-                          batch_size=batch_size, backend=backend, precision=precision, workers=workers,
-                          threads_per_worker=threads_per_worker, ray_address=ray_address)
+                          batch_size=batch_size, backend=backend, precision=precision, ray=ray)
     s = run(bundle, source, out, config)
     click.echo(_table(["shards", "written now", "already complete", "embedded", "skipped", "seconds", "items/s"],
                       [(s.shards, s.written, s.resumed, s.embedded, s.skipped, f"{s.seconds:.1f}", f"{s.items_per_s:.1f}")]))
@@ -201,7 +157,7 @@ def index() -> None:
 @click.option("--from-shards", "shard_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="embed-corpus output folder(s), one per modality: index them without re-embedding")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--kind", type=click.Choice(["exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq"]), default=None,
+@click.option("--kind", type=click.Choice(INDEX_KINDS), default=None,
               help="[default: exact, or chosen by --max-memory]")
 @click.option("--max-memory", default=None, help="with --from-shards: choose the kind that fits this much RAM (e.g. 4G)")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
@@ -217,42 +173,17 @@ def index_build(bundle, recipe_files, image_dirs, shard_dirs, out, kind, max_mem
         raise click.UsageError("--max-memory applies to --from-shards")
     if not recipe_files and not image_dirs:
         raise click.UsageError("give --recipes FILE and/or --images DIR (or --from-shards DIR)")
-    kind = kind or "exact"
-    from seje_sdk.catalog import image_rows, recipe_photos, recipe_rows
+    from seje_sdk.corpus.index_from_files import build_from_files
 
-    r = _load(bundle, backend, precision, index=kind)
-    on_error = "skip" if skip_bad else "raise"
-    rows, catalog = [], []
-    if recipe_files:
-        recipes, photos = [], {}
-        for p in recipe_files:
-            part = read_recipes(p)
-            recipes += part
-            photos.update(recipe_photos(p, part))
-        if not recipes:
-            raise InputError(f"--recipes {', '.join(recipe_files)}: no recipes in the file(s); nothing to index")
-        ids = [rec.get("id", i) for i, rec in enumerate(recipes)]
-        res = r.add_recipes(recipes, ids=ids, batch_size=batch_size, show_progress=True, on_error=on_error)
-        catalog += recipe_rows([recipes[p] for p in res.positions], [ids[p] for p in res.positions], photos)
-        rows.append(("recipes", len(res.positions), len(res.skipped)))
-    if image_dirs:
-        images = image_files(list(image_dirs))
-        if not images:
-            raise InputError(f"--images {', '.join(image_dirs)}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
-                             "nothing to index")
-        res = r.add_images(images, batch_size=batch_size, show_progress=True, on_error=on_error)
-        kept = [images[p] for p in res.positions]
-        catalog += image_rows(kept, [str(p) for p in kept])
-        rows.append(("images", len(res.positions), len(res.skipped)))
-    if all(n == 0 for _, n, _ in rows):
-        raise InputError(f"every item was skipped as unreadable; {out} was not written")
-    r.save_index(out, catalog=catalog)  # titles and paths in the same atomic save (catalog.jsonl)
-    click.echo(_table(["indexed", "items", "skipped"], rows))
-    click.echo(f"wrote {out} ({kind})")
+    report = build_from_files(_load(bundle, backend, precision, index=kind or "exact"), out, recipe_files, image_dirs,
+                              batch_size, skip_bad, show_progress=True)
+    click.echo(_table(["indexed", "items", "skipped"], report.counts))
+    click.echo(f"wrote {out} ({report.kind})")
 
 
 def _index_from_shards(bundle: str, shard_dirs: tuple[str, ...], out: str, kind: str | None, max_memory: str | None) -> None:
     """`index build --from-shards`: print the expected trade-off of each kind, build the chosen one."""
+    require_extra("seje index build --from-shards", "corpus", modules=("pyarrow",))
     from seje_sdk.corpus.index_from_shards import build_from_shards
     from seje_sdk.corpus.index_plan import format_size, parse_size
 
@@ -283,11 +214,12 @@ def search(bundle, index_dir, image, recipe, text, k, as_json, backend, precisio
         raise InputError(f"--recipe {recipe}: holds no recipe to search with (give a recipe object or a list of them)")
     r = _load(bundle, backend, precision)
     r.load_index(index_dir)
-    target, option, build = (("recipe", "--image", "--recipes FILE") if image else
-                             ("image", "--recipe" if recipe else "--text", "--images DIR"))
+    target, option = ("recipe", "--image") if image else ("image", "--recipe" if recipe else "--text")
     if not r.info()["index"][target]:
+        build = (f"`seje index build {bundle} --recipes RECIPES_JSON --out {index_dir}`" if image
+                 else f"`seje index build {bundle} --images IMAGE_DIR --out {index_dir}`")
         raise InputError(f"index {index_dir} holds no {target}s, so a {option} query has nothing to search; "
-                         f"add them with `seje index build {bundle} {build} --out {index_dir}` "
+                         f"add them with {build} "
                          "(give --recipes and --images together to index both)")
     hits = (r.search(images=queries, k=k) if image else r.search(recipes=queries, k=k) if recipe else
             r.search(text=text, k=k))
@@ -309,24 +241,22 @@ def search(bundle, index_dir, image, recipe, text, k, as_json, backend, precisio
 @main.command()
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False), help="index folder (seje index build); embed-only without")
-@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (127.0.0.1: this machine only)")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--max-batch", default=32, show_default=True, type=click.IntRange(min=1), help="items encoded together at most")
-@click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0), help="how long a batch waits for more items")
-@click.option("--max-k", default=100, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(min=0.001))
-@click.option("--max-pixels", default=40_000_000, show_default=True, type=click.IntRange(min=1), help="per image (decompression-bomb guard)")
+@click.option("--host", default=ServiceConfig.host, show_default=True, help="address to bind (127.0.0.1: this machine only)")
+@click.option("--port", default=ServiceConfig.port, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--batch-items", default=ServiceConfig.batch_items, show_default=True, type=click.IntRange(min=1),
+              help="items encoded together at most (the batching window)")
+@click.option("--max-wait-ms", default=ServiceConfig.max_wait_ms, show_default=True, type=click.FloatRange(min=0), help="how long a batch waits for more items")
+@click.option("--max-k", default=ServiceConfig.max_k, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-upload-mb", default=ServiceConfig.max_upload_bytes / 2**20, show_default=True, type=click.FloatRange(min=0.001))
+@click.option("--max-pixels", default=ServiceConfig.max_pixels, show_default=True, type=click.IntRange(min=1), help="per image (decompression-bomb guard)")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @runtime_options
-def serve(bundle, index_dir, host, port, max_batch, max_wait_ms, max_k, max_upload_mb, max_pixels, log_level, backend, precision) -> None:
+def serve(bundle, index_dir, host, port, batch_items, max_wait_ms, max_k, max_upload_mb, max_pixels, log_level, backend, precision) -> None:
     """Serve search and embedding over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
-    try:
-        from seje_sdk.service import ServiceConfig
-        from seje_sdk.service.server import run_service
-    except ImportError as e:
-        raise InputError(f"seje serve needs the serve extra: pip install 'seje[serve]' ({e})") from e
+    require_extra("seje serve", "serve")
+    from seje_sdk.service.server import run_service
     config = ServiceConfig(bundle=bundle, index=index_dir, backend=backend, precision=precision, host=host, port=port,
-                           max_batch=max_batch, max_wait_ms=max_wait_ms, max_k=max_k,
+                           batch_items=batch_items, max_wait_ms=max_wait_ms, max_k=max_k,
                            max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)
     click.echo(f"seje serve: http://{host}:{port}/ (page), /docs (API), /metrics; loading {bundle}", err=True)
     run_service(config, log_level=log_level)

@@ -6,6 +6,7 @@ callers pass raw 0..255 pixels. Training's eval transform is `preprocess` itself
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,19 @@ MAX_PIXELS = 89_478_485  # Pillow's own default bomb limit (~0.25 GiB at 24 bpp)
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """How pixels are prepared: resize the shorter side to `resize`, centre-crop `size`."""
+    """How pixels are prepared: resize the shorter side to `resize`, centre-crop `size`.
+
+    `jpeg_draft`: let libjpeg decode a JPEG at 1/2, 1/4 or 1/8 scale (DCT scaling) when that
+    still leaves the shorter side >= `resize`, instead of decoding every pixel and throwing most
+    away in the resize. Off by default (training, export, exact parity); the SDK's bundles turn it
+    on (seje_sdk.bundle), docs/runtimes.md measures what it changes.
+    """
 
     size: int = 224
     resize: int = 256
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    jpeg_draft: bool = False
 
     @classmethod
     def for_size(cls, size: int) -> "ImageSpec":
@@ -44,11 +52,13 @@ def _describe(src: Any) -> str:
     return type(src).__name__
 
 
-def load_image(src: ImageInput, where: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_image(src: ImageInput, where: str = "image", max_pixels: int = MAX_PIXELS,
+               min_side: int | None = None) -> Image.Image:
     """Decode a path, encoded bytes, PIL image or uint8 array into an RGB PIL image.
 
     Grayscale, palette, RGBA (composited on white), CMYK and 16-bit inputs are converted;
     corrupt, truncated, empty or oversized (decompression-bomb) inputs raise InputError.
+    `min_side`: a JPEG may be decoded at a reduced scale whose shorter side is still >= min_side.
     """
     label = f"{where} ({_describe(src)})"
     if isinstance(src, np.ndarray):
@@ -76,12 +86,23 @@ def load_image(src: ImageInput, where: str = "image", max_pixels: int = MAX_PIXE
                     f"{label}: {img.width}x{img.height} exceeds the {max_pixels}-pixel limit "
                     "(decompression-bomb guard); downscale it first"
                 )
+            if min_side is not None:
+                _draft(img, min_side)
             img.load()
         except InputError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
             raise InputError(f"{label}: cannot decode image ({e})") from e
     return _to_rgb(img, label)
+
+
+def _draft(img: Image.Image, min_side: int) -> None:
+    """Ask a JPEG decoder for the smallest DCT scale (1, 1/2, 1/4, 1/8) keeping the shorter side >= min_side."""
+    if img.format != "JPEG" or min(img.size) <= min_side:
+        return
+    scale = min_side / min(img.size)
+    # Pillow picks the largest reduction whose result is at least the requested size on both axes.
+    img.draft(img.mode, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
 
 
 def _from_array(arr: np.ndarray, label: str) -> Image.Image:
@@ -131,5 +152,5 @@ def resize_crop(img: Image.Image, spec: ImageSpec) -> Image.Image:
 
 def preprocess(src: ImageInput, spec: ImageSpec, where: str = "image") -> np.ndarray:
     """Decode + resize + crop to a float32 (3, size, size) array of raw 0..255 pixel values."""
-    img = resize_crop(load_image(src, where), spec)
+    img = resize_crop(load_image(src, where, min_side=spec.resize if spec.jpeg_draft else None), spec)
     return np.asarray(img, dtype=np.float32).transpose(2, 0, 1).copy()

@@ -8,7 +8,10 @@ int8 first pass with an exact float32 re-rank; approximate search (FAISS HNSW / 
 seje_sdk/index_faiss.py behind the same interface. An index remembers the bundle fingerprint that
 made its vectors and refuses queries from another bundle (IndexMismatchError).
 
-On-disk format (one folder per index; everything else in seje reads it through `load_index`):
+The index kinds and their loading live in seje_sdk/indexes.py (`new_index`, `load_index`); this
+module holds the exact index and the helpers every kind shares.
+
+On-disk format (one folder per index; everything else in seje reads it through `indexes.load_index`):
 - manifest.json (`write_manifest`): schema_version "seje-index/1", seje_version, kind
   ("exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq"), fingerprint (the bundle's),
   embedding_dim, dtype ("float32" or "float16": the dtype of vectors.npy), modality, count,
@@ -41,10 +44,9 @@ import numpy as np
 from seje_sdk.errors import IndexMismatchError, InputError, tell_apart
 from seje_sdk.io import atomic_dir, load_manifest, save_npy, sha256_file, write_json
 from seje_sdk.topk import RunningTopK, block_ranges, topk_blockwise  # noqa: F401 (re-exported)
+from seje_sdk.version import __version__
 
 INDEX_SCHEMA = "seje-index/1"
-RETRIEVER_INDEX_SCHEMA = "seje-retriever-index/1"  # a folder of per-modality indexes (Retriever.save_index)
-INDEX_KINDS = ("exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq")
 
 
 @dataclass
@@ -190,7 +192,7 @@ class ExactIndex(IdBook):
 
     def add(self, vectors: np.ndarray, ids: Sequence[Any]) -> None:
         """Append (n, dim) vectors with their ids."""
-        vectors = _check_vectors(vectors, self.dim)
+        vectors = check_vectors(vectors, self.dim)
         with self._lock:
             ids = check_ids(ids, len(vectors), self._id_set)
             self._chunks.append(vectors.astype(self.dtype))
@@ -237,7 +239,8 @@ class ExactIndex(IdBook):
         self._set_ids(ids)
 
 
-def _check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+def check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """Vectors to add as float32 (n, dim), refusing another width (IndexMismatchError) or NaN/inf (InputError)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[1] != dim:
         raise IndexMismatchError(f"vectors have shape {vectors.shape}, the index holds {dim}-d vectors")
@@ -248,8 +251,6 @@ def _check_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
 
 def write_manifest(folder: Path, index: Any, files: dict[str, str]) -> None:
     """manifest.json of an index folder (schema, bundle fingerprint, dim, kind, sha256 of files)."""
-    from seje_sdk import __version__
-
     files = dict(files, **{"ids.json": sha256_file(folder / "ids.json")})
     write_json(
         folder / "manifest.json",
@@ -277,70 +278,3 @@ def read_manifest(path: Path, schema: str, hint: str) -> dict:
     return load_manifest(path, "schema_version", schema, IndexMismatchError,
                          f"index {path}: manifest.json is missing ({hint})",
                          lambda found: f"index {path}: schema {found!r}, this SDK reads {schema!r}; rebuild it")
-
-
-def load_index(path: str | os.PathLike, mmap: bool = True, verify: bool = True):
-    """Load an index folder written by `save` (exact or faiss), checking schema and sha256s."""
-    path = Path(path)
-    manifest = read_manifest(path, INDEX_SCHEMA, "build one with `seje index build`")
-    if verify:
-        for rel, digest in manifest.get("files", {}).items():
-            if not (path / rel).is_file() or sha256_file(path / rel) != digest:
-                raise IndexMismatchError(f"index {path}: {rel} is missing or does not match its sha256; rebuild the index")
-    if manifest["kind"] == "exact":
-        return ExactIndex.load(path, manifest, mmap=mmap)
-    if manifest["kind"] == "exact-int8":
-        from seje_sdk.index_int8 import Int8ExactIndex
-
-        return Int8ExactIndex.load(path, manifest, mmap=mmap)
-    from seje_sdk.index_faiss import FaissIndex
-
-    return FaissIndex.load(path, manifest)
-
-
-def new_index(kind: str, dim: int, fingerprint: str, modality: str, **params: Any):
-    """An empty index of `kind`: 'exact' (default), 'exact-fp16', 'exact-int8', 'hnsw' or 'ivfpq' (faiss-cpu)."""
-    if kind == "exact":
-        return ExactIndex(dim, fingerprint, "float32", modality)
-    if kind == "exact-fp16":
-        return ExactIndex(dim, fingerprint, "float16", modality)
-    if kind == "exact-int8":
-        from seje_sdk.index_int8 import Int8ExactIndex
-
-        unknown = set(params) - {"shortlist"}
-        if unknown:
-            raise InputError(f"exact-int8 index: unknown parameters {sorted(unknown)}; known ['shortlist']")
-        return Int8ExactIndex(dim, fingerprint, modality, **params)
-    if kind in ("hnsw", "ivfpq"):
-        from seje_sdk.index_faiss import FaissIndex
-
-        return FaissIndex(kind, dim, fingerprint, modality, **params)
-    raise InputError(f"unknown index kind {kind!r}; use {', '.join(INDEX_KINDS)}")
-
-
-def save_indexes(path: str | os.PathLike, indexes: dict[str, Any], fingerprint: str, kind: str,
-                 catalog: Sequence[dict] | None = None) -> Path:
-    """Save {modality: index} as subfolders of `path` plus a manifest (and `catalog` rows, see seje_sdk.catalog), atomically."""
-    if not indexes:
-        raise InputError("nothing to save: both indexes are empty")
-    with atomic_dir(path) as tmp:
-        for modality, index in indexes.items():
-            index.save(tmp / modality)
-        if catalog is not None:
-            from seje_sdk.catalog import write_catalog
-
-            write_catalog(tmp, catalog)
-        write_json(tmp / "manifest.json", {"schema_version": RETRIEVER_INDEX_SCHEMA, "fingerprint": fingerprint,
-                                           "modalities": sorted(indexes), "kind": kind})
-    return Path(path)
-
-
-def load_indexes(path: str | os.PathLike, fingerprint: str, mmap: bool = True) -> dict[str, Any]:
-    """Load a save_indexes folder, refusing one built with another bundle (IndexMismatchError)."""
-    path = Path(path)
-    manifest = read_manifest(path, RETRIEVER_INDEX_SCHEMA, "make one with save_index or `seje index build`")
-    if manifest.get("fingerprint") != fingerprint:
-        built, runs = tell_apart(str(manifest.get("fingerprint")), fingerprint)
-        raise IndexMismatchError(f"index {path} was built with bundle {built}, this retriever runs bundle {runs}; "
-                                 "rebuild the index with this bundle (seje index build)")
-    return {m: load_index(path / m, mmap=mmap) for m in manifest["modalities"]}

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from seje_sdk.errors import InputError
-from seje_sdk.index import IdBook, SearchResult, _check_vectors, check_ids, check_queries, read_ids, take_ids, write_manifest
+from seje_sdk.index import IdBook, SearchResult, check_vectors, check_ids, check_queries, read_ids, take_ids, write_manifest
 from seje_sdk.io import atomic_dir, atomic_file, sha256_file, write_json
 
 DEFAULTS = {"hnsw": {"M": 32, "ef_construction": 80, "ef_search": 128}, "ivfpq": {"nlist": 1024, "m": 16, "nbits": 8, "nprobe": 16}}
@@ -71,7 +71,7 @@ class FaissIndex(IdBook):
 
     def add(self, vectors: np.ndarray, ids: Sequence[Any]) -> None:
         """Append vectors (the first add trains IVF-PQ)."""
-        vectors = np.ascontiguousarray(_check_vectors(vectors, self.dim))
+        vectors = np.ascontiguousarray(check_vectors(vectors, self.dim))
         with self._lock:
             ids = check_ids(ids, len(vectors), self._id_set)
             if self._index is None:
@@ -104,7 +104,8 @@ class FaissIndex(IdBook):
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, manifest: dict) -> "FaissIndex":
+    def load(cls, path: str | os.PathLike, manifest: dict, mmap: bool = True) -> "FaissIndex":
+        """Read a saved index (into memory: FAISS cannot memory-map it, so `mmap` does not apply)."""
         path = Path(path)
         index = cls(manifest["kind"], manifest["embedding_dim"], manifest["fingerprint"], manifest.get("modality", "recipe"), **manifest.get("params", {}))
         data = np.frombuffer((path / "index.faiss").read_bytes(), dtype=np.uint8)

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from seje_sdk.errors import IndexMismatchError, InputError
-from seje_sdk.index import ExactIndex, SearchResult, _check_vectors, check_ids, check_queries, take_ids
+from seje_sdk.index import ExactIndex, SearchResult, check_vectors, check_ids, check_queries, take_ids
 from seje_sdk.io import save_npy, sha256_file
 from seje_sdk.topk import RunningTopK, block_ranges
 
@@ -89,7 +89,7 @@ class Int8ExactIndex(ExactIndex):
 
     def add(self, vectors: np.ndarray, ids: Sequence[Any]) -> None:
         """Append (n, dim) vectors with their ids (float32 kept for the re-rank, int8 codes for the first pass)."""
-        vectors = _check_vectors(vectors, self.dim)
+        vectors = check_vectors(vectors, self.dim)
         with self._lock:
             ids = check_ids(ids, len(vectors), self._id_set)
             self._chunks.append(vectors)

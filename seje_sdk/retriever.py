@@ -11,62 +11,24 @@ Example:
 """
 from __future__ import annotations
 
-import collections
-import itertools
 import logging
 import os
 import threading
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
-from PIL import Image
 
-from seje_sdk.backends.base import AUTO_ORDER, Session, check_io, open_session
+from seje_sdk.backends.base import Session
+from seje_sdk.backends.selection import select_backend
 from seje_sdk.bundle import Bundle
-from seje_sdk.errors import BackendError, BundleError, InputError, SejeError
-from seje_sdk.image import preprocess
-from seje_sdk.index import SearchResult, check_ids, load_indexes, new_index, save_indexes
-from seje_sdk.recipe import check_known_tokens, parse_recipe, recipe_inputs
-from seje_sdk.text import split_sentences
+from seje_sdk.embedder import EmbedResult, Embedder
+from seje_sdk.errors import InputError
+from seje_sdk.index import SearchResult, check_ids
+from seje_sdk.indexes import index_kind, load_indexes, new_index, save_indexes
 
 log = logging.getLogger("seje")
 MODALITIES = ("recipe", "image")
-BUCKET_WINDOW = 8  # recipe batches sorted by length together
-
-
-@dataclass
-class EmbedResult:
-    """Embeddings under on_error="skip": `vectors` (m, d) for the inputs at `positions`; `skipped` = [(position, reason)].
-
-    >>> res = r.embed_images(["a.jpg", "broken.jpg"], on_error="skip")    # doctest: +SKIP
-    >>> res.positions, res.skipped                                         # doctest: +SKIP
-    ([0], [(1, 'images[1] (broken.jpg): cannot decode image (...)')])
-    """
-
-    vectors: np.ndarray
-    positions: list[int]
-    skipped: list[tuple[int, str]] = field(default_factory=list)
-
-
-def _batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    it = iter(items)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
-
-
-def _length_key(recipe: Any, max_sentences: int, max_tokens: int) -> tuple[int, int]:
-    """Cheap proxy of a recipe's padded size (sentences, longest sentence in words), capped as the encoder caps them."""
-    sentences = split_sentences(recipe.instructions)
-    return min(len(sentences), max_sentences), min(max([len(s.split()) for s in sentences] + [0]), max_tokens)
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 class Retriever:
@@ -78,7 +40,7 @@ class Retriever:
         self.bert = bert  # the `bert` key-term ranker (seje_sdk.bert.BertRanker) for bundles that use it
         self.sessions, self.index_kind, self.fallbacks = sessions, index, list(fallbacks)
         self.tables = tables
-        self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="seje-decode")
+        self._embedder = Embedder(bundle, sessions, tables, bert, workers)
         self._indexes: dict[str, Any] = {m: None for m in MODALITIES}
         self._lock = threading.Lock()
         log.info("seje: %s %s on %s (bundle %s)", backend, precision, self.device, bundle.fingerprint[:12])
@@ -89,8 +51,9 @@ class Retriever:
              workers: int | None = None, threads: int = 0, verify: bool = True, cuda: Any = None) -> "Retriever":
         """Open a bundle. backend: auto (tensorrt > onnxruntime-cuda > onnxruntime), or one of them explicitly.
 
-        An explicit backend that cannot run raises BackendError; under auto each failure is warned about
-        and the next backend is tried. `index` picks the index kind built by add_*: exact, exact-fp16, hnsw, ivfpq.
+        An explicit backend that cannot run raises BackendError (BundleError when the bundle lacks that
+        precision); under auto each failure is warned about and the next backend is tried
+        (seje_sdk/backends/selection.py). `index` picks the kind add_* builds (seje_sdk.indexes.INDEX_KINDS).
         `cuda`: ONNX Runtime CUDA provider options, a dict or seje_sdk.backends.onnxruntime.CudaOptions
         (device_id, cudnn_conv_algo_search, gpu_mem_limit, arena_extend_strategy).
 
@@ -99,68 +62,28 @@ class Retriever:
         from seje_sdk.backends.onnxruntime import CudaOptions, require_onnxruntime
         from seje_sdk.terms import TermTables
 
+        index_kind(index)  # an unknown index kind fails before the bundle loads, not at the first add
         require_onnxruntime()  # every backend runs the tagger on ONNX Runtime: fail first, naming the extra
         cuda = CudaOptions.coerce(cuda)
         b = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
         tables = TermTables.load(b.tables_dir)
-        candidates = AUTO_ORDER if backend == "auto" else (backend,)
-        fallbacks: list[str] = []
-        for name in candidates:
-            try:
-                sessions = cls._open_all(b, name, precision, threads, cuda)
-            except SejeError as e:
-                if backend != "auto" or name == candidates[-1]:
-                    raise
-                fallbacks.append(str(e))
-                if cls._worth_warning(name, b):
-                    warnings.warn(f"seje: backend {name} cannot run, falling back ({e})", RuntimeWarning, stacklevel=2)
-                    log.warning("seje: backend %s cannot run, falling back (%s)", name, e)
-                continue
-            bert = cls._open_bert(b, name, precision, threads)
-            return cls(b, name, precision, sessions, index=index, workers=workers, fallbacks=fallbacks, tables=tables,
-                       bert=bert)
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _open_all(b: Bundle, name: str, precision: str, threads: int, cuda: Any = None) -> dict[str, Session]:
-        if name == "tensorrt" and not b.precisions("tensorrt"):
-            raise BackendError(f"tensorrt: no engines in the bundle ({b.skipped_reason('tensorrt')})")
-        sessions = {role: open_session(b, name, precision, role, threads, cuda) for role in ("image", "recipe")}
-        # The tagger's argmax decides which words are key terms: keep it at fp32 so the term
-        # feature equals training's exactly; it is tiny, so ORT CPU/CUDA is fine even under TensorRT.
-        tagger_backend = "onnxruntime-cuda" if name == "onnxruntime-cuda" else "onnxruntime"
-        sessions["tagger"] = open_session(b, tagger_backend, "fp32", "tagger", threads, cuda)
-        for role, session in sessions.items():
-            check_io(role, session)
-        return sessions
-
-    @staticmethod
-    def _open_bert(b: Bundle, name: str, precision: str, threads: int) -> Any:
-        """The bundle's `bert` ranker (tokenizers + ranker.onnx, int8 graph for precision int8), or None for tfidf/textrank."""
-        if b.ranker != "bert":
-            return None
-        from seje_sdk.bert import BertRanker
-
-        device = "cuda" if name == "onnxruntime-cuda" else "cpu"
-        return BertRanker.from_bundle(b, "int8" if precision == "int8" else "fp32", device, threads)
-
-    @staticmethod
-    def _worth_warning(name: str, b: Bundle) -> bool:
-        """Warn loudly when a GPU runtime is installed (and the bundle has its files) but failed; quiet on CPU installs."""
-        if name == "tensorrt":
-            import importlib.util
-
-            return bool(b.precisions("tensorrt")) and importlib.util.find_spec("tensorrt") is not None
-        if name == "onnxruntime-cuda":
-            from seje_sdk.backends.onnxruntime import available_providers
-
-            return "CUDAExecutionProvider" in available_providers()
-        return True
+        chosen = select_backend(b, backend, precision, threads, cuda)
+        return cls(b, chosen.backend, precision, chosen.sessions, index=index, workers=workers, fallbacks=chosen.fallbacks,
+                   tables=tables, bert=chosen.bert)
 
     # --- description ------------------------------------------------------------------------
     @property
     def device(self) -> str:
         return self.sessions["image"].device
+
+    @property
+    def image_spec(self) -> Any:
+        """How image queries are decoded; `r.image_spec = replace(r.image_spec, jpeg_draft=False)` decodes every JPEG pixel."""
+        return self._embedder.image_spec
+
+    @image_spec.setter
+    def image_spec(self, spec: Any) -> None:
+        self._embedder.image_spec = spec
 
     def info(self) -> dict[str, Any]:
         """What is actually running: backend, precision, device, providers per encoder, bundle, index sizes."""
@@ -185,17 +108,7 @@ class Retriever:
     def __repr__(self) -> str:
         return f"Retriever(bundle={str(self.bundle.path)!r}, backend={self.backend!r}, precision={self.precision!r}, device={self.device!r})"
 
-    # --- embedding --------------------------------------------------------------------------
-    def _run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run an encoder, splitting batches larger than an engine profile allows."""
-        session = self.sessions[role]
-        n = len(next(iter(feeds.values())))
-        step = session.max_batch or n
-        if step >= n:
-            return session.run(feeds)
-        parts = [session.run({k: v[i : i + step] for k, v in feeds.items()}) for i in range(0, n, step)]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
+    # --- embedding (seje_sdk/embedder.py) -------------------------------------------------
     def iter_image_batches(self, images: Iterable[Any], batch_size: int = 64, show_progress: bool = False,
                            on_error: str = "raise") -> Iterator[EmbedResult]:
         """Stream embeddings: one EmbedResult per batch (positions count from the start of `images`).
@@ -205,41 +118,7 @@ class Retriever:
 
         >>> for part in r.iter_image_batches(path_generator, batch_size=256): save(part.vectors)   # doctest: +SKIP
         """
-        _check_options(batch_size, on_error)
-        if isinstance(images, (str, bytes, bytearray, os.PathLike, Image.Image)) or (isinstance(images, np.ndarray) and images.ndim < 4):
-            raise InputError(f"images: pass a list of images (got one {type(images).__name__}); e.g. embed_images([path])")
-        spec = self.bundle.image_spec
-
-        def decode(pos: int, src: Any):
-            try:
-                return pos, preprocess(src, spec, where=f"images[{pos}]")
-            except InputError as e:
-                return pos, e
-
-        def submit(chunk):
-            return [self._pool.submit(decode, pos, src) for pos, src in chunk]
-
-        chunks = _batches(enumerate(images), batch_size)
-        with _progress(show_progress, images, "images") as bar:
-            pending = submit(next(chunks, []))
-            while pending:
-                results = [f.result() for f in pending]
-                pending = submit(next(chunks, []))  # decode the next batch while this one runs
-                part = EmbedResult(np.zeros((0, self.bundle.embedding_dim), np.float32), [])
-                for pos, res in results:
-                    if isinstance(res, InputError):
-                        if on_error == "raise":
-                            for f in pending:
-                                f.cancel()
-                            raise res
-                        part.skipped.append((pos, str(res)))
-                    else:
-                        part.positions.append(pos)
-                if part.positions:
-                    pixels = np.stack([res for _, res in results if not isinstance(res, InputError)])
-                    part.vectors = _normalise(self._run("image", {"pixels": pixels})["embedding"])
-                bar.update(len(results))
-                yield part
+        return self._embedder.iter_image_batches(images, batch_size, show_progress, on_error)
 
     def embed_images(self, images: Iterable[Any], batch_size: int = 64, show_progress: bool = False,
                      on_error: str = "raise") -> np.ndarray | EmbedResult:
@@ -251,73 +130,18 @@ class Retriever:
         >>> r.embed_images(["a.jpg", open("b.png", "rb").read()]).shape      # doctest: +SKIP
         (2, 1024)
         """
-        return self._finish(list(self.iter_image_batches(images, batch_size, show_progress, on_error)), on_error)
+        return self._embedder.finish(list(self.iter_image_batches(images, batch_size, show_progress, on_error)), on_error)
 
     def iter_recipe_batches(self, recipes: Iterable[Any], batch_size: int = 64, show_progress: bool = False,
                             on_error: str = "raise") -> Iterator[EmbedResult]:
-        """Stream recipe embeddings, one EmbedResult per window of BUCKET_WINDOW batches (sorted by length inside).
+        """Stream recipe embeddings, one EmbedResult per window of batches (sorted by length inside).
 
         Preprocessing (tokenising, the tagger, ranking, pooling) of the next batch runs in the
         worker pool while the recipe graph embeds the current one.
 
         >>> for part in r.iter_recipe_batches(json_lines_reader, batch_size=64): index.add(part.vectors, ...)  # doctest: +SKIP
         """
-        _check_options(batch_size, on_error)
-        if isinstance(recipes, (dict, str, bytes)):
-            raise InputError(f"recipes: pass a list of recipes (got one {type(recipes).__name__}); e.g. embed_recipes([recipe])")
-        limits, tagger = self.bundle.text_limits, self.sessions["tagger"]
-
-        def tagger_fn(tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-            return tagger.run({"tokens": tokens, "lengths": lengths})["logits"]
-
-        def prepare(batch: list[Any]) -> dict[str, np.ndarray]:
-            return recipe_inputs(batch, self.tables, limits.max_sentences, limits.max_tokens, tagger_fn,
-                                 ranker=self.bundle.ranker, bert_fn=self.bert, title_terms=self.bundle.title_terms)
-
-        # One batch of lookahead: when batch k starts on the graph, batch k+1 is already queued.
-        steps = ((part, rows, self._pool.submit(prepare, batch) if rows is not None else None)
-                 for part, rows, batch in self._recipe_steps(recipes, batch_size, on_error))
-        queue: collections.deque = collections.deque()
-        with _progress(show_progress, recipes, "recipes") as bar:
-            while True:
-                while sum(rows is not None for _, rows, _ in queue) < 2 and (step := next(steps, None)) is not None:
-                    queue.append(step)
-                if not queue:
-                    return
-                part, rows, prepared = queue.popleft()
-                if rows is None:  # the window is complete
-                    bar.update(len(part.positions) + len(part.skipped))
-                    yield part
-                else:
-                    part.vectors[rows] = _normalise(self._run("recipe", prepared.result())["embedding"])
-
-    def _recipe_steps(self, recipes: Iterable[Any], batch_size: int, on_error: str
-                      ) -> Iterator[tuple[EmbedResult, list[int] | None, list[Any]]]:
-        """(part, rows, batch) per length-sorted batch of a window, then (part, None, []) when the window is done.
-
-        Length bucketing: each window of BUCKET_WINDOW batches is sorted by padded size, so the LSTMs
-        run on batches of similar sentence counts and lengths (less padding); results keep input order.
-        """
-        limits = self.bundle.text_limits
-        for window in _batches(enumerate(recipes), batch_size * BUCKET_WINDOW):
-            part, good = EmbedResult(np.zeros((0, self.bundle.embedding_dim), np.float32), []), []
-            for pos, obj in window:
-                where = f"recipes[{pos}]" + (f" (id {obj['id']})" if isinstance(obj, dict) and "id" in obj else "")
-                try:
-                    recipe = parse_recipe(obj, where)
-                    check_known_tokens(recipe, self.tables.vocab, where, self.bundle.title_terms)
-                    good.append(recipe)
-                    part.positions.append(pos)
-                except InputError as e:
-                    if on_error == "raise":
-                        raise
-                    part.skipped.append((pos, str(e)))
-            part.vectors = np.empty((len(good), self.bundle.embedding_dim), np.float32)
-            order = sorted(range(len(good)), key=lambda j: _length_key(good[j], limits.max_sentences, limits.max_tokens))
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                yield part, rows, [good[j] for j in rows]
-            yield part, None, []
+        return self._embedder.iter_recipe_batches(recipes, batch_size, show_progress, on_error)
 
     def embed_recipes(self, recipes: Iterable[Any], batch_size: int = 64, show_progress: bool = False,
                       on_error: str = "raise") -> np.ndarray | EmbedResult:
@@ -326,14 +150,7 @@ class Retriever:
         >>> r.embed_recipes([{"title": "Toast", "ingredients": ["bread"], "instructions": ["Toast it."]}]).shape  # doctest: +SKIP
         (1, 1024)
         """
-        return self._finish(list(self.iter_recipe_batches(recipes, batch_size, show_progress, on_error)), on_error)
-
-    def _finish(self, parts: list[EmbedResult], on_error: str) -> np.ndarray | EmbedResult:
-        vectors = [p.vectors for p in parts if len(p.vectors)]
-        vectors = np.concatenate(vectors) if vectors else np.zeros((0, self.bundle.embedding_dim), np.float32)
-        if on_error == "skip":
-            return EmbedResult(vectors, [i for p in parts for i in p.positions], [s for p in parts for s in p.skipped])
-        return vectors
+        return self._embedder.finish(list(self.iter_recipe_batches(recipes, batch_size, show_progress, on_error)), on_error)
 
     # --- index ------------------------------------------------------------------------------
     def _index(self, modality: str, create: bool = False):
@@ -434,20 +251,4 @@ class Retriever:
 
     def close(self) -> None:
         """Stop the decode workers and free the sessions' GPU streams and memory (also done at interpreter exit)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for session in self.sessions.values():
-            getattr(session, "close", lambda: None)()
-
-
-def _check_options(batch_size: int, on_error: str) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
-    if on_error not in ("raise", "skip"):
-        raise InputError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-
-
-def _progress(show: bool, items: Any, unit: str):
-    from tqdm import tqdm
-
-    total = len(items) if hasattr(items, "__len__") else None
-    return tqdm(total=total, unit=f" {unit}", disable=not show, desc=f"embed {unit}")
+        self._embedder.close()

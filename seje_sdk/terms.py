@@ -62,7 +62,7 @@ class TermTables:
         names = ("vocab.json", "word2vec.npy", "idf.npy", "entities.json", "lexicon.json")
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
-            raise BundleError(f"{folder}: missing term tables {missing}; rebuild with `seje-train features`")
+            raise BundleError(f"{folder}: missing term tables {missing}; rebuild the features with `seje-train features --data DATA_DIR --out FEATURES_DIR`, then re-export the bundle")
         lexicon = json.loads((folder / "lexicon.json").read_text(encoding="utf-8"))
         return cls(
             vocab=Vocab.load(folder / "vocab.json"),

@@ -104,9 +104,24 @@ def gpu_skip_reason(needs: tuple[str, ...], cache: dict[str, str | None]) -> str
     return None
 
 
+def _pypi_unreachable() -> str | None:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=15).close()
+    except OSError as e:
+        return f"PyPI unreachable: {e}"
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     cache: dict[str, str | None] = {}
     for item in items:
+        if item.get_closest_marker("network") is not None:
+            if "network" not in cache:
+                cache["network"] = _pypi_unreachable()
+            if cache["network"]:
+                item.add_marker(pytest.mark.skip(reason=cache["network"]))
         marker = item.get_closest_marker("gpu")
         if marker is None:
             continue

@@ -54,7 +54,7 @@ def test_exact_index_from_shards_answers_like_the_in_memory_index(tiny_bundle, t
 
 @pytest.mark.parametrize("kind, params", [("exact-fp16", {}), ("hnsw", {}), ("ivfpq", {"nlist": 2, "m": 16, "nbits": 4})])
 def test_every_kind_builds_from_shards(tiny_bundle, shards, reference, kind, params, tmp_path):
-    from seje_sdk.index import load_index
+    from seje_sdk.indexes import load_index
 
     ref, layer1 = reference
     build_from_shards(tiny_bundle, [shards / "recipes"], tmp_path / "idx", kind=kind, params=params)

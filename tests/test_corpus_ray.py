@@ -5,6 +5,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="the ray distributor needs ray[data] (pip install 'seje[ray]')")
 
 from seje_sdk.corpus import CorpusConfig, embed_corpus  # noqa: E402
+from seje_sdk.corpus.ray_distributor import RayOptions  # noqa: E402
 from seje_sdk.corpus.shards import ShardSet  # noqa: E402
 
 
@@ -23,7 +24,7 @@ def test_ray_distributor_equals_sequential(tiny_bundle, tiny_data, tmp_path, loc
     cfg = dict(shard_size=40, skip_bad=True, show_progress=False)
     seq = embed_corpus(tiny_bundle, tiny_data, tmp_path / "seq", CorpusConfig(**cfg))
     par = embed_corpus(tiny_bundle, tiny_data, tmp_path / "ray",
-                       CorpusConfig(distributor="ray", workers=2, threads_per_worker=1, **cfg))
+                       CorpusConfig(distributor="ray", ray=RayOptions(workers=2, threads_per_worker=1), **cfg))
     assert (par.shards, par.embedded, par.written) == (seq.shards, seq.embedded, seq.shards)
     for (meta_s, vec_s, rep_s), (meta_r, vec_r, rep_r) in zip(shards_of(tmp_path / "seq"), shards_of(tmp_path / "ray")):
         assert meta_r == meta_s and rep_r == rep_s
@@ -38,7 +39,9 @@ def test_ray_distributor_reports_bad_items_and_resumes(tiny_bundle, tiny_data, t
     lines[5] = "{broken"
     lines[9] = json.dumps({"id": "empty", "title": "nothing"})
     (tmp_path / "r.jsonl").write_text("\n".join(lines) + "\n")
-    cfg = CorpusConfig(distributor="ray", workers=2, shard_size=4, skip_bad=True, show_progress=False)
+    # wave_items=4: one shard per wave, so the three shards go to Ray in three waves; no GPUs asked for.
+    cfg = CorpusConfig(distributor="ray", ray=RayOptions(workers=2, wave_items=4, gpus_per_worker=0), shard_size=4, skip_bad=True,
+                       show_progress=False)
     s = embed_corpus(tiny_bundle, tmp_path / "r.jsonl", tmp_path / "out", cfg)
     skipped = [x for _, _, rep in shards_of(tmp_path / "out") for x in rep["skipped"]]
     assert [(x["position"], x["id"]) for x in skipped] == [(5, "5"), (9, "empty")] and (s.embedded, s.skipped) == (10, 2)

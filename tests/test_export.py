@@ -215,7 +215,7 @@ def test_parity_passes_identical_and_fails_with_a_table_naming_the_variant(expor
     assert "onnxruntime/int8" in msg and "recipe cos_mean" in msg and "| variant |" in msg
 
 
-def test_int8_r1_rule_allows_one_item_on_a_small_bag():
+def test_r1_gate_treats_one_item_of_a_small_bag_as_noise():
     # Hand-built: 4 pairs, the reference retrieves all; the candidate moves recipe 3 next to
     # image 2, so exactly one pair is lost each way (R@1 100 -> 75, one item of a 4-item bag).
     eye = np.eye(4, dtype=np.float32)
@@ -227,8 +227,14 @@ def test_int8_r1_rule_allows_one_item_on_a_small_bag():
     report = verify_parity(ref, {"v": ("int8", cand)}, loose)
     assert report["variants"]["v"]["retrieval"]["image_to_recipe.r1"] == 75.0
     assert report["variants"]["v"]["retrieval"]["recipe_to_image.r1"] == 75.0
-    with pytest.raises(ParityError, match=r"image_to_recipe.r1 0.0 vs PyTorch 100.0 \(allowed -25.0\)"):
+    assert report["variants"]["v"]["r1_interval"]["image_to_recipe"]["high"] == 0.0  # one item of 4: noise
+    with pytest.raises(ParityError, match=r"image_to_recipe.r1 0.0 vs PyTorch 100.0: difference -100.0 points, "
+                                          r"95% interval \[-100.0, -100.0\] wholly below the allowed -1"):
         verify_parity(ref, {"v": ("int8", {**cand, "recipe": np.roll(eye, 1, 0)})}, loose)
+    # Named optional, the same variant is refused in the report instead of raising.
+    report = verify_parity(ref, {"v": ("int8", {**cand, "recipe": np.roll(eye, 1, 0)})}, loose, optional=["v"])
+    assert not report["variants"]["v"]["passed"] and "image_to_recipe.r1" in report["refused"]["v"][0]
+    assert "REFUSED" in report["table"] and "-100.0 [-100.0, -100.0]" in report["table"]
 
 
 def test_check_onnx_names_a_truncated_file(exported, tmp_path):
@@ -287,6 +293,9 @@ def test_tiny_bundle_manifest_is_complete_and_loads_in_the_sdk(tiny_bundle):
     int8 = parity["variants"]["onnxruntime/int8"]
     assert int8["gated_on"] == "cos_mean" and int8["image"]["cos_mean"] >= 0.97
     assert 0.0 <= int8["category_flip_rate"] <= 1.0 and "category flips" in parity["table"]
+    assert fp32["r1_interval"]["image_to_recipe"] == {"diff": 0.0, "low": 0.0, "high": 0.0, "wins": 0, "losses": 0,
+                                                      "n": parity["n_items"]}
+    assert manifest["refused"] == {}
     bundle = Bundle.load(tiny_bundle)
     assert bundle.precisions("onnxruntime") == ["fp32", "int8"]
     assert bundle.embedding_dim == manifest["embedding_dim"]
@@ -389,9 +398,51 @@ def test_failed_export_leaves_no_bundle_behind(tiny_run, tmp_path):
     with pytest.raises(InputError, match="engine must be one of"):
         export_run(tiny_run, target, engine="cuda")
     # A parity failure inside the temp folder (thresholds nobody can meet) must not publish anything.
-    with pytest.raises(ParityError, match=r"onnxruntime/fp32: image cos_min .* < 1.1"):
+    with pytest.raises(ParityError, match=r"onnxruntime/fp32: image cos_min\S* .* < 1.1"):
         export_run(tiny_run, target, engine="none", thresholds=Thresholds(fp32=1.1))
     assert not target.exists() and not list(tmp_path.glob(".bundle.*"))
+
+
+def test_parity_judges_the_whole_test_split(tiny_bundle, tiny_data):
+    from trainer.data.recipe1m import iter_recipes
+
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    assert manifest["parity"]["n_items"] == len(list(iter_recipes(tiny_data, ("test",), require_images=True)))
+
+
+def test_refused_int8_is_left_out_and_the_sdk_says_why(tiny_run, tmp_path, monkeypatch, capsys):
+    from click.testing import CliRunner
+
+    import export.bundle
+    from export.bundle import export_run
+    from export.cli import main
+    from seje_sdk import Retriever
+
+    # A mean-cosine bar no int8 graph can reach: int8 is refused, fp32 still passes.
+    unreachable = Thresholds(int8=1.1)
+    bundle = export_run(tiny_run, tmp_path / "bundle", int8=True, engine="none", thresholds=unreachable)
+    out = capsys.readouterr().out
+    assert "onnxruntime/int8 REFUSED and left out of the bundle: image cos_mean" in out
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert sorted(manifest["variants"]["onnxruntime"]) == ["fp32"] and "int8" not in manifest
+    refused = manifest["refused"]["onnxruntime/int8"]
+    assert refused["reasons"][0].startswith("image cos_mean") and refused["n_items"] == manifest["parity"]["n_items"]
+    assert set(refused["r1_interval"]) == {"image_to_recipe", "recipe_to_image"} and "retrieval" in refused
+    assert not list(bundle.glob("*.int8.onnx")) and not [f for f in manifest["files"] if "encoder.int8" in f]
+    assert Retriever.load(bundle, backend="onnxruntime").precision == "fp32"
+    with pytest.raises(BundleError, match=r"no onnxruntime int8 variant \(refused by the export's parity check on "
+                                          r"\d+ test pairs: image cos_mean"):
+        Retriever.load(bundle, backend="onnxruntime", precision="int8")
+
+    # The command line: exit 0 and the refusal said; --strict turns it into a failure and publishes nothing.
+    monkeypatch.setattr(export.bundle, "Thresholds", lambda: unreachable)
+    ok = CliRunner().invoke(main, [str(tiny_run), "--out", str(tmp_path / "b2"), "--int8", "--engine", "none"])
+    assert ok.exit_code == 0, ok.output
+    assert "REFUSED" in ok.output and "left out (refused by parity): onnxruntime/int8" in ok.output
+    strict = CliRunner().invoke(main, [str(tiny_run), "--out", str(tmp_path / "b3"), "--int8", "--engine", "none",
+                                       "--strict"])
+    assert strict.exit_code == 1 and "onnxruntime/int8: image cos_mean" in strict.output
+    assert not (tmp_path / "b3").exists()
 
 
 def test_bert_ranker_exports_with_its_tokenizer_and_matches_pytorch(tmp_path):

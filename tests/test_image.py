@@ -1,5 +1,6 @@
 """Shared image decoding: every odd input becomes RGB, every broken one a clear InputError."""
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -78,3 +79,36 @@ def test_decompression_bomb_guard():
     img.save(buf, format="PNG")
     with pytest.raises(InputError, match="decompression-bomb"):
         load_image(buf.getvalue(), max_pixels=1000)
+
+
+def _photo_jpeg(width: int, height: int, quality: int = 90) -> bytes:
+    """A smooth photo-like JPEG: colour gradients plus mild grain."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width]
+    arr = np.stack([128 + 100 * np.sin(x / 53.0), 128 + 100 * np.cos(y / 41.0), (x + y) % 256], -1)
+    arr = np.clip(arr + rng.normal(0, 6, arr.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def test_jpeg_draft_decodes_fewer_pixels_and_stays_close_to_the_exact_path():
+    data = _photo_jpeg(1024, 768)
+    spec = ImageSpec.for_size(128)  # resize 146: 768 / 146 = 5.3 -> libjpeg can decode at 1/4 scale
+    assert load_image(data).size == (1024, 768)
+    assert load_image(data, min_side=spec.resize).size == (256, 192)
+    fast = preprocess(data, replace(spec, jpeg_draft=True))
+    exact = preprocess(data, spec)
+    assert fast.shape == exact.shape == (3, 128, 128)
+    a, b = fast.ravel() - fast.mean(), exact.ravel() - exact.mean()
+    assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.99
+    assert np.abs(fast - exact).mean() < 4.0  # of 0..255
+
+
+def test_jpeg_draft_never_goes_below_the_resize_and_ignores_other_formats():
+    small = _photo_jpeg(160, 150)  # shorter side barely above 146: no reduction possible
+    assert load_image(small, min_side=146).size == (160, 150)
+    assert load_image(_photo_jpeg(600, 300), min_side=146).size == (300, 150)  # 1/2, not 1/4 (75 < 146)
+    png = io.BytesIO()
+    Image.new("RGB", (1000, 800), (10, 20, 30)).save(png, "PNG")
+    assert load_image(png.getvalue(), min_side=146).size == (1000, 800)

@@ -115,13 +115,13 @@ def test_fit_killed_midway_resumes_to_the_same_weights(tiny_run, tiny_data, tiny
     fit = ["-m", "trainer.cli", "fit", "--data", str(tiny_data), "--features", str(tiny_features), "--out", str(out),
            "--preset", "tiny"]
     kill_when(fit, log, lambda: last.is_file() and "epoch 2/" in log.read_text())
-    saved = torch.load(last, weights_only=False)
+    saved = torch.load(last, weights_only=True)
     assert 1 <= saved["schedule"]["epoch"] < 8  # killed between the first and the last epoch
     from trainer.train import run_fit
 
     run_fit(tiny_data, tiny_features, out, resume=True)
-    a = torch.load(tiny_run / "checkpoints" / "last.pt", weights_only=False)
-    b = torch.load(last, weights_only=False)
+    a = torch.load(tiny_run / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(last, weights_only=True)
     assert a["schedule"] == b["schedule"]
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key

@@ -132,7 +132,7 @@ def test_generator_steps_move_recipes_towards_what_the_critic_calls_real():
     img = F.normalize(torch.randn(64, 8) + 2.0, dim=1)
     rec_param = F.normalize(torch.randn(64, 8) - 2.0, dim=1).requires_grad_(True)
     critic = _trained_critic(img, F.normalize(rec_param, dim=1).detach())
-    gap = lambda: float(critic(img).mean() - critic(F.normalize(rec_param, dim=1)).mean())  # noqa: E731
+    gap = lambda: float((critic(img).mean() - critic(F.normalize(rec_param, dim=1)).mean()).detach())  # noqa: E731
     before = gap()
     opt = torch.optim.Adam([rec_param], lr=0.05)
     for _ in range(50):

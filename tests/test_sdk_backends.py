@@ -24,7 +24,7 @@ def test_explicit_cuda_without_cuda_fails_clearly(sdk_bundle):
 
 
 def test_explicit_tensorrt_without_engines_fails_clearly(sdk_bundle):
-    with pytest.raises(BackendError, match=r"tensorrt: no engines in the bundle \(no NVIDIA GPU at export time\)"):
+    with pytest.raises(BundleError, match=r"^tensorrt: bundle .*: no tensorrt fp32 variant \(skipped at export: no NVIDIA GPU at export time\)"):
         Retriever.load(sdk_bundle, backend="tensorrt")
 
 
@@ -39,10 +39,12 @@ def test_auto_falls_back_to_cpu_and_says_why(sdk_bundle):
 
 
 def test_unknown_backend_and_precision(sdk_bundle):
-    with pytest.raises(BackendError, match="unknown backend 'openvino'"):
-        Retriever.load(sdk_bundle, backend="openvino")
-    with pytest.raises(BundleError, match=r"no onnxruntime fp16 variant \(it has \['fp32', 'int8'\]\)"):
+    with pytest.raises(BackendError, match="unknown backend 'directml'"):
+        Retriever.load(sdk_bundle, backend="directml")
+    with pytest.raises(BundleError, match=r"^onnxruntime: bundle .*: no onnxruntime fp16 variant \(it has \['fp32', 'int8'\]\)"):
         Retriever.load(sdk_bundle, backend="onnxruntime", precision="fp16")
+    with pytest.raises(InputError, match="unknown index kind 'annoy'"):
+        Retriever.load(sdk_bundle, backend="onnxruntime", index="annoy")
 
 
 def test_ort_session_reports_its_real_providers(sdk_bundle):

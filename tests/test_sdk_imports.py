@@ -17,6 +17,6 @@ def test_import_seje_sdk_is_light():
 
 def test_retriever_and_every_sdk_module_load_no_heavy_library():
     code = ("from seje_sdk import Retriever\n"
-            "import seje_sdk.bundle, seje_sdk.recipe, seje_sdk.index, seje_sdk.index_faiss, seje_sdk.cli, seje_sdk.terms\n"
+            "import seje_sdk.bundle, seje_sdk.recipe, seje_sdk.index, seje_sdk.indexes, seje_sdk.index_faiss, seje_sdk.cli, seje_sdk.terms\n"
             "import seje_sdk.backends.onnxruntime, seje_sdk.backends.tensorrt, seje_sdk.retriever")
     assert _loaded_after(code) == []

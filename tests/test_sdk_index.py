@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from seje_sdk.errors import IndexMismatchError, InputError
-from seje_sdk.index import ExactIndex, load_index, new_index, topk_blockwise
+from seje_sdk.index import ExactIndex, topk_blockwise
+from seje_sdk.indexes import load_index, new_index
 
 
 def _unit(n, d, seed=0):
@@ -119,10 +120,11 @@ def test_docstring_examples_run():
     import doctest
 
     import seje_sdk.index
+    import seje_sdk.indexes
     import seje_sdk.recipe
     import seje_sdk.topk
 
-    for module in (seje_sdk.index, seje_sdk.recipe, seje_sdk.topk):
+    for module in (seje_sdk.index, seje_sdk.indexes, seje_sdk.recipe, seje_sdk.topk):
         assert doctest.testmod(module).failed == 0
 
 

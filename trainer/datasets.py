@@ -14,10 +14,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from seje_sdk.errors import DataError
 from seje_sdk.image import ImageSpec, load_image, preprocess, resize_crop
+from seje_sdk.progress import progress_bar
 
 
 @dataclass
@@ -49,7 +49,7 @@ def load_split(data_dir: str | Path, store: Any, partition: str, max_images: int
         except (KeyError, DataError) as e:
             raise DataError(
                 f"{data_dir}: {partition} recipe {r.id} is not in the FEATURES_DIR; the features were built "
-                "from another dataset - rerun `seje-train features` on this data"
+                f"from another dataset - rerun `seje-train features --data {data_dir} --out FEATURES_DIR`"
             ) from e
         labels.append(int(store.class_of.get(r.id, r.class_id or 0)))
     return PairSplit(
@@ -97,7 +97,7 @@ def category_features(store: Any, split: PairSplit) -> tuple[Tensor, Tensor]:
         for image_id in images:
             if image_id not in store.image_category:
                 raise DataError(f"FEATURES_DIR image_categories.json has no entry for image {image_id} "
-                                f"(recipe {recipe_id}); rerun `seje-train features` on this data")
+                                f"(recipe {recipe_id}); rerun `seje-train features --data DATA_DIR --out FEATURES_DIR` on this data")
             ids.append(int(store.image_category[image_id]))
         offsets.append(len(ids))
     return torch.from_numpy(vectors[np.asarray(ids, dtype=np.int64)]), torch.tensor(offsets, dtype=torch.long)
@@ -147,7 +147,7 @@ def cache_backbone_features(image_encoder: Any, split: PairSplit, spec: ImageSpe
     backbone = image_encoder.backbone.eval()
     out = []
     jobs = [(p, v) for p in paths for v in range(1 + views)]
-    for start in tqdm(range(0, len(jobs), batch_size), desc=f"cache {split.name} image features", leave=False):
+    for start in progress_bar(range(0, len(jobs), batch_size), desc=f"cache {split.name} image features", leave=False):
         chunk = jobs[start:start + batch_size]
         pixels = np.stack([centre_crop(p, spec) if v == 0 else random_crop(p, spec, rng, augmentation) for p, v in chunk])
         out.append(backbone(image_encoder.normalise(torch.from_numpy(pixels))))

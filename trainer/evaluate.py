@@ -18,7 +18,8 @@ import numpy as np
 
 from seje_sdk.errors import InputError
 from seje_sdk.io import write_json
-from trainer.references import near_duplicate_report, near_duplicate_warnings, reference_metrics
+from trainer.references import (explanation_line, near_duplicate_report, near_duplicate_warnings, recipe_words,
+                                reference_metrics)
 
 RECALLS = (1, 5, 10)
 DIRECTIONS = ("image_to_recipe", "recipe_to_image")
@@ -100,7 +101,7 @@ def _aggregate(values: list[float], full_set: bool) -> dict[str, float]:
 
 
 def bag_metrics(img: np.ndarray, rec: np.ndarray, bag_size: int, n_bags: int = 10, seed: int = 0,
-                verbose: bool = True, labels: np.ndarray | None = None) -> dict[str, Any]:
+                labels: np.ndarray | None = None) -> dict[str, Any]:
     """MedR and R@1/5/10 over `n_bags` seeded random bags of `bag_size` pairs (mean and std).
 
     When the set is not larger than a bag, it is evaluated once in full (bags would only reorder
@@ -114,8 +115,6 @@ def bag_metrics(img: np.ndarray, rec: np.ndarray, bag_size: int, n_bags: int = 1
     full_set = n <= bag_size
     if full_set:
         bags = [np.arange(n)]
-        if verbose:
-            print(f"{n} test pairs <= bag size {bag_size}: evaluating the full set once (no bags, no spread)")
     else:
         rng = np.random.default_rng(seed)
         bags = [rng.choice(n, size=bag_size, replace=False) for _ in range(n_bags)]
@@ -130,6 +129,18 @@ def bag_metrics(img: np.ndarray, rec: np.ndarray, bag_size: int, n_bags: int = 1
     if labels is not None:
         out["references"] = reference_metrics([np.asarray(labels)[idx] for idx in bags], seed)
     return out
+
+
+def describe_plan(n_pairs: int, bag_sizes: Sequence[int], n_bags: int) -> str:
+    """One line saying what `bag_metrics` will evaluate for each requested bag size, in order."""
+    parts, full = [], [n for n in bag_sizes if n >= n_pairs]
+    for n in dict.fromkeys(min(n, n_pairs) for n in bag_sizes):
+        if n < n_pairs:
+            parts.append(f"{n_bags} seeded bags of {n} (mean ± std)")
+        else:
+            why = ", ".join(f"bag size {b}" for b in full)
+            parts.append(f"the full set once ({why} >= {n_pairs} pairs: no bags, no spread)")
+    return f"{n_pairs} test pairs: " + "; ".join(parts)
 
 
 def selection_score(bags: dict[str, Any]) -> float:
@@ -172,14 +183,14 @@ def embed_images_torch(model: Any, paths: Sequence[Any], spec: Any, batch_size: 
                        show_progress: bool = False) -> np.ndarray:
     """Embeddings (N, D) of images (paths or any seje_sdk.image input) through model.image_encoder."""
     import torch
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     from seje_sdk.image import preprocess
 
     encoder = model.image_encoder if hasattr(model, "image_encoder") else model
     out = []
     with torch.inference_mode():
-        for start in tqdm(range(0, len(paths), batch_size), desc="embed images", disable=not show_progress):
+        for start in progress_bar(range(0, len(paths), batch_size), desc="embed images", disable=not show_progress):
             batch = paths[start:start + batch_size]
             pixels = np.stack([preprocess(p, spec, where=f"image {start + i}") for i, p in enumerate(batch)])
             out.append(encoder(torch.from_numpy(pixels))[0].numpy())
@@ -260,12 +271,12 @@ def embed_recipes_torch(model: Any, recipes: Sequence[Any], store: Any, batch_si
                         features_dir: str | Path | None = None, show_progress: bool = False) -> np.ndarray:
     """Embeddings (N, D) of recipes through model.recipe_encoder's full graph (tokens -> embedding)."""
     import torch
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     encoder = model.recipe_encoder if hasattr(model, "recipe_encoder") else model
     out = []
     with torch.inference_mode():
-        for start in tqdm(range(0, len(recipes), batch_size), desc="embed recipes", disable=not show_progress):
+        for start in progress_bar(range(0, len(recipes), batch_size), desc="embed recipes", disable=not show_progress):
             tokens, lengths, terms = recipe_inputs(recipes[start:start + batch_size], store, features_dir)
             out.append(encoder(torch.from_numpy(tokens), torch.from_numpy(lengths), torch.from_numpy(terms)).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.embed_dim), np.float32)
@@ -297,11 +308,13 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, bag_si
     # Bag sizes not smaller than the test set all mean "the full set once": keep one of them.
     sizes = list(dict.fromkeys(n if n < len(test) else len(test) for n in bag_sizes))
     requested = {s: max(n for n in bag_sizes if min(n, len(test)) == s) for s in sizes}
-    results = [bag_metrics(img, rec, requested[s], n_bags, seed, verbose, labels) for s in sizes]
+    if verbose:
+        print(describe_plan(len(test), bag_sizes, n_bags))
+    results = [bag_metrics(img, rec, requested[s], n_bags, seed, labels) for s in sizes]
     # SEJE's MedR curve for growing N, where the test set is large enough.
-    curve = {n: bag_metrics(img, rec, n, n_bags, seed, False)["image_to_recipe"]["medr"]["mean"]
+    curve = {n: bag_metrics(img, rec, n, n_bags, seed)["image_to_recipe"]["medr"]["mean"]
              for n in (10000, 20000, 30000, 40000, 50000) if n <= len(test)}
-    duplicates = near_duplicate_report(img, rec)
+    duplicates = near_duplicate_report(img, rec, [recipe_words(r) for r in test], store.vocab)
     report = {"run_dir": str(run_dir), "checkpoint": which, "data_dir": str(data_dir), "n_test": len(test),
               "bags": results, "medr_curve": {str(k): v for k, v in curve.items()}, "near_duplicates": duplicates}
     write_json(run_dir / "eval.json", report)
@@ -309,6 +322,9 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, bag_si
         print(format_table(results))
         print(f"near-duplicate vectors (cosine > {duplicates['cosine_above']}): "
               f"recipes {duplicates['recipe']:.1%}, images {duplicates['image']:.1%} of {len(test)} test items")
-        for line in near_duplicate_warnings(duplicates, "test"):
+        warnings = near_duplicate_warnings(duplicates, "test")
+        for line in warnings:
             print(line)
+        if not warnings and duplicates["recipe"] > 0:
+            print(explanation_line(duplicates["recipe_explained"]))
     return report

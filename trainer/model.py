@@ -250,7 +250,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[SejeModel, dict]
     ckpt_path = run_dir / "checkpoints" / f"{which}.pt"
     for path in (config_path, ckpt_path):
         if not path.is_file():
-            raise DataError(f"run {run_dir}: missing {path.relative_to(run_dir)}; train it with `seje-train fit`")
+            raise DataError(f"run {run_dir}: missing {path.relative_to(run_dir)}; train it with `seje-train fit --data DATA_DIR --features FEATURES_DIR --out {run_dir}`")
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config.setdefault("whiten_sentences", False)  # runs saved before the option fed them raw
     config.setdefault("field_dropout", 0.0)  # runs saved before the option trained on whole recipes
@@ -258,6 +258,8 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[SejeModel, dict]
     if not features_dir.is_dir():
         raise DataError(f"run {run_dir}: its FEATURES_DIR {features_dir} (config.json features_dir) is missing")
     model = build_model(config_from_dict(config), features_dir, pretrained=False)
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    from trainer.checkpoints import load_plain
+
+    state = load_plain(ckpt_path)
     load_trained_state(model, state["model"])
     return model.eval(), config

@@ -11,6 +11,7 @@ NEAR_DUPLICATE_COSINE. A high share means the encoder maps distinct inputs to on
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Sequence
 
 import numpy as np
@@ -56,25 +57,72 @@ def reference_metrics(bag_labels: Sequence[np.ndarray], seed: int = 0) -> dict[s
     return rows
 
 
-def near_duplicate_share(vectors: np.ndarray, threshold: float = NEAR_DUPLICATE_COSINE, chunk: int = 2048) -> float:
-    """Share of rows with another row at cosine > threshold (rows are normalised here)."""
+def near_duplicate_partners(vectors: np.ndarray, threshold: float = NEAR_DUPLICATE_COSINE, chunk: int = 2048
+                            ) -> np.ndarray:
+    """Per row, the row nearest to it when their cosine exceeds `threshold`, else -1 (rows normalised here)."""
     v = np.asarray(vectors, dtype=np.float32)
+    partners = np.full(len(v), -1, dtype=np.int64)
     if len(v) < 2:
-        return 0.0
+        return partners
     v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    has = np.zeros(len(v), dtype=bool)
     for start in range(0, len(v), chunk):
         sims = v[start:start + chunk] @ v.T
         rows = np.arange(sims.shape[0])
         sims[rows, rows + start] = -np.inf  # an item is not its own duplicate
-        has[start:start + chunk] = (sims > threshold).any(axis=1)
-    return float(has.mean())
+        best = sims.argmax(axis=1)
+        partners[start:start + chunk] = np.where(sims[rows, best] > threshold, best, -1)
+    return partners
 
 
-def near_duplicate_report(images: np.ndarray, recipes: np.ndarray) -> dict[str, Any]:
-    """Near-duplicate shares of image and recipe vectors, with the threshold and the warning level."""
-    return {"cosine_above": NEAR_DUPLICATE_COSINE, "warn_above_share": NEAR_DUPLICATE_WARN, "n": int(len(recipes)),
-            "image": near_duplicate_share(images), "recipe": near_duplicate_share(recipes)}
+def near_duplicate_share(vectors: np.ndarray, threshold: float = NEAR_DUPLICATE_COSINE, chunk: int = 2048) -> float:
+    """Share of rows with another row at cosine > threshold."""
+    return float((near_duplicate_partners(vectors, threshold, chunk) >= 0).mean()) if len(vectors) else 0.0
+
+
+def recipe_words(recipe: Any) -> list[str]:
+    """The words of a Recipe record's title, ingredient lines and instructions, as the model tokenises them."""
+    from trainer.data.unseen_words import recipe_tokens
+
+    return recipe_tokens(recipe.title, recipe.ingredients, recipe.instructions)
+
+
+def explain_recipe_duplicates(recipe_words: Sequence[Sequence[str]], partners: np.ndarray, vocab: Any,
+                              examples: int = 3, top_words: int = 10) -> dict[str, Any]:
+    """Why near-duplicate recipes collapsed: how many differ from their partner only in words outside
+    `vocab` (the model sees them all as one unknown token), which words, and how many differ in known words."""
+    counts = {"identical_words": 0, "only_unknown_words": 0, "known_words_differ": 0}
+    unknown: Counter = Counter()
+    shown = []
+    for i in np.flatnonzero(partners >= 0):
+        a, b = Counter(recipe_words[i]), Counter(recipe_words[partners[i]])
+        differ = set((a - b) + (b - a))
+        if not differ:
+            counts["identical_words"] += 1
+        elif all(w not in vocab for w in differ):
+            counts["only_unknown_words"] += 1
+            unknown.update(differ)
+            if len(shown) < examples:
+                shown.append({"recipe": " ".join(recipe_words[i][:8]), "partner": " ".join(recipe_words[partners[i]][:8]),
+                              "unknown_words": sorted(differ)})
+        else:
+            counts["known_words_differ"] += 1
+    return {"recipes": int((partners >= 0).sum()), **counts,
+            "unknown_words": dict(unknown.most_common(top_words)), "examples": shown}
+
+
+def near_duplicate_report(images: np.ndarray, recipes: np.ndarray, recipe_words: Sequence[Sequence[str]] | None = None,
+                          vocab: Any = None) -> dict[str, Any]:
+    """Near-duplicate shares of image and recipe vectors, with the threshold and the warning level.
+
+    With each recipe's words and the model's vocabulary, `recipe_explained` says why the
+    near-duplicate recipes collapsed (explain_recipe_duplicates).
+    """
+    partners = near_duplicate_partners(recipes)
+    report = {"cosine_above": NEAR_DUPLICATE_COSINE, "warn_above_share": NEAR_DUPLICATE_WARN, "n": int(len(recipes)),
+              "image": near_duplicate_share(images), "recipe": float((partners >= 0).mean()) if len(partners) else 0.0}
+    if recipe_words is not None and vocab is not None:
+        report["recipe_explained"] = explain_recipe_duplicates(recipe_words, partners, vocab)
+    return report
 
 
 def near_duplicate_warnings(report: dict[str, Any], where: str) -> list[str]:
@@ -86,4 +134,15 @@ def near_duplicate_warnings(report: dict[str, Any], where: str) -> list[str]:
             out.append(f"warning: {share:.1%} of the {report['n']} {where} {modality} vectors have a near-duplicate "
                        f"(cosine > {report['cosine_above']}): the {modality} encoder maps distinct inputs to "
                        "almost the same point, so retrieval cannot tell them apart")
+            if modality == "recipe" and "recipe_explained" in report:
+                out.append(explanation_line(report["recipe_explained"]))
     return out
+
+
+def explanation_line(explained: dict[str, Any]) -> str:
+    """One sentence: how many near-duplicate recipes differ only in unknown words, and which words."""
+    words = ", ".join(f"{w!r} x{n}" for w, n in explained["unknown_words"].items()) or "none"
+    return (f"  of those {explained['recipes']} recipes, {explained['only_unknown_words']} differ from their nearest "
+            f"recipe only in words outside the model's vocabulary (most frequent: {words}), "
+            f"{explained['identical_words']} have the same words, {explained['known_words_differ']} differ in known "
+            "words; unknown words all read as one token, so train on data that contains them or use subword vectors")

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import click
 
-from seje_sdk.cli import InputFailure
-from seje_sdk.errors import SejeError
+from seje_sdk.extras import needs_extra
 
 
 @click.command()
@@ -21,27 +20,22 @@ from seje_sdk.errors import SejeError
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--resume", is_flag=True, help="Continue RUN_DIR from checkpoints/last.pt exactly.")
 @click.option("--baseline", is_flag=True, help="Plain triplet baseline: no semantic features, no alignment losses.")
+@needs_extra("seje-train fit", "train")
 def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file: str | None, epochs: int | None,
         batch_size: int | None, backbone: str | None, backbone_weights: str | None, image_size: int | None, seed: int | None, resume: bool,
         baseline: bool) -> None:
     """Train the SEJE joint embedding into RUN_DIR (multi-process: launch with torchrun)."""
     from trainer.data.validate import check_dataset
 
-    try:
-        click.echo(check_dataset(data_dir, "fit").summary())  # before importing torch
-    except SejeError as e:
-        raise InputFailure(str(e)) from e
+    click.echo(check_dataset(data_dir, "fit").summary())  # before importing torch
     from trainer.train import run_fit
 
     overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, backbone=backbone,
                                        backbone_weights=backbone_weights, image_size=image_size, seed=seed).items() if v is not None}
     if backbone is not None:
         overrides["share_backbone"] = False
-    try:
-        run = run_fit(data_dir, features_dir, out_dir, preset=preset, overrides=overrides, resume=resume,
-                      config_file=config_file, baseline=baseline, check=False)
-    except SejeError as e:
-        raise InputFailure(str(e)) from e
+    run = run_fit(data_dir, features_dir, out_dir, preset=preset, overrides=overrides, resume=resume,
+                  config_file=config_file, baseline=baseline, check=False)
     click.echo(f"run written to {run}; evaluate with `seje-train eval --run {run}`")
 
 
@@ -51,6 +45,7 @@ def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file
 @click.option("--bags", "n_bags", default=10, show_default=True, help="Seeded bags per bag size.")
 @click.option("--bag-sizes", default="1000,10000", show_default=True, help="Comma-separated bag sizes N.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@needs_extra("seje-train eval", "train")
 def evaluate(run_dir: str, data_dir: str | None, n_bags: int, bag_sizes: str, checkpoint: str) -> None:
     """Evaluate a run with the Recipe1M protocol (MedR, R@1/5/10, 1k/10k bags); writes eval.json."""
     from trainer.evaluate import evaluate_run
@@ -61,7 +56,17 @@ def evaluate(run_dir: str, data_dir: str | None, n_bags: int, bag_sizes: str, ch
             raise ValueError
     except ValueError:
         raise click.BadParameter("bag sizes must be integers >= 2 and --bags >= 1", param_hint="--bag-sizes/--bags")
-    try:
-        evaluate_run(run_dir, data_dir, bag_sizes=sizes, n_bags=n_bags, which=checkpoint)
-    except SejeError as e:
-        raise InputFailure(str(e)) from e
+    evaluate_run(run_dir, data_dir, bag_sizes=sizes, n_bags=n_bags, which=checkpoint)
+
+
+@click.command("convert")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--trust-pickles", is_flag=True,
+              help="I trust where this folder came from: unpickle its old .pt files (this runs their code) once.")
+@needs_extra("seje-train convert", "train", modules=("torch",))
+def convert(run_dir: str, trust_pickles: bool) -> None:
+    """Rewrite an old run folder's checkpoints and caches as plain tensors, loadable without pickle."""
+    from trainer.checkpoints import convert_run
+
+    done = convert_run(run_dir, trust_pickles=trust_pickles)
+    click.echo(f"{run_dir}: rewrote {', '.join(p.name for p in done)}" if done else f"{run_dir}: already plain data")

@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from seje_sdk.errors import InputError
 from seje_sdk.image import ImageSpec
 from seje_sdk.io import atomic_file, write_json
+from seje_sdk.progress import progress_bar
 from trainer import distributed as D
+from trainer.checkpoints import convert_command, load_plain
 from trainer.config import TrainConfig, config_from_dict, resolve_config
 from trainer.data.validate import check_dataset
 from trainer.datasets import (PairSplit, PixelPairs, cache_backbone_features, category_features, load_split,
@@ -200,7 +202,8 @@ class Trainer:
                "backbone": self.cfg.backbone or self.store.config["backbone"], "images": split.image_ids}
         path = self.out_dir / "cache" / f"{split.name}_features.pt"
         if path.is_file():
-            saved = torch.load(path, map_location="cpu", weights_only=False)
+            saved = load_plain(path, fix=f"delete it (it is recomputed) or, if you trust this run folder, "
+                                        f"rewrite it with `{convert_command(self.out_dir)}`")
             # A cache with more augmented views serves fewer: view 0 is always the centre crop.
             if {**saved["key"], "views": views} == key and saved["key"]["views"] >= views:
                 return saved["features"][:, : 1 + views]
@@ -212,7 +215,7 @@ class Trainer:
                 torch.save({"key": key, "features": feats}, f)
         D.barrier(self.info)
         if feats is None:
-            feats = torch.load(path, map_location="cpu", weights_only=False)["features"]
+            feats = load_plain(path)["features"]
         return feats
 
     def epoch_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -268,7 +271,7 @@ class Trainer:
         fields = self.field_dropout.masks(epoch, len(order)) if self.field_dropout is not None else None
         self.model.train()
         totals: dict[str, float] = {}
-        bar = tqdm(enumerate(batches, start=first), total=len(batches), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+        bar = progress_bar(enumerate(batches, start=first), total=len(batches), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
                    leave=False, disable=not self.info.is_main)
         for step, idx in bar:
             torch.manual_seed(self.cfg.seed * 1_000_003 + epoch * 10_007 + step)
@@ -298,7 +301,7 @@ class Trainer:
         rec = self.model.recipe_encoder.forward_from_vectors(vectors.to(self.device), counts.to(self.device),
                                                              terms.to(self.device)).float().cpu()
         bags = bag_metrics(torch.cat(out_img).numpy(), rec.numpy(), self.cfg.val_bag_size, self.cfg.val_bags,
-                           seed=self.cfg.val_seed, verbose=False)
+                           seed=self.cfg.val_seed)
         return {"score": selection_score(bags), "bags": bags}
 
     def set_lr(self) -> None:
@@ -323,7 +326,7 @@ class Trainer:
                 torch.save(self.state(), f)
 
     def load(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_plain(path, map_location=self.device)
         load_trained_state(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.critic is not None and state["critic"] is not None:
@@ -390,7 +393,7 @@ def check_features_match(data_dir: Path, features_dir: Path) -> None:
     if changed:
         raise InputError(
             f"FEATURES_DIR {features_dir} was built from another dataset than {data_dir} "
-            f"(differs in: {', '.join(changed)}); rerun `seje-train features --data {data_dir} --out ...`"
+            f"(differs in: {', '.join(changed)}); rerun `seje-train features --data {data_dir} --out FEATURES_DIR`"
         )
 
 

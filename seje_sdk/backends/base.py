@@ -10,8 +10,10 @@ from seje_sdk.errors import BackendError, BundleError
 if TYPE_CHECKING:
     from seje_sdk.bundle import Bundle
 
-BACKENDS = ("onnxruntime", "onnxruntime-cuda", "tensorrt")
-# Preference order under backend="auto": fastest that can actually run here first.
+BACKENDS = ("onnxruntime", "onnxruntime-cuda", "tensorrt", "openvino")
+PRECISIONS = ("fp32", "fp16", "int8")  # the variants an exported bundle may hold
+# Preference order under backend="auto": fastest that can actually run here first. OpenVINO is
+# never picked by auto: it is asked for by name (docs/runtimes.md says where it wins).
 AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "onnxruntime")
 
 # The ONNX I/O contract of docs/ARCHITECTURE.md: (inputs, outputs that must exist).
@@ -46,10 +48,21 @@ class Session(Protocol):
         ...
 
 
-def check_precision_for_device(backend: str, precision: str) -> None:
-    """Refuse int8 graphs on CUDA: they are CPU-tuned (QDQ / dynamic quantisation) and ORT's CUDA
-    provider runs most of their nodes on the CPU, slower than fp32 on the GPU."""
+def runtime_of(backend: str) -> str:
+    """The bundle variants a backend reads: "tensorrt" engines, or the ONNX graphs ("onnxruntime") for every other backend."""
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}; use auto, {', '.join(BACKENDS)}")
+    return "tensorrt" if backend == "tensorrt" else "onnxruntime"
+
+
+def require_variant(bundle: "Bundle", backend: str, precision: str) -> None:
+    """The one rule for "can `backend` run the bundle at `precision`": the bundle holds that variant
+    (BundleError, worded by Bundle.lacks) and the device suits it (BackendError)."""
+    missing = bundle.lacks(runtime_of(backend), precision)
+    if missing:
+        raise BundleError(f"{backend}: {missing}")
     if backend == "onnxruntime-cuda" and precision == "int8":
+        # int8 graphs are CPU-tuned (QDQ / dynamic quantisation): ORT's CUDA provider runs most of their nodes on the CPU.
         raise BackendError("onnxruntime-cuda: int8 graphs are quantised for the CPU and would run mostly on the CPU "
                            "under the CUDA provider; use precision='fp16' (or 'fp32') on the GPU, or backend='onnxruntime' for int8")
 
@@ -60,20 +73,22 @@ def open_session(bundle: "Bundle", backend: str, precision: str, role: str, thre
 
     `cuda` holds ONNX Runtime CUDA provider options (CudaOptions or a dict), used by onnxruntime-cuda.
     """
+    require_variant(bundle, backend, precision)
     if backend in ("onnxruntime", "onnxruntime-cuda"):
         from seje_sdk.backends.onnxruntime import OrtSession
 
-        check_precision_for_device(backend, precision)
         path = bundle.model_path("onnxruntime", precision, role)
         if backend == "onnxruntime-cuda":
             return OrtSession(path, device="cuda", intra_op_threads=threads, cuda=cuda)
         return OrtSession(path, device="cpu", intra_op_threads=threads)
+    if backend == "openvino":  # the bundle's ONNX files, compiled by OpenVINO for the CPU
+        from seje_sdk.backends.openvino import OvSession
+
+        return OvSession(bundle.model_path("onnxruntime", precision, role), threads)
     if backend == "tensorrt":
         from seje_sdk.backends.tensorrt import TrtSession
 
-        if precision not in bundle.precisions("tensorrt"):
-            raise BackendError(f"tensorrt: bundle has no {precision} engines ({bundle.skipped_reason('tensorrt') or bundle.precisions('tensorrt')})")
         meta = {**bundle.manifest["variants"]["tensorrt"], **bundle.variant("tensorrt", precision)}
         return TrtSession(bundle.model_path("tensorrt", precision, role), meta.get("tensorrt_version"),
                           meta.get("compute_capability"), meta.get("max_batch"), built_cuda=meta.get("cuda"))
-    raise BackendError(f"unknown backend {backend!r}; use auto, {', '.join(BACKENDS)}")
+    raise AssertionError(f"backend {backend!r} is in BACKENDS but open_session has no branch for it")

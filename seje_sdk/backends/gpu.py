@@ -115,17 +115,15 @@ def _dotted(version: int) -> str:
 
 def tensorrt_stack() -> tuple[Any, Any, GpuInfo]:
     """(tensorrt, cuda runtime, GPU 0) checked in the order a user fixes them: driver, packages, GPU."""
-    if driver_cuda_version() is None:
-        raise BackendError("no GPU: no NVIDIA driver found (libcuda.so.1 cannot be loaded)")
-    trt, cudart = import_tensorrt()
-    return trt, cudart, probe_gpu(cudart)
-
-
-def probe_gpu(cudart: Any) -> GpuInfo:
-    """GPU 0's name and compute capability, or BackendError: no driver, driver too old, no GPU."""
     driver = driver_cuda_version()
     if driver is None:
         raise BackendError("no GPU: no NVIDIA driver found (libcuda.so.1 cannot be loaded)")
+    trt, cudart = import_tensorrt()
+    return trt, cudart, probe_gpu(cudart, driver)
+
+
+def probe_gpu(cudart: Any, driver: int) -> GpuInfo:
+    """GPU 0's name and compute capability under a driver supporting CUDA `driver`, or BackendError: driver too old, no GPU."""
     err, count = cudart.cudaGetDeviceCount()
     runtime = int(check(cudart.cudaRuntimeGetVersion(), "runtime version"))
     if int(err) == int(cudart.cudaError_t.cudaErrorInsufficientDriver):

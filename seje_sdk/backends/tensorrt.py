@@ -32,7 +32,7 @@ from seje_sdk.backends.gpu import check, import_tensorrt, tensorrt_stack
 from seje_sdk.errors import BackendError
 
 DEFAULT_CONTEXTS = 4  # concurrent callers served at once; each costs one context's activation memory
-REBUILD = "rebuild the engines on this machine: seje-export RUN_DIR --out BUNDLE_DIR --engine tensorrt [--fp16]"
+REBUILD = "rebuild the engines on this machine: `seje-export RUN_DIR --out BUNDLE_DIR --engine tensorrt [--fp16]`"
 
 __all__ = ["TrtSession", "check_engine_compat", "import_tensorrt", "DEFAULT_CONTEXTS"]
 

@@ -25,7 +25,8 @@ from seje_sdk.catalog import catalog_entry, write_catalog
 from seje_sdk.corpus.index_plan import IndexPlan, plan_index
 from seje_sdk.corpus.shards import ShardSet, label_column
 from seje_sdk.errors import IndexMismatchError, InputError
-from seje_sdk.index import RETRIEVER_INDEX_SCHEMA, new_index, write_manifest
+from seje_sdk.index import write_manifest
+from seje_sdk.indexes import new_index, write_indexes_manifest
 from seje_sdk.io import atomic_dir, sha256_file, write_json
 
 SAMPLE_PER_LIST = 50  # IVF-PQ training sample: 50 vectors per coarse list and 50 per PQ centroid (FAISS wants >= 39)
@@ -79,8 +80,7 @@ def build_from_shards(bundle: str | os.PathLike, shard_dirs: Sequence[str | os.P
                 _write_exact(s, tmp / s.modality, plan.kind, counts[s.modality])
             else:
                 _write_faiss(s, tmp / s.modality, plan.kind, counts[s.modality], params or {}, seed)
-        write_json(tmp / "manifest.json", {"schema_version": RETRIEVER_INDEX_SCHEMA, "fingerprint": fingerprint,
-                                           "modalities": sorted(counts), "kind": plan.kind})
+        write_indexes_manifest(tmp, fingerprint, counts, plan.kind)
         write_catalog(tmp, (row for s in sets for row in _catalog_rows(s)))
     return BuildReport(str(out), plan, counts, time.perf_counter() - start, peak_rss_bytes())
 

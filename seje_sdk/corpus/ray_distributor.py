@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -21,18 +21,29 @@ from seje_sdk.corpus.encoder import EncoderSpec, ShardResult, encode_shard
 from seje_sdk.corpus.reader import Item
 from seje_sdk.errors import InputError, SejeError
 
+if TYPE_CHECKING:
+    from seje_sdk.corpus.runner import CorpusConfig
+
 ITEM_COLUMNS = ("position", "id", "payload", "label", "bad")
 
 
 @dataclass(frozen=True)
 class RayOptions:
-    """Actor pool shape and where Ray runs."""
+    """Actor pool shape and where Ray runs (`CorpusConfig.ray`; `seje embed-corpus --workers ... --wave-items`)."""
 
     workers: int = 2  # actors, each with its own Retriever
     threads_per_worker: int = 1  # CPUs reserved per actor = onnxruntime threads in it
     address: str | None = None  # None: start a local Ray; else join this cluster ("auto", "ray://host:10001", ...)
     gpus_per_worker: float | None = None  # None: 1 GPU per actor when the cluster has GPUs (shared if fewer), else 0
-    wave_items: int = 200_000
+    wave_items: int = 200_000  # items handed to Ray at once: bounds what the driver and the object store hold
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.threads_per_worker < 1:
+            raise InputError(f"--workers and --threads-per-worker must be >= 1, got {self.workers} and {self.threads_per_worker}")
+        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
+            raise InputError(f"--gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
+        if self.wave_items < 1:
+            raise InputError(f"--wave-items must be >= 1, got {self.wave_items}")
 
 
 class ShardEncoder:
@@ -71,12 +82,15 @@ class RayDistributor:
     name = "ray"
 
     def __init__(self, options: RayOptions = RayOptions()):
-        if options.workers < 1 or options.threads_per_worker < 1:
-            raise InputError(f"--workers and --threads-per-worker must be >= 1, got {options.workers} and {options.threads_per_worker}")
         self.options = options
 
+    @classmethod
+    def from_config(cls, config: "CorpusConfig") -> "RayDistributor":
+        """The actor pool `config.ray` describes."""
+        return cls(config.ray)
+
     def run(self, spec: EncoderSpec, shards: Iterable[tuple[int, list[Item]]], write: Callable[[ShardResult], None],
-            progress) -> None:
+            progress: Any) -> None:
         ray = import_ray()
         started = connect(ray, self.options)
         try:

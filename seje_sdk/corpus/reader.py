@@ -5,7 +5,8 @@ layer2.json), an image folder (files sorted by path), or a JSON Lines / parquet 
 recipes or of image paths. Every item is (position, id, payload, label): the payload is the
 recipe as JSON text or the image path, the label the recipe title or the path. An item the reader
 cannot use (bad JSON line, duplicate id, missing image file) is yielded with `bad` set, so that the
-shard's report lists it instead of it vanishing.
+shard's report lists it instead of it vanishing. `read_recipes` and `image_files` read the small
+inputs of `seje embed`, `seje index build` and `seje search` (a recipe file, image files or folders).
 
 Example:
     >>> src = open_source("runs/demo/data")                    # doctest: +SKIP
@@ -19,11 +20,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from seje_sdk.errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+RECIPE_SUFFIXES = {".json", ".jsonl"}
 MODALITIES = ("recipe", "image")
 
 
@@ -65,7 +67,7 @@ def open_source(path: str | os.PathLike, modality: str | None = None) -> Source:
             return Source(str(p), "recipe1m", modality or "recipe", _count_recipe1m(p, modality or "recipe"))
         if modality == "recipe":
             raise InputError(f"{path}: a folder without layer1.json holds images, not recipes")
-        return Source(str(p), "images", "image", len(_image_files(p)))
+        return Source(str(p), "images", "image", len(image_files([p])))
     suffix = p.suffix.lower()
     if suffix == ".jsonl":
         return Source(str(p), "jsonl", modality or _guess_modality(_first_jsonl(p), path), _count_lines(p))
@@ -107,7 +109,7 @@ def _raw_items(source: Source) -> Iterator[Item]:
     if source.kind == "recipe1m":
         yield from (_recipe1m_images(p) if source.modality == "image" else _records(_json_list(p / "layer1.json"), "recipe", p))
     elif source.kind == "images":
-        for pos, f in enumerate(_image_files(p)):
+        for pos, f in enumerate(image_files([p])):
             yield Item(pos, f.relative_to(p).as_posix(), str(f), str(f))
     elif source.kind == "jsonl":
         yield from _records(_jsonl(p), source.modality, p.parent)
@@ -197,8 +199,37 @@ def _parquet(path: Path) -> Iterator[Any]:
         yield from batch.to_pylist()
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+def read_recipes(path: str | Path) -> list[dict]:
+    """Recipes from a Recipe1M layer1.json (a list), a JSON Lines file, or a JSON file holding one recipe."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not valid UTF-8 ({e})") from e
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        if path.suffix == ".jsonl":
+            items = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            items = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from e
+    items = [items] if isinstance(items, dict) else items
+    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+        raise InputError(f"{path}: expected a recipe object, a list of them, or JSON Lines of them")
+    return items
+
+
+def image_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Image files given directly or found (recursively, sorted) in folders."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        else:
+            out.append(p)
+    return out
 
 
 def _first_jsonl(path: Path) -> Any:

@@ -13,20 +13,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from seje_sdk.corpus.distributor import distributor_class
 from seje_sdk.corpus.encoder import EncoderSpec, ShardResult
+from seje_sdk.corpus.ray_distributor import RayOptions
 from seje_sdk.corpus.reader import Item, Source, iter_shards, open_source
-from seje_sdk.corpus.shards import ShardSet
+from seje_sdk.corpus.shards import DTYPES, ShardSet
 from seje_sdk.corpus.writer import ShardWriter, finish_manifest, open_manifest, summarise_reports
 from seje_sdk.errors import InputError
-
-DISTRIBUTORS = ("sequential", "ray")
 
 
 @dataclass(frozen=True)
 class CorpusConfig:
     """How to embed a corpus; the defaults embed on one process in float32 shards of 10,000 items."""
 
-    distributor: str = "sequential"
+    distributor: str = "sequential"  # a name in seje_sdk.corpus.distributor.DISTRIBUTORS
     shard_size: int = 10_000
     dtype: str = "float32"
     modality: str | None = None  # None: what the source holds (recipes, or images for an image folder/list)
@@ -34,10 +34,15 @@ class CorpusConfig:
     batch_size: int = 64
     backend: str = "auto"
     precision: str = "fp32"
-    workers: int = 2  # ray: actors
-    threads_per_worker: int = 1  # ray: CPUs (and onnxruntime threads) per actor
-    ray_address: str | None = None
+    ray: RayOptions = RayOptions()  # the ray distributor's actor pool
     show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        distributor_class(self.distributor)
+        if self.shard_size < 1 or self.batch_size < 1:
+            raise InputError(f"shard size and batch size must be >= 1, got {self.shard_size} and {self.batch_size}")
+        if self.dtype not in DTYPES:
+            raise InputError(f"shard dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,6 @@ def embed_corpus(bundle: str | Path, source: str | Path, out: str | Path, config
     """Embed every item of `source` into shards under `out`; shards already complete there are kept, not redone."""
     from seje_sdk.bundle import Bundle
 
-    if config.distributor not in DISTRIBUTORS:
-        raise InputError(f"distributor must be one of {', '.join(DISTRIBUTORS)}, got {config.distributor!r}")
-    if config.shard_size < 1 or config.batch_size < 1:
-        raise InputError(f"shard size and batch size must be >= 1, got {config.shard_size} and {config.batch_size}")
     src = open_source(source, config.modality)
     b = Bundle.load(bundle)
     root = Path(out)
@@ -82,13 +83,13 @@ def embed_corpus(bundle: str | Path, source: str | Path, out: str | Path, config
         writer.write(result)
         written.append(result.number)
 
-    from tqdm import tqdm
+    from seje_sdk.progress import progress_bar
 
     start = time.perf_counter()
     pending_total = _pending_items(src, config.shard_size, done)
-    with tqdm(total=pending_total, unit=" items", desc=f"embed {src.modality}s ({config.distributor})",
+    with progress_bar(total=pending_total, unit=" items", desc=f"embed {src.modality}s ({config.distributor})",
               disable=not config.show_progress, smoothing=0.1) as bar:
-        _distributor(config).run(spec, _pending(src, config.shard_size, writer), write, bar)
+        distributor_class(config.distributor).from_config(config).run(spec, _pending(src, config.shard_size, writer), write, bar)
     seconds = time.perf_counter() - start
     numbers = ShardSet(root, manifest).numbers()
     totals = summarise_reports(root, numbers)
@@ -97,16 +98,6 @@ def embed_corpus(bundle: str | Path, source: str | Path, out: str | Path, config
     fresh_items = fresh["embedded"] + fresh["skipped"]
     return CorpusSummary(str(root), len(written), len(numbers) - len(written), totals["shards"], totals["embedded"],
                          totals["skipped"], seconds, fresh_items / seconds if seconds > 0 else 0.0)
-
-
-def _distributor(config: CorpusConfig):
-    if config.distributor == "ray":
-        from seje_sdk.corpus.ray_distributor import RayDistributor, RayOptions
-
-        return RayDistributor(RayOptions(config.workers, config.threads_per_worker, config.ray_address))
-    from seje_sdk.corpus.sequential import SequentialDistributor
-
-    return SequentialDistributor()
 
 
 def _pending(src: Source, shard_size: int, writer: ShardWriter) -> Iterator[tuple[int, list[Item]]]:

@@ -1,10 +1,13 @@
 """The sequential distributor: one process, one Retriever, shards one after another (the default)."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from seje_sdk.corpus.encoder import EncoderSpec, ShardResult, encode_shard
 from seje_sdk.corpus.reader import Item
+
+if TYPE_CHECKING:
+    from seje_sdk.corpus.runner import CorpusConfig
 
 
 class SequentialDistributor:
@@ -12,8 +15,13 @@ class SequentialDistributor:
 
     name = "sequential"
 
+    @classmethod
+    def from_config(cls, config: "CorpusConfig") -> "SequentialDistributor":
+        """No options: one process, the config's backend and batch size (they travel in the EncoderSpec)."""
+        return cls()
+
     def run(self, spec: EncoderSpec, shards: Iterable[tuple[int, list[Item]]], write: Callable[[ShardResult], None],
-            progress) -> None:
+            progress: Any) -> None:
         retriever = spec.load()
         try:
             for number, items in shards:

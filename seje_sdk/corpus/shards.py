@@ -25,6 +25,7 @@ from seje_sdk.errors import InputError
 from seje_sdk.io import load_manifest
 
 CORPUS_SCHEMA = "seje-corpus/1"
+DTYPES = ("float32", "float16")  # of embeddings/part-NNNNN.npy
 EMBEDDINGS, METADATA, REPORTS = "embeddings", "metadata", "reports"
 
 

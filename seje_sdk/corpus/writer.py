@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from seje_sdk.corpus.encoder import ShardResult
-from seje_sdk.corpus.shards import CORPUS_SCHEMA, EMBEDDINGS, METADATA, REPORTS, label_column, shard_paths
+from seje_sdk.corpus.shards import CORPUS_SCHEMA, DTYPES, EMBEDDINGS, METADATA, REPORTS, label_column, shard_paths
 from seje_sdk.errors import InputError
 from seje_sdk.io import atomic_file, save_npy, write_json
+from seje_sdk.version import __version__
 
 MATCHED_KEYS = ("fingerprint", "source", "shard_size", "dtype", "embedding_dim")
 
@@ -25,8 +26,8 @@ class ShardWriter:
     """Writes complete shards into DIR and says which ones already exist."""
 
     def __init__(self, root: str | Path, dtype: str, modality: str):
-        if dtype not in ("float32", "float16"):
-            raise InputError(f"shard dtype must be float32 or float16, got {dtype!r}")
+        if dtype not in DTYPES:
+            raise InputError(f"shard dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.root, self.dtype, self.modality = Path(root), dtype, modality
 
     def is_complete(self, number: int) -> bool:
@@ -58,8 +59,6 @@ class ShardWriter:
 
 def open_manifest(root: Path, wanted: dict[str, Any]) -> dict[str, Any]:
     """Start DIR/manifest.json, or check that an existing one describes the same job (InputError if not)."""
-    from seje_sdk import __version__
-
     path = root / "manifest.json"
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))

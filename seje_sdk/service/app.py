@@ -30,6 +30,7 @@ from seje_sdk.service.metrics import ServiceMetrics
 from seje_sdk.service.page import page_html
 from seje_sdk.service.schemas import (EmbedOut, Hit, ImageTooLarge, RecipeEmbed, RecipeSearch, SearchOut,
                                       TextSearch, check_image_header)
+from seje_sdk.version import __version__
 
 log = logging.getLogger("seje.service")
 Loader = Callable[[ServiceConfig], tuple[Retriever, dict]]
@@ -75,8 +76,6 @@ def create_app(config: ServiceConfig, loader: Loader = load_retriever, owns_retr
         if state.retriever is not None and state.owns_retriever:
             state.retriever.close()
 
-    from seje_sdk import __version__
-
     app = FastAPI(title="seje retrieval service", version=__version__, lifespan=lifespan,
                   description="Cross-modal food retrieval: a photo finds recipes, a recipe finds photos.")
     app.state.seje, app.state.metrics = state, metrics
@@ -92,7 +91,7 @@ def _load(state: ServiceState, metrics: ServiceMetrics, loader: Loader, on_failu
         retriever, catalog = loader(cfg)
         state.retriever, state.catalog = retriever, catalog
         state.sizes = dict(retriever.info()["index"])
-        state.batcher = Batcher(retriever, cfg.max_batch, cfg.max_wait_ms, cfg.max_queue, on_batch=metrics.observe_batch)
+        state.batcher = Batcher(retriever, cfg.batch_items, cfg.max_wait_ms, cfg.max_queue, on_batch=metrics.observe_batch)
         metrics.ready.set(1)
         log.info("seje service ready: %s, index %s", retriever, state.sizes)
     except Exception as e:  # reported by /ready and the log; `seje serve` exits with it
@@ -166,7 +165,9 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
     def check_k(k: int, target: str) -> None:
         size = state.sizes.get(target, 0)
         if size == 0:
-            raise HTTPException(404, f"no {target} index is loaded: build one with `seje index build --{target}s ...`")
+            build = {"recipe": "`seje index build BUNDLE_DIR --recipes RECIPES_JSON --out INDEX_DIR`",
+                     "image": "`seje index build BUNDLE_DIR --images IMAGE_DIR --out INDEX_DIR`"}[target]
+            raise HTTPException(404, f"no {target} index is loaded: build one with {build}")
         if k > min(cfg.max_k, size):
             raise InputError(f"k={k} is too large: at most {min(cfg.max_k, size)} "
                              f"(the {target} index holds {size}, the service limit is {cfg.max_k})")
@@ -210,7 +211,7 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         info = state.retriever.info()
         return JSONResponse({"status": "ready", "backend": info["backend"], "precision": info["precision"],
                              "device": info["device"], "index": state.sizes, "catalog": len(state.catalog),
-                             "batching": {"max_batch": cfg.max_batch, "max_wait_ms": cfg.max_wait_ms},
+                             "batching": {"batch_items": cfg.batch_items, "max_wait_ms": cfg.max_wait_ms},
                              "limits": {"max_k": cfg.max_k, "max_items": cfg.max_items, "max_upload_bytes": cfg.max_upload_bytes,
                                         "max_pixels": cfg.max_pixels, "max_recipe_chars": cfg.max_recipe_chars}})
 

@@ -2,7 +2,7 @@
 arrive within a short window together.
 
 The event loop never runs the encoders: a request puts a job on a queue and awaits a future.
-The worker takes the first job, waits up to `max_wait_ms` for more (up to `max_batch`), embeds
+The worker takes the first job, waits up to `max_wait_ms` for more (up to `batch_items`), embeds
 each modality's jobs in one `embed_*` call (on_error="skip", so one bad item fails only its own
 request) and searches them grouped by k. Results go back with `call_soon_threadsafe`.
 """
@@ -43,11 +43,11 @@ class Job:
 
 
 class Batcher:
-    """Collects jobs into batches of at most `max_batch`, waiting at most `max_wait_ms` after the first."""
+    """Collects jobs into batches of at most `batch_items`, waiting at most `max_wait_ms` after the first."""
 
-    def __init__(self, retriever: Retriever, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int = 1024,
+    def __init__(self, retriever: Retriever, batch_items: int, max_wait_ms: float, max_queue: int,
                  on_batch: Callable[[str, int], None] | None = None):
-        self.retriever, self.max_batch, self.max_wait = retriever, max_batch, max_wait_ms / 1000.0
+        self.retriever, self.batch_items, self.max_wait = retriever, batch_items, max_wait_ms / 1000.0
         self.on_batch = on_batch or (lambda kind, size: None)
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._thread = threading.Thread(target=self._loop, name="seje-batcher", daemon=True)
@@ -76,7 +76,7 @@ class Batcher:
                 return
             batch, stopping = [first], False
             deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_batch:
+            while len(batch) < self.batch_items:
                 try:
                     job = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
@@ -110,7 +110,7 @@ class Batcher:
     def _run_kind(self, kind: str, jobs: list[Job]) -> None:
         items = [job.item for job in jobs]
         embed = self.retriever.embed_images if kind == "image" else self.retriever.embed_recipes
-        res = embed(items, batch_size=self.max_batch, on_error="skip")
+        res = embed(items, batch_size=self.batch_items, on_error="skip")
         for pos, reason in res.skipped:  # the SDK names the item by its place in this batch: keep only what is wrong
             _settle(jobs[pos], InputError(reason.split(": ", 1)[-1]))
         row_of = {pos: row for row, pos in enumerate(res.positions)}

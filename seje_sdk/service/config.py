@@ -16,7 +16,7 @@ class ServiceConfig:
     precision: str = "fp32"
     host: str = "127.0.0.1"
     port: int = 8000
-    max_batch: int = 32             # items encoded together at most
+    batch_items: int = 32           # items encoded together at most (the batching window; not the TensorRT profile limit)
     max_wait_ms: float = 5.0        # how long the first item of a batch waits for company
     max_queue: int = 1024           # items waiting for the encoder before new ones get 503
     max_k: int = 100                # largest k a search may ask for
@@ -27,7 +27,7 @@ class ServiceConfig:
     graceful_timeout_s: int = 30    # how long shutdown waits for in-flight requests
 
     def __post_init__(self) -> None:
-        for name in ("max_batch", "max_queue", "max_k", "max_items", "max_upload_bytes", "max_pixels", "max_recipe_chars"):
+        for name in ("batch_items", "max_queue", "max_k", "max_items", "max_upload_bytes", "max_pixels", "max_recipe_chars"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_wait_ms < 0:

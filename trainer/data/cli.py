@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from seje_sdk.cli import InputFailure
-from seje_sdk.errors import DataError
+from seje_sdk.extras import needs_extra
 
 
 def format_table(rows: list[tuple[str, object]], header: tuple[str, str] = ("statistic", "value")) -> str:
@@ -78,16 +77,55 @@ def synth(out_dir: str, recipes: int, seed: int, image_size: int, images: bool) 
     help="Keep only recipes whose image files exist (as training does).",
 )
 @click.option("--verify-images", is_flag=True, help="Also decode-check every image with Pillow (slow).")
+@needs_extra("seje-train data-stats", "train", modules=("ijson",))
 def data_stats(data_dir: str, skip_bad: bool, require_images: bool, verify_images: bool) -> None:
     """Read a Recipe1M-layout folder with the streaming reader and print its statistics."""
     from trainer.data.recipe1m import dataset_stats
 
-    try:
-        stats, report = dataset_stats(
-            data_dir, require_images=require_images, skip_bad=skip_bad, verify_images=verify_images
-        )
-    except DataError as e:
-        raise InputFailure(str(e)) from e
+    stats, report = dataset_stats(data_dir, require_images=require_images, skip_bad=skip_bad, verify_images=verify_images)
     click.echo(format_table(stats_rows(stats)))
     if report.total:
         click.echo(report.summary(), err=True)
+
+
+@click.command("import")
+@click.argument("source", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="DATA_DIR to write (Recipe1M layout).")
+@click.option("--images-root", type=click.Path(file_okay=False), default=None,
+              help="Where relative photo paths start (default: the recipes file's folder).")
+@click.option("--split", "split_text", default="0.7,0.15,0.15", show_default=True,
+              help="train,val,test fractions for rows without a 'partition'.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the split (same seed and rows, same split).")
+@click.option("--link", type=click.Choice(["symlink", "hardlink", "copy"]), default="symlink", show_default=True,
+              help="How photo files are placed under DATA_DIR/images.")
+@click.option("--max-classes", default=1000, show_default=True, help="Most categories derived from titles.")
+@click.option("--min-class-count", type=int, default=None,
+              help="Training titles a derived category needs (default: 2 for small collections, up to 5 from 1,250 titles).")
+@needs_extra("seje-train import", "train", modules=("ijson",))
+def import_(source: str, out_dir: str, images_root: str | None, split_text: str, seed: int, link: str,
+            max_classes: int, min_class_count: int | None) -> None:
+    """Import a JSONL/CSV/parquet file, a photo folder with a recipes file, or a HF datasets folder."""
+    from trainer.data.importer import REPORT, ImportConfig, import_collection
+    from trainer.data.split import parse_fractions
+    from trainer.data.title_categories import CategoryConfig
+
+    try:
+        fractions = parse_fractions(split_text)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    cfg = ImportConfig(fractions, seed, link, CategoryConfig(max_classes, min_class_count))
+    report = import_collection(source, out_dir, images_root, cfg)
+    rows = [(f"recipes {p} (photo pairs)", f"{report['recipes'][p]:,} ({report['pairs'][p]:,})") for p in report["pairs"]]
+    rows += [("categories (" + report["categories"]["source"] + ")", report["categories"]["classes"]),
+             ("category coverage (not background)", report["categories"]["coverage"]),
+             ("ingredient lines with a usable derived name", report["ingredients"]["valid_share"]),
+             ("exact-duplicate groups (kept in one partition)", report["duplicates"]["groups"])]
+    unseen = report["unseen_words"]
+    rows.append(("test recipes told apart only by words unseen in train", unseen["recipes"]))
+    rows += [(f"problem: {kind}", info["count"]) for kind, info in report["problems"].items()]
+    click.echo(f"wrote {out_dir} (report: {out_dir}/{REPORT}, every problem: {out_dir}/import_problems.jsonl)")
+    click.echo(format_table(rows))
+    if unseen["share"] > 0.05:
+        click.echo(f"warning: {unseen['share']:.1%} of the test recipes differ from another only in words seen fewer than "
+                   f"{unseen['min_count']} times in training ({', '.join(list(unseen['words'])[:8])}); the model reads "
+                   "those as one unknown word and will give such recipes the same vector", err=True)

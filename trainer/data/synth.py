@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from seje_sdk.errors import InputError
 from seje_sdk.io import atomic_dir
+from seje_sdk.progress import progress_bar
 from trainer.data.classes import BACKGROUND, class_of_title, write_classes
 from trainer.data.synth_catalog import DISHES
 from trainer.data.synth_images import encode_jpeg, render_image
@@ -100,7 +100,7 @@ def generate(
     n_images = n_bytes = 0
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        for plan in tqdm(_plan(n_recipes, seed), desc=f"synth {out_dir.name}", unit="recipe", mininterval=1.0):
+        for plan in progress_bar(_plan(n_recipes, seed), desc=f"synth {out_dir.name}", unit="recipe", mininterval=1.0):
             rng = np.random.default_rng([seed, plan.index])
             dish = DISHES[plan.dish]
             text = recipe_text(dish, rng)

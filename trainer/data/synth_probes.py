@@ -88,10 +88,3 @@ def colour_probe(
         "train_images": int(len(ytr)),
         "test_images": int(len(yte)),
     }
-
-
-def test_classes(data_dir: str | Path) -> list[int]:
-    """Category id of every test recipe with a photo (the pairs the evaluation bags draw from)."""
-    from trainer.data.recipe1m import iter_recipes
-
-    return [r.class_id for r in iter_recipes(data_dir, partitions=("test",), require_images=True)]

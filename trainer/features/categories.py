@@ -19,14 +19,15 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from seje_sdk.errors import DataError, InputError
 from seje_sdk.image import IMAGENET_MEAN, IMAGENET_STD, ImageSpec, preprocess
 from seje_sdk.io import atomic_file
+from seje_sdk.progress import progress_bar
 from seje_sdk.text import Vocab, clean_ingredient_name, tokenize
 
 from trainer.backbones import build_backbone
+from trainer.checkpoints import load_plain
 from trainer.features.config import FeatureConfig
 
 
@@ -65,7 +66,7 @@ def load_images(items: Sequence[tuple[str, Path, int]], image_size: int, desc: s
     """Decode (image_id, path, label) items; undecodable images are skipped and listed, never fatal."""
     spec = ImageSpec.for_size(image_size)
     ids, arrays, labels, skipped = [], [], [], []
-    for image_id, path, label in tqdm(items, desc=desc, leave=False):
+    for image_id, path, label in progress_bar(items, desc=desc, leave=False):
         try:
             arrays.append(preprocess(path, spec, where=f"image {image_id}").astype(np.uint8))
         except InputError as e:
@@ -79,7 +80,7 @@ def load_images(items: Sequence[tuple[str, Path, int]], image_size: int, desc: s
 
 @torch.no_grad()
 def _batched(fn, pixels: Tensor, batch: int, desc: str) -> Tensor:
-    outs = [fn(normalise(pixels[i : i + batch].float())) for i in tqdm(range(0, len(pixels), batch), desc=desc, leave=False)]
+    outs = [fn(normalise(pixels[i : i + batch].float())) for i in progress_bar(range(0, len(pixels), batch), desc=desc, leave=False)]
     return torch.cat(outs) if outs else torch.zeros(0)
 
 
@@ -107,7 +108,7 @@ def train_classifier(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr)
     model.train()
     for epoch in range(cfg.finetune_epochs):
-        bar = tqdm(torch.randperm(len(train.ids), generator=gen).split(cfg.classifier_batch),
+        bar = progress_bar(torch.randperm(len(train.ids), generator=gen).split(cfg.classifier_batch),
                    desc=f"classifier fine-tune {epoch + 1}/{cfg.finetune_epochs}", leave=False)
         for b in bar:
             if len(b) < 2:  # BatchNorm needs two samples
@@ -131,7 +132,7 @@ def train_classifier(
 def fit_head(head: nn.Linear, feats: Tensor, labels: Tensor, cfg: FeatureConfig, gen: torch.Generator, desc: str) -> nn.Linear:
     """Train a linear classifier head on cached backbone features (Adam, `head_epochs`)."""
     opt = torch.optim.Adam(head.parameters(), lr=cfg.classifier_lr)
-    for _ in tqdm(range(cfg.head_epochs), desc=desc, leave=False):
+    for _ in progress_bar(range(cfg.head_epochs), desc=desc, leave=False):
         for b in torch.randperm(len(labels), generator=gen).split(cfg.classifier_batch):
             loss = nn.functional.cross_entropy(head(feats[b]), labels[b])
             opt.zero_grad()
@@ -208,8 +209,8 @@ def load_category_classifier(features_dir: str | Path) -> CategoryClassifier:
     """The trained classifier from FEATURES_DIR: eval mode, parameters frozen."""
     path = Path(features_dir) / "category_classifier.pt"
     if not path.is_file():
-        raise DataError(f"{path} is missing; run `seje-train features` to build FEATURES_DIR")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+        raise DataError(f"{path} is missing; build FEATURES_DIR with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
+    blob = load_plain(path, fix="rebuild FEATURES_DIR with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
     with warnings.catch_warnings():  # the weights come from the checkpoint, not a random init
         warnings.simplefilter("ignore")
         model = CategoryClassifier(blob["backbone"], blob["num_classes"])

@@ -9,6 +9,7 @@ from torch import nn
 
 from seje_sdk.errors import DataError
 from seje_sdk.io import atomic_file
+from trainer.checkpoints import load_plain
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -22,8 +23,8 @@ def save_module(module: nn.Module, path: Path) -> None:
 def load_module(cls: type[M], path: Path) -> M:
     """Rebuild `cls(**config)` from a file written by save_module, in eval mode."""
     if not path.is_file():
-        raise DataError(f"{path} is missing; run `seje-train features` to build FEATURES_DIR")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+        raise DataError(f"{path} is missing; build FEATURES_DIR with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
+    blob = load_plain(path, fix="rebuild FEATURES_DIR with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
     module = cls(**blob["config"])
     module.load_state_dict(blob["state_dict"])
     return module.eval()

@@ -21,7 +21,7 @@ class FeatureConfig:
     w2v_window: int = 10
     w2v_min_count: int = 2  # paper: 10 on 1M recipes; scaled down for a ~2000-recipe dataset
     w2v_epochs: int = 5  # gensim's default
-    w2v_file: str | None = None  # load this gensim / word2vec-C file instead of training
+    w2v_file: str | None = None  # load this word2vec C file (binary or text) instead of training
     # Skip-instructions sentence encoder (encoder-decoder LSTM predicting the next sentence).
     # paper: 1024. Measured on the shared 2-core box (batch 64, 16 tokens): 1024-d 7 s/step, 512-d 2.4 s,
     # 256-d 1.0 s; 256 keeps the cpu preset's skip-instructions stage within a few minutes.

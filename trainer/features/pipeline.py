@@ -250,6 +250,6 @@ def _categories(recipes, class_of, names, vocab, vectors, cfg, out) -> tuple[dic
 
 
 def _progress(it, desc: str):
-    from tqdm.auto import tqdm
+    from seje_sdk.progress import progress_bar
 
-    return tqdm(it, desc=desc, leave=False)
+    return progress_bar(it, desc=desc, leave=False)

@@ -12,9 +12,9 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from seje_sdk.errors import DataError
+from seje_sdk.progress import progress_bar
 from seje_sdk.text import EOS_ID, PAD_ID, Vocab, encode_sentence, split_sentences
 
 from trainer.features.checkpoint import load_module, save_module
@@ -104,7 +104,7 @@ def train_skip_instructions(
     for epoch in range(cfg.sentence_epochs):
         order = torch.randperm(len(cur), generator=gen)
         total, batches = 0.0, 0
-        bar = tqdm(range(0, len(order), cfg.sentence_batch), desc=f"skip-instructions {epoch + 1}/{cfg.sentence_epochs}", leave=False)
+        bar = progress_bar(range(0, len(order), cfg.sentence_batch), desc=f"skip-instructions {epoch + 1}/{cfg.sentence_epochs}", leave=False)
         for start in bar:
             b = order[start : start + cfg.sentence_batch]
             loss = model.loss(cur_ids[b], cur_len[b], nxt_ids[b])
@@ -130,7 +130,7 @@ def encode_recipes(
         offsets.append(len(sents))
     encoder.eval()
     out = np.zeros((len(sents), encoder.hidden), dtype=np.float32)
-    for start in tqdm(range(0, len(sents), batch), desc="sentence vectors", leave=False):
+    for start in progress_bar(range(0, len(sents), batch), desc="sentence vectors", leave=False):
         ids, lengths = pad_ids(sents[start : start + batch])
         out[start : start + len(ids)] = encoder(ids, lengths).numpy()
     return out, np.asarray(offsets, dtype=np.int64)

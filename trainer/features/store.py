@@ -101,11 +101,11 @@ class FeatureStore:
         """Open FEATURES_DIR; a missing file or another schema raises DataError saying what to rerun."""
         root = Path(features_dir)
         manifest = load_manifest(root, "schema", SCHEMA, DataError,
-                                 f"{root}: no manifest.json, not a FEATURES_DIR; build it with `seje-train features --out {root}`",
-                                 lambda found: f"{root}: schema {found!r}, expected {SCHEMA!r}; rebuild with `seje-train features`")
+                                 f"{root}: no manifest.json, not a FEATURES_DIR; build it with `seje-train features --data DATA_DIR --out {root}`",
+                                 lambda found: f"{root}: schema {found!r}, expected {SCHEMA!r}; rebuild with `seje-train features --data DATA_DIR --out {root}`")
         missing = [name for name in manifest.get("files", {}) if not (root / name).is_file()]
         if missing:
-            raise DataError(f"{root}: files listed in manifest.json are missing: {missing}; rebuild with `seje-train features`")
+            raise DataError(f"{root}: files listed in manifest.json are missing: {missing}; rebuild with `seje-train features --data DATA_DIR --out {root}`")
 
         def read_json(name: str) -> Any:
             return json.loads((root / name).read_text(encoding="utf-8"))

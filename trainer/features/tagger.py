@@ -14,9 +14,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from seje_sdk.errors import DataError
+from seje_sdk.progress import progress_bar
 from seje_sdk.terms import MAX_LINE_TOKENS, TaggerFn, TermTables, join_phrases
 from seje_sdk.text import Vocab, tokenize
 
@@ -142,7 +142,7 @@ def train_tagger(
     tagger.train()
     for epoch in range(cfg.tagger_epochs):
         order = torch.randperm(len(items), generator=gen).tolist()
-        bar = tqdm(range(0, len(order), cfg.tagger_batch), desc=f"tagger {epoch + 1}/{cfg.tagger_epochs}", leave=False)
+        bar = progress_bar(range(0, len(order), cfg.tagger_batch), desc=f"tagger {epoch + 1}/{cfg.tagger_epochs}", leave=False)
         for start in bar:
             ids, lengths, labels = _batch([items[i] for i in order[start : start + cfg.tagger_batch]], vocab)
             loss = nn.functional.cross_entropy(tagger(ids, lengths).flatten(0, 1), labels.flatten(), ignore_index=IGNORE)

@@ -54,25 +54,30 @@ def train_word2vec(corpus: Sequence[list[str]], cfg: FeatureConfig):
 
 
 def load_word2vec_file(path: str | Path):
-    """KeyedVectors from a gensim model/KeyedVectors file or an original word2vec C file (binary or text)."""
-    from gensim.models import KeyedVectors, Word2Vec
+    """KeyedVectors from an original word2vec C file (binary, like Recipe1M's vocab.bin, or text).
+
+    gensim's own .model/.kv files are Python pickles, which run code when read, so they are
+    refused with the one-line conversion to the C format (run where the file is trusted).
+    """
+    from gensim.models import KeyedVectors
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"--w2v {path}: no such file")
+    with open(path, "rb") as f:
+        if f.read(1) == b"\x80":  # every pickle of protocol 2 or later starts with PROTO
+            raise InputError(
+                f"--w2v {path}: a gensim model/KeyedVectors file is a Python pickle, which seje does not read "
+                "(it can run code); if you trust it, convert it once with: python -c \"from gensim.models import "
+                f"KeyedVectors as K; K.load('{path}').save_word2vec_format('{path}.bin', binary=True)\""
+            )
     errors = []
-    for loader in (
-        lambda: KeyedVectors.load(str(path)),
-        lambda: Word2Vec.load(str(path)).wv,
-        lambda: KeyedVectors.load_word2vec_format(str(path), binary=True, unicode_errors="ignore"),
-        lambda: KeyedVectors.load_word2vec_format(str(path), binary=False),
-    ):
+    for binary in (True, False):
         try:
-            kv = loader()
-            return kv.wv if hasattr(kv, "wv") else kv
+            return KeyedVectors.load_word2vec_format(str(path), binary=binary, unicode_errors="ignore")
         except Exception as e:  # try the next format; report them all if none fits
             errors.append(f"{type(e).__name__}: {e}"[:120])
-    raise InputError(f"--w2v {path}: not a gensim or word2vec file ({'; '.join(errors)})")
+    raise InputError(f"--w2v {path}: not a word2vec C file, binary or text ({'; '.join(errors)})")
 
 
 def word2vec_tables(kv) -> tuple[Vocab, np.ndarray]:

@@ -1,0 +1,85 @@
+"""What JPEG draft decoding changes: cosine to the exact decode and retrieval, on a run's test photos.
+
+The embedded data's photos are ~160 px, below the draft threshold (shorter side > resize), so
+the test photos are also re-encoded at `upscale` times their size (JPEG quality 90) to stand in
+for camera-sized uploads; both sets are embedded with draft decode on and off.
+
+    python -m benchmarks.jpeg_decode BUNDLE DATA_DIR --out benchmarks/results/jpeg_decode.json
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from PIL import Image
+
+
+def upscaled_copies(paths: list[Path], folder: Path, factor: int) -> list[Path]:
+    """Each photo resized `factor` times (bicubic) and saved as JPEG quality 90 under `folder`."""
+    out = []
+    for i, path in enumerate(paths):
+        with Image.open(path) as img:
+            big = img.convert("RGB").resize((img.width * factor, img.height * factor), Image.BICUBIC)
+        out.append(folder / f"{i:05d}.jpg")
+        big.save(out[-1], "JPEG", quality=90)
+    return out
+
+
+def embed_both_ways(r: Any, files: list[Path], batch_size: int = 64) -> dict[str, Any]:
+    """Image embeddings with draft decode and with the exact decode, and each one's wall time."""
+    out: dict[str, Any] = {}
+    draft = r.image_spec
+    for name, spec in (("draft", replace(draft, jpeg_draft=True)), ("exact", replace(draft, jpeg_draft=False))):
+        r.image_spec = spec
+        start = time.perf_counter()
+        out[name] = r.embed_images(files, batch_size=batch_size)
+        out[f"{name}_seconds"] = time.perf_counter() - start
+    r.image_spec = draft
+    return out
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--upscale", type=click.IntRange(2), default=4, show_default=True)
+@click.option("--max-test", type=click.IntRange(2), default=1000, show_default=True)
+def main(bundle: str, data_dir: str, out_path: str, upscale: int, max_test: int) -> None:
+    """Cosine (draft vs exact) and R@1/R@10/MedR both ways with either decode, original and upscaled photos."""
+    from itertools import islice
+
+    from seje_sdk import Retriever
+    from trainer.data.recipe1m import iter_recipes
+    from trainer.evaluate import rank_metrics
+    from trainer.references import reference_metrics
+
+    r = Retriever.load(bundle, backend="onnxruntime")
+    test = list(islice(iter_recipes(Path(data_dir), ("test",), require_images=True), max_test))
+    layer1 = [{"id": t.id, "title": t.title, "ingredients": [{"text": x} for x in t.ingredients],
+               "instructions": [{"text": x} for x in t.instructions]} for t in test]
+    recipes = r.embed_recipes(layer1)
+    paths = [Path(t.image_paths[0]) for t in test]
+    labels = np.array([t.class_id if t.class_id is not None else -1 for t in test])
+    report: dict[str, Any] = {"bundle": bundle, "n_pairs": len(test), "resize": r.image_spec.resize,
+                              "references": reference_metrics([labels])}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, files in (("original", paths), (f"upscaled_x{upscale}", upscaled_copies(paths, Path(tmp), upscale))):
+            got = embed_both_ways(r, files)
+            cos = (got["draft"] * got["exact"]).sum(1)
+            with Image.open(files[0]) as first:
+                size = first.size
+            report[label] = {"first_size": size, "cos_min": float(cos.min()), "cos_mean": float(cos.mean()),
+                             "seconds": {k: round(got[f"{k}_seconds"], 2) for k in ("draft", "exact")},
+                             "retrieval": {k: rank_metrics(got[k], recipes) for k in ("draft", "exact")}}
+    Path(out_path).write_text(json.dumps(report, indent=2))
+    click.echo(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Ingredient names derived from raw ingredient lines, for det_ingrs.json when a collection has none.
+
+Recipe1M's det_ingrs.json gives each line its ingredient ("2 cups chopped fresh basil leaves" ->
+"basil leaves"); outside Recipe1M nobody has that column. `ingredient_name` derives it by rule:
+  1. lowercase; drop parentheticals ("(about 2 pounds)") and bracketed notes;
+  2. cut the line at the first comma, semicolon, " for ", " to taste", " such as ", " or ", " and "
+     (what follows is preparation, use, an alternative or a second ingredient: "butter, softened",
+     "salt to taste", "butter or margarine", "salt and pepper");
+  3. drop leading quantities and sizes: numbers, fractions ("1/2", "½", "1-2"), number words,
+     units ("cups", "tbsp", "oz", "cloves", "can", ...) and "of";
+  4. drop preparation words anywhere ("chopped", "finely", "fresh", "softened", "boneless", ...);
+  5. keep at most the last four words (the head of the name).
+The name is marked valid when it is non-empty and every token of it occurs among the line's tokens (seje_sdk.text.tokenize), which is
+what the ingredient tagger needs to label the line (trainer.features.tagger.line_labels).
+"""
+from __future__ import annotations
+
+import re
+
+from seje_sdk.text import tokenize
+
+NUMBER_WORDS = frozenset("a an one two three four five six seven eight nine ten twelve dozen half few several couple".split())
+UNITS = frozenset(
+    """cup cups c tablespoon tablespoons tbsp tbs tbl tbsps tb teaspoon teaspoons tsp tsps t ounce ounces oz fl
+    pound pounds lb lbs gram grams g kg kilogram kilograms kilo ml milliliter milliliters millilitre millilitres
+    l liter liters litre litres dl cl quart quarts qt pint pints pt gallon gallons gal clove cloves can cans tin tins
+    package packages pkg pkgs packet packets jar jars bottle bottles box boxes bag bags carton cartons container
+    containers envelope envelopes stick sticks bunch bunches sprig sprigs slice slices piece pieces pinch pinches
+    dash dashes handful handfuls head heads stalk stalks rib ribs inch inches cm drop drops scoop scoops sheet sheets
+    cube cubes fillet fillets loaf loaves leaf ear ears knob splash squeeze wedge wedges strip strips""".split()
+)
+SIZES = frozenset("large small medium big little extra jumbo heaping heaped level generous scant rounded whole".split())
+PREPARATION = frozenset(
+    """chopped minced diced sliced grated shredded peeled crushed melted softened beaten cooked uncooked drained rinsed
+    halved quartered cubed trimmed seeded pitted cored julienned mashed sifted toasted roasted divided optional
+    finely thinly roughly coarsely lightly freshly firmly loosely packed fresh frozen thawed canned boneless skinless
+    warm cold cool room temperature about approximately plus more needed desired garnish serving taste into
+    torn cut chunks pieces bite size sized thin thick rings dice deveined shelled""".split()
+)
+_FRACTION = r"\d+(?:[./]\d+)?|[\u00bc-\u00be\u2150-\u215e]"
+_QUANTITY = re.compile(rf"^(?:{_FRACTION})(?:\s*(?:-|to|–)\s*(?:{_FRACTION}))?(?:[a-z]+)?$")
+_CUT = re.compile(r",|;|:|\bfor\b|\bto taste\b|\bsuch as\b|\bor\b|\band\b|\bif\b|\bplus\b")
+_WORD = re.compile(r"[a-z\u00e0-\u00ff]+(?:['-][a-z\u00e0-\u00ff]+)*|\d+(?:[./]\d+)?|[\u00bc-\u00be\u2150-\u215e]")
+MAX_NAME_WORDS = 4
+
+
+def ingredient_name(line: str) -> str:
+    """The ingredient a raw line names ("2 (15 oz) cans black beans, rinsed" -> "black beans"); "" if none."""
+    text = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", line.lower())
+    head = _CUT.split(text, maxsplit=1)[0]
+    text = head if head.strip() else text  # "or to taste, salt" keeps the whole line
+    words = _WORD.findall(text)
+    while words and (_QUANTITY.match(words[0]) or words[0] in NUMBER_WORDS | UNITS | SIZES | {"of", "x", "to"}):
+        words = words[1:]
+    words = [w for w in words if w not in PREPARATION and not _QUANTITY.match(w) and w not in SIZES]
+    while words and words[0] in UNITS | {"of", "and", "the"}:
+        words = words[1:]
+    while words and words[-1] in {"of", "and", "the", "with", "in"}:
+        words = words[:-1]
+    return " ".join(words[-MAX_NAME_WORDS:])
+
+
+def derive_det_ingredients(lines: list[str]) -> tuple[list[str], list[bool]]:
+    """(names, valid) aligned with `lines`, as det_ingrs.json stores them."""
+    names = [ingredient_name(line) for line in lines]
+    valid = [bool(n) and set(tokenize(n)) <= set(tokenize(line)) for n, line in zip(names, lines)]
+    return names, valid
