@@ -82,7 +82,7 @@ def score(recipes: np.ndarray, images: np.ndarray, labels: np.ndarray, bag_size:
     """recipe -> image metrics on the bags (ties against the match where any query has a tie)."""
     from trainer.evaluate import bag_metrics
 
-    bags = bag_metrics(images, recipes, bag_size, n_bags, seed, verbose=False, labels=labels)
+    bags = bag_metrics(images, recipes, bag_size, n_bags, seed, labels=labels)
     tied = bags["tied_queries"]["recipe_to_image"]
     rule = "against" if tied > 0 else "favour"
     values = (bags["ties_against"] if tied > 0 else bags)["recipe_to_image"]
