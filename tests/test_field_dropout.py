@@ -36,7 +36,8 @@ def test_apply_removes_instructions_and_takes_the_partial_term_feature():
 def test_field_dropout_is_validated_and_recorded_as_a_deviation():
     from trainer.config import DEVIATIONS
 
-    assert resolve_config("cpu").field_dropout == 0.3 and "field_dropout" in DEVIATIONS
+    assert resolve_config("cpu").field_dropout == 0.0 and resolve_config("tiny").field_dropout == 0.3
+    assert "field_dropout" in DEVIATIONS
     with pytest.raises(InputError, match="field_dropout must be in"):
         resolve_config("cpu", overrides={"field_dropout": 1.0})
 
@@ -52,7 +53,7 @@ def test_trainer_and_exported_graph_agree_on_partial_recipes(tiny_run, tiny_bund
     from trainer.model import load_run
 
     model, config = load_run(tiny_run)
-    assert config["field_dropout"] > 0  # the tiny chain trains with the default
+    assert config["field_dropout"] > 0  # the tiny preset trains with field dropout
     store = FeatureStore.load(config["features_dir"])
     records = read_split(tiny_data, "val")[:12]
     texts = recipe_texts(tiny_data, [r.id for r in records], "val")
