@@ -153,10 +153,18 @@ def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_siz
 @click.option("--backend", default="onnxruntime", show_default=True)
 @click.option("--precision", default="fp32", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True)
+@click.option("--writes", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="mixed case: this share of requests are live writes (PUT /items/recipe); needs --recipes")
+@click.option("--recipes", "recipes_from", type=click.Path(exists=True, dir_okay=False), help="layer1.json the writes come from")
 @needs_extra("seje-bench serve", "serve", "bench")
-def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, time_limit, batch_items, max_wait_ms, backend, precision, out_dir):
-    """Load `seje serve` on 127.0.0.1 with N concurrent clients: p50/p99 and throughput, batching on vs off."""
+def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, time_limit, batch_items, max_wait_ms, backend, precision, out_dir,
+          writes, recipes_from):
+    """Load `seje serve` on 127.0.0.1 with N concurrent clients: p50/p99 and throughput, batching on vs off (or reads + writes)."""
     from benchmarks.environment import capture_environment
+
+    if writes > 0:
+        return _serve_mixed(bundle, index_dir, queries_from, recipes_from, clients, n_requests, time_limit, writes, batch_items,
+                            max_wait_ms, backend, precision, out_dir)
     from benchmarks.serve import ServeBenchConfig, run_serve_bench, write_serve_report
 
     cfg = ServeBenchConfig(clients=clients, requests=n_requests, rounds=rounds, time_limit_s=time_limit, query=query, batch_items=batch_items,
@@ -165,4 +173,25 @@ def serve(bundle, index_dir, queries_from, query, clients, n_requests, rounds, t
     report.update(command=_command(), environment=capture_environment())
     paths = write_serve_report(report, out_dir)
     _print_targets([report["target"]])
+    click.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+def _serve_mixed(bundle, index_dir, photos_from, recipes_from, clients, n_requests, time_limit, writes, batch_items, max_wait_ms,
+                 backend, precision, out_dir) -> None:
+    """`seje-bench serve --writes SHARE`: reads and durable writes on one service."""
+    from benchmarks.environment import capture_environment
+    from benchmarks.serve_mixed import MixedBenchConfig, run_mixed_bench, write_mixed_report
+
+    if not recipes_from:
+        raise click.UsageError("--writes needs --recipes layer1.json (the recipes the writes put)")
+    cfg = MixedBenchConfig(clients=clients, requests=n_requests, write_share=writes, time_limit_s=time_limit,
+                           batch_items=batch_items, max_wait_ms=max_wait_ms, backend=backend, precision=precision)
+    try:
+        report = run_mixed_bench(bundle, index_dir, photos_from, recipes_from, cfg)
+    except SejeError as e:
+        raise _fail(e) from e
+    report.update(command=_command(), environment=capture_environment())
+    paths = write_mixed_report(report, out_dir)
+    click.echo(f"reads p50/p99 {report['reads']['p50_ms']}/{report['reads']['p99_ms']} ms, writes p50/p99 "
+               f"{report['writes']['p50_ms']}/{report['writes']['p99_ms']} ms, {report['throughput_rps']} req/s")
     click.echo(f"wrote {', '.join(str(p) for p in paths.values())}")

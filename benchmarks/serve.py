@@ -69,12 +69,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_service(bundle: str, index: str, cfg: ServeBenchConfig, batch_items: int, max_wait_ms: float) -> tuple[subprocess.Popen, str]:
-    """`seje serve` in a child process on a free 127.0.0.1 port; returns once /ready says so."""
+def start_service(bundle: str, index: str, cfg: ServeBenchConfig, batch_items: int, max_wait_ms: float,
+                  extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """`seje serve` (plus `extra` options) in a child process on a free 127.0.0.1 port; returns once /ready says so."""
     port = _free_port()
     cmd = [sys.executable, "-c", "from seje_sdk.cli import main; main()", "serve", bundle, "--index", index, "--host", HOST,
            "--port", str(port), "--batch-items", str(batch_items), "--max-wait-ms", str(max_wait_ms),
-           "--backend", cfg.backend, "--precision", cfg.precision, "--log-level", "warning"]
+           "--backend", cfg.backend, "--precision", cfg.precision, "--log-level", "warning", *extra]
     # stderr goes to a file, never an undrained pipe: a service that logs more than a pipe holds would block.
     log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)

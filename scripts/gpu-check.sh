@@ -67,7 +67,7 @@ step() {
 # 2. The wheels this Python lacks, into a temporary folder on PYTHONPATH (pip without an index, or
 #    unpacked as zip files when this Python has no pip).
 WHEELS=${GPU_WHEELS:-$ROOT/gpu-wheels}
-if [ -d "$WHEELS" ]; then
+if compgen -G "$WHEELS/*.whl" > /dev/null; then
   if "$PY" -m pip --version > /dev/null 2>&1; then
     step wheels 60 "$PY" -m pip install --quiet --no-index --no-deps --target "$WORK/site" "$WHEELS"/*.whl
   else

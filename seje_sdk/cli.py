@@ -238,6 +238,10 @@ def search(bundle, index_dir, image, recipe, text, k, as_json, backend, precisio
         click.echo(_table(["rank", "id", "score", "title"], [(n + 1, i, f"{s:.4f}", t or "-") for n, (i, s, t) in enumerate(results)]))
 
 
+def _words(value: str | None) -> tuple[str, ...]:
+    return tuple(w for w in (value or "").replace(",", " ").split() if w)
+
+
 @main.command()
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False), help="index folder (seje index build); embed-only without")
@@ -247,18 +251,44 @@ def search(bundle, index_dir, image, recipe, text, k, as_json, backend, precisio
               help="items encoded together at most (the batching window)")
 @click.option("--max-wait-ms", default=ServiceConfig.max_wait_ms, show_default=True, type=click.FloatRange(min=0), help="how long a batch waits for more items")
 @click.option("--max-k", default=ServiceConfig.max_k, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-upload-mb", default=ServiceConfig.max_upload_bytes / 2**20, show_default=True, type=click.FloatRange(min=0.001))
+@click.option("--max-upload-mb", default=ServiceConfig.max_upload_bytes / 2**20, show_default=True, type=click.FloatRange(min=0.001),
+              help="per request body, counted as it streams (chunked included)")
 @click.option("--max-pixels", default=ServiceConfig.max_pixels, show_default=True, type=click.IntRange(min=1), help="per image (decompression-bomb guard)")
+@click.option("--max-request-pixels", default=ServiceConfig.max_request_pixels, show_default=True, type=click.IntRange(min=1),
+              help="all images of one request together, checked before decoding")
+@click.option("--header-timeout", default=ServiceConfig.header_timeout_s, show_default=True, type=click.FloatRange(min=0.1), help="seconds")
+@click.option("--body-timeout", default=ServiceConfig.body_timeout_s, show_default=True, type=click.FloatRange(min=0.1), help="seconds")
+@click.option("--keep-alive", default=ServiceConfig.keep_alive_s, show_default=True, type=click.FloatRange(min=1), help="idle seconds")
+@click.option("--max-connections", default=ServiceConfig.max_connections, show_default=True, type=click.IntRange(min=1))
+@click.option("--grace", default=ServiceConfig.grace_s, show_default=True, type=click.FloatRange(min=0),
+              help="SIGTERM: seconds in-flight requests may take before the process exits 0")
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False), help="keys, one per line: every route but /health, /ready needs one")
+@click.option("--public-metrics", is_flag=True, help="/metrics without a key")
+@click.option("--allowed-hosts", default=None, help="Host header values to serve (comma-separated) [default: the bound host; + localhost, 127.0.0.1 on loopback]")
+@click.option("--cors-origins", default=None, help="browser origins allowed to call the API (comma-separated)")
+@click.option("--no-docs", is_flag=True, help="turn off /docs and /openapi.json")
+@click.option("--live-dir", type=click.Path(file_okay=False), default=None, help="write log and index versions [default: INDEX.live]")
+@click.option("--compact-every", default=ServiceConfig.compact_every, show_default=True, type=click.IntRange(min=1),
+              help="writes between compactions into a new index version")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @runtime_options
-def serve(bundle, index_dir, host, port, batch_items, max_wait_ms, max_k, max_upload_mb, max_pixels, log_level, backend, precision) -> None:
-    """Serve search and embedding over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
+def serve(bundle, index_dir, host, port, batch_items, max_wait_ms, max_k, max_upload_mb, max_pixels, max_request_pixels,
+          header_timeout, body_timeout, keep_alive, max_connections, grace, api_key_file, public_metrics,
+          allowed_hosts, cors_origins, no_docs, live_dir, compact_every, log_level, backend, precision) -> None:
+    """Serve search, embedding and live updates over HTTP (FastAPI on uvicorn) with a search page at /; needs the `serve` extra."""
     require_extra("seje serve", "serve")
+    from seje_sdk.service.config import read_api_keys
     from seje_sdk.service.server import run_service
     config = ServiceConfig(bundle=bundle, index=index_dir, backend=backend, precision=precision, host=host, port=port,
                            batch_items=batch_items, max_wait_ms=max_wait_ms, max_k=max_k,
-                           max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)
-    click.echo(f"seje serve: http://{host}:{port}/ (page), /docs (API), /metrics; loading {bundle}", err=True)
+                           max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels,
+                           max_request_pixels=max_request_pixels, header_timeout_s=header_timeout,
+                           body_timeout_s=body_timeout, keep_alive_s=keep_alive, max_connections=max_connections, grace_s=grace,
+                           api_keys=read_api_keys(api_key_file) if api_key_file else (), public_metrics=public_metrics,
+                           allowed_hosts=_words(allowed_hosts) or None, cors_origins=_words(cors_origins), docs=not no_docs,
+                           live_dir=live_dir, compact_every=compact_every)
+    docs = "/docs (API), " if config.docs else ""
+    click.echo(f"seje serve: http://{host}:{port}/ (page), {docs}/metrics; loading {bundle}", err=True)
     run_service(config, log_level=log_level)
 
 

@@ -117,7 +117,7 @@ def write_indexes_manifest(folder: Path, fingerprint: str, modalities: Iterable[
 
 
 def save_indexes(path: str | os.PathLike, indexes: dict[str, Index], fingerprint: str, kind: str,
-                 catalog: Sequence[dict] | None = None) -> Path:
+                 catalog: Sequence[dict] | None = None, catalog_root: str | os.PathLike | None = None) -> Path:
     """Save {modality: index} as subfolders of `path` plus a manifest (and `catalog` rows, see seje_sdk.catalog), atomically."""
     if not indexes:
         raise InputError("nothing to save: both indexes are empty")
@@ -127,7 +127,7 @@ def save_indexes(path: str | os.PathLike, indexes: dict[str, Index], fingerprint
         if catalog is not None:
             from seje_sdk.catalog import write_catalog
 
-            write_catalog(tmp, catalog)
+            write_catalog(tmp, catalog, root=catalog_root)
         write_indexes_manifest(tmp, fingerprint, indexes, kind)
     return Path(path)
 

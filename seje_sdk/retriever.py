@@ -22,7 +22,7 @@ import numpy as np
 from seje_sdk.backends.base import Session
 from seje_sdk.backends.selection import select_backend
 from seje_sdk.bundle import Bundle
-from seje_sdk.embedder import EmbedResult, Embedder
+from seje_sdk.embedder import EmbedResult, Embedder, _normalise
 from seje_sdk.errors import InputError
 from seje_sdk.index import SearchResult, check_ids
 from seje_sdk.indexes import index_kind, load_indexes, new_index, save_indexes
@@ -43,6 +43,7 @@ class Retriever:
         self._embedder = Embedder(bundle, sessions, tables, bert, workers)
         self._indexes: dict[str, Any] = {m: None for m in MODALITIES}
         self._lock = threading.Lock()
+        self.live = None  # a LiveIndex once open_live() is called
         log.info("seje: %s %s on %s (bundle %s)", backend, precision, self.device, bundle.fingerprint[:12])
 
     # --- construction -----------------------------------------------------------------------
@@ -131,6 +132,10 @@ class Retriever:
         (2, 1024)
         """
         return self._embedder.finish(list(self.iter_image_batches(images, batch_size, show_progress, on_error)), on_error)
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, d) embeddings of images already prepared by `seje_sdk.image.preprocess` ((n, 3, size, size) float32)."""
+        return _normalise(self._embedder.run("image", {"pixels": np.asarray(pixels, np.float32)})["embedding"])
 
     def iter_recipe_batches(self, recipes: Iterable[Any], batch_size: int = 64, show_progress: bool = False,
                             on_error: str = "raise") -> Iterator[EmbedResult]:
@@ -234,14 +239,15 @@ class Retriever:
         result.positions, result.skipped = list(res.positions), list(res.skipped)
         return result
 
-    def save_index(self, path: str | os.PathLike, catalog: Sequence[dict] | None = None) -> Path:
+    def save_index(self, path: str | os.PathLike, catalog: Sequence[dict] | None = None,
+                   catalog_root: str | os.PathLike | None = None) -> Path:
         """Save both indexes (whichever are non-empty) atomically into folder `path`, with optional catalog rows (titles, paths).
 
         >>> r.save_index("idx/"); Retriever.load("bundle/").load_index("idx/")   # doctest: +SKIP
         """
         with self._lock:
             indexes = {m: i for m, i in self._indexes.items() if i is not None and len(i)}
-        return save_indexes(path, indexes, self.bundle.fingerprint, self.index_kind, catalog=catalog)
+        return save_indexes(path, indexes, self.bundle.fingerprint, self.index_kind, catalog=catalog, catalog_root=catalog_root)
 
     def load_index(self, path: str | os.PathLike, mmap: bool = True) -> None:
         """Load indexes saved by save_index (memory-mapped); refuses ones built with another bundle (IndexMismatchError)."""
@@ -249,6 +255,39 @@ class Retriever:
         with self._lock:
             self._indexes.update(loaded)
 
+    # --- live updates (seje_sdk/live_index.py holds the logic) ---------------------------------
+    def open_live(self, index_dir: str | os.PathLike, live_dir: str | os.PathLike | None = None):
+        """Load `index_dir` writable: upserts and deletes are logged durably in `live_dir` (default <index_dir>.live).
+
+        >>> r.open_live("idx/"); r.upsert("recipe", recipe, id="r9"); r.delete("image", "p.jpg")   # doctest: +SKIP
+        """
+        from seje_sdk.live_index import LiveIndex
+
+        live = LiveIndex.open(live_dir or str(index_dir).rstrip("/\\") + ".live", index_dir, self.bundle.fingerprint,
+                              self.bundle.embedding_dim)
+        with self._lock:
+            self._indexes.update(live.modalities)
+            self.live = live
+        return live
+
+    def upsert(self, modality: str, item: Any, id: Any, recipe_id: Any = None) -> dict:
+        """Embed one recipe or photo and add or replace it under `id`; returns the stored record once it is durable."""
+        live = self._live()
+        vector = (self.embed_recipes([item]) if modality == "recipe" else self.embed_images([item]))[0]
+        title = item.get("title") if modality == "recipe" and isinstance(item, dict) else None
+        return live.put(modality, id, vector, title=title, recipe_id=recipe_id)
+
+    def delete(self, modality: str, id: Any) -> bool:
+        """Remove one item from the live index (durably); False when it is not there."""
+        return self._live().delete(modality, id)
+
+    def _live(self):
+        if self.live is None:
+            raise InputError("no live index is open: call open_live(index_dir) first")
+        return self.live
+
     def close(self) -> None:
         """Stop the decode workers and free the sessions' GPU streams and memory (also done at interpreter exit)."""
         self._embedder.close()
+        if self.live is not None:
+            self.live.close()

@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -46,3 +52,51 @@ def shared_retriever(tiny_bundle, service_index):
 
 def photos_of(data: Path) -> list[Path]:
     return sorted((data / "images" / "test").rglob("*.jpg"))
+
+
+SEJE = [sys.executable, "-c", "from seje_sdk.cli import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(bundle: Path, index: Path | None, *args: str, port: int | None = None,
+                headers: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`seje serve` in a subprocess on 127.0.0.1 (real uvicorn); returns (process, url) once /ready says 200."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [*SEJE, "serve", str(bundle), "--port", str(port), "--backend", "onnxruntime", "--log-level", "warning", *args]
+    if index is not None:
+        cmd[4:4] = ["--index", str(index)]
+    log = tempfile.TemporaryFile(mode="w+")  # a file, never an undrained pipe (a chatty server would block on it)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log = log
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(url + "/ready", timeout=2, headers=headers).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"seje serve did not become ready: {server_log(proc)}")
+        time.sleep(0.2)
+
+
+def server_log(proc: subprocess.Popen) -> str:
+    """What a `start_serve` process has written so far (stdout and stderr)."""
+    proc.log.flush()
+    proc.log.seek(0)
+    return proc.log.read()
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0

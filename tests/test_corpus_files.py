@@ -52,7 +52,7 @@ def test_build_from_files_indexes_both_modalities_with_their_catalog(retriever, 
     fresh = Retriever.load(sdk_bundle, backend="onnxruntime")
     fresh.load_index(tmp_path / "idx")
     assert {i for i, _ in fresh.search(images=[sdk_images[0]], k=3)[0]} == {"cake", "pasta", "wine"}
-    assert fresh.search(recipes=[RECIPES[0]], k=1)[0][0][0] in {str(p) for p in sdk_images}  # image ids are the paths
+    assert fresh.search(recipes=[RECIPES[0]], k=1)[0][0][0] in {p.name for p in sdk_images}  # image ids: file names, not paths
     fresh.close()
 
 

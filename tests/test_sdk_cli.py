@@ -55,7 +55,7 @@ def test_index_build_then_search_table_and_json(sdk_bundle, sdk_images, files, t
     hits = json.loads(run("search", sdk_bundle, "--index", tmp_path / "idx", "--image", sdk_images[0], "-k", "3", "--json").output)
     assert sorted(h["id"] for h in hits[0]) == ["cake", "pasta", "wine"]
     hits = json.loads(run("search", sdk_bundle, "--index", tmp_path / "idx", "--recipe", files / "one.json", "-k", "1", "--json").output)
-    assert hits[0][0]["id"] in {str(p) for p in sdk_images}
+    assert hits[0][0]["id"] in {p.name for p in sdk_images}  # an id, not a server path
 
 
 def test_bad_input_exits_2_with_a_message(sdk_bundle, sdk_images, files, tmp_path):
@@ -89,7 +89,7 @@ def test_cli_messages_speak_cli(sdk_bundle, sdk_images, files, tmp_path):
     # A recipe query on a recipe-only index: which index is missing, in CLI terms (no Python advice).
     res = run("search", sdk_bundle, "--index", tmp_path / "recipes_only", "--recipe", files / "one.json")
     assert res.exit_code == 2 and "holds no images" in res.output and "seje index build" in res.output
-    assert "--images DIR" in res.output and "add_images" not in res.output
+    assert "--images IMAGE_DIR" in res.output and "add_images" not in res.output
     # A query file holding no recipe exits 2 instead of printing nothing.
     (tmp_path / "empty.json").write_text("[]")
     res = run("search", sdk_bundle, "--index", tmp_path / "recipes_only", "--recipe", tmp_path / "empty.json")

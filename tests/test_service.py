@@ -67,7 +67,8 @@ def test_search_recipe_and_embed_equal_sdk(service, shared_retriever, tiny_data)
     assert res.status_code == 200, res.text
     want = shared_retriever.search(recipes=[recipe], k=3)[0]
     same_hits(res.json()["hits"], want, tol=1e-6)
-    assert all(h["title"].endswith(".jpg") and h["thumbnail"] for h in res.json()["hits"])  # photos: file names
+    owners, names = photo_owners(tiny_data), titles(tiny_data)
+    assert all(h["title"] == names[owners[h["id"]]] and h["thumbnail"] for h in res.json()["hits"])  # a photo: its recipe's title
 
     emb = service.post("/embed/recipe", json={"recipes": [plain, plain]}).json()
     np.testing.assert_allclose(emb["embeddings"], shared_retriever.embed_recipes([recipe, recipe]), atol=1e-5)
@@ -214,3 +215,19 @@ def test_partial_recipe_is_a_query_and_an_empty_one_is_refused(service, shared_r
     same_hits(res.json()["hits"], shared_retriever.search(recipes=[partial], k=5)[0])
     res = service.post("/search/recipe", json={"recipe": {"title": " "}, "k": 5})
     assert res.status_code == 422 and "empty recipe" in res.json()["error"], res.text
+
+
+def test_cors_preflight_and_docs_off(tiny_bundle, service_index, shared_retriever, tmp_path):
+    config = ServiceConfig(str(tiny_bundle), str(service_index), cors_origins=("https://app.example",), docs=False,
+                           api_keys=("k-123",), live_dir=str(tmp_path / "live"))
+    with ServiceThread(config, loader=lambda cfg: (shared_retriever, read_catalog(cfg.index)), owns_retriever=False) as svc:
+        preflight = httpx.options(svc.url + "/search/recipe", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key,content-type"})
+        assert preflight.status_code == 200  # no key needed for the browser's preflight
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        other = httpx.options(svc.url + "/search/recipe", headers={"Origin": "https://evil.example",
+                                                                   "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in other.headers
+        assert httpx.get(svc.url + "/docs").status_code == 404
+        assert httpx.get(svc.url + "/openapi.json", headers={"X-API-Key": "k-123"}).status_code == 404

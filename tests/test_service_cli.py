@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 
 import httpx
+import pytest
 from click.testing import CliRunner
-from service_support import photo_owners, photos_of, service_index, titles  # noqa: F401
+from service_support import SEJE, free_port, photo_owners, photos_of, service_index, start_serve, titles  # noqa: F401
 
 from seje_sdk.catalog import read_catalog
 from seje_sdk.cli import main
-
-SEJE = [sys.executable, "-c", "from seje_sdk.cli import main; main()"]
 
 
 def test_index_build_writes_catalog_and_search_prints_titles(tiny_bundle, tiny_data, service_index):
@@ -28,7 +26,12 @@ def test_index_build_writes_catalog_and_search_prints_titles(tiny_bundle, tiny_d
     assert len(recipe_rows) == len(names) and all(row["title"] == names[row["id"]] for row in recipe_rows)
     assert all(os.path.isfile(row["path"]) for row in recipe_rows)  # each recipe's photo, found through layer2.json
     photo = photos_of(tiny_data)[0]
-    assert catalog[("image", str(photo))]["path"] == str(photo.resolve())
+    row = catalog[("image", photo.name)]  # the id is the file name, never a server path
+    owner = photo_owners(tiny_data)[photo.name]
+    assert row["path"] == str(photo.resolve()) and row["recipe_id"] == owner and row["title"] == names[owner]
+    stored = [json.loads(line) for line in (service_index / "catalog.jsonl").read_text().splitlines()]
+    assert stored[0] == {"root": str(tiny_data.resolve())}
+    assert all(not os.path.isabs(r.get("path", "")) and ".." not in r.get("path", "") for r in stored[1:])
 
     res = CliRunner().invoke(main, ["search", str(tiny_bundle), "--index", str(service_index), "--image", str(photo),
                                     "-k", "3", "--json", "--backend", "onnxruntime"], catch_exceptions=False)
@@ -40,28 +43,9 @@ def test_index_build_writes_catalog_and_search_prints_titles(tiny_bundle, tiny_d
     assert header.split() == ["rank", "id", "score", "title"] and first.endswith(names[hits[0]["id"]])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_serve_answers_then_stops_gracefully_on_sigterm(tiny_bundle, tiny_data, service_index):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([*SEJE, "serve", str(tiny_bundle), "--index", str(service_index), "--port", str(port),
-                             "--max-wait-ms", "1500", "--backend", "onnxruntime", "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # never an undrained pipe
+def test_serve_answers_then_stops_gracefully_on_sigterm_with_exit_0(tiny_bundle, tiny_data, service_index, tmp_path):
+    proc, url = start_serve(tiny_bundle, service_index, "--max-wait-ms", "1500", "--live-dir", str(tmp_path / "live"))
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "seje serve did not become ready"
-            time.sleep(0.2)
         photo = photos_of(tiny_data)[0]
         answer: list = []
         client = threading.Thread(target=lambda: answer.append(httpx.post(
@@ -70,8 +54,7 @@ def test_serve_answers_then_stops_gracefully_on_sigterm(tiny_bundle, tiny_data, 
         time.sleep(0.5)  # the request waits in its batch window
         proc.send_signal(signal.SIGTERM)
         client.join(30)
-        # uvicorn finishes the request, shuts down, then re-raises the signal it caught: the exit says SIGTERM
-        assert proc.wait(30) in (0, -signal.SIGTERM)
+        assert proc.wait(30) == 0  # drained, then a normal exit (not -15)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -82,7 +65,7 @@ def test_serve_answers_then_stops_gracefully_on_sigterm(tiny_bundle, tiny_data, 
 
 def test_serve_exits_2_when_the_bundle_cannot_load(tmp_path):
     (tmp_path / "bundle").mkdir()
-    proc = subprocess.run([*SEJE, "serve", str(tmp_path / "bundle"), "--port", str(_free_port()), "--log-level", "warning"],
+    proc = subprocess.run([*SEJE, "serve", str(tmp_path / "bundle"), "--port", str(free_port()), "--log-level", "warning"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "Error: " in proc.stderr and "manifest" in proc.stderr and "Traceback" not in proc.stderr
@@ -100,3 +83,18 @@ def test_bench_serve_reports_both_modes(tiny_bundle, tiny_data, service_index, t
     from benchmarks.environment import capture_environment
 
     assert "| batch-1 | 1 | 0.0 | 8 |" in serve_markdown({**report, "command": "test", "environment": capture_environment()})
+
+
+@pytest.mark.parametrize("bad", ["../../../../../../../../etc/passwd", "/srv/private/secret.jpg", "a/../../x.jpg"])
+def test_index_build_refuses_layer2_image_ids_outside_the_data(tiny_bundle, tiny_data, tmp_path, bad):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(tiny_data / "layer1.json", data / "layer1.json")
+    layer2 = json.loads((tiny_data / "layer2.json").read_text())
+    layer2[3]["images"][0]["id"] = bad
+    (data / "layer2.json").write_text(json.dumps(layer2))
+    res = CliRunner().invoke(main, ["index", "build", str(tiny_bundle), "--recipes", str(data / "layer1.json"),
+                                    "--out", str(tmp_path / "idx"), "--backend", "onnxruntime"])
+    assert res.exit_code == 2, res.output
+    assert repr(bad) in res.output and repr(layer2[3]["id"]) in res.output and "refusing" in res.output
+    assert not (tmp_path / "idx").exists()

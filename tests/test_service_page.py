@@ -2,6 +2,7 @@
 test photo, wait for the results, find the true recipe's title; a screenshot is kept in tmp_path."""
 from __future__ import annotations
 
+import json
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,3 +110,39 @@ def test_text_box_finds_the_photo_and_names_unknown_words(tiny_bundle, tiny_data
         driver.save_screenshot(str(tmp_path / "text_search.png"))
     assert len(shown) == K and photo_id in shown
     assert "not in the model's vocabulary: zzqxv" in status
+
+
+def test_page_rejected_upload_shows_no_broken_photo_and_photo_hits_carry_recipe_titles(
+        tiny_bundle, tiny_data, service_index, shared_retriever, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    fake = tmp_path / "not-a-photo.jpg"
+    fake.write_bytes(b"this is text, not a JPEG")
+    recipe = json.loads((tiny_data / "layer1.json").read_text())[0]
+    config = ServiceConfig(str(tiny_bundle), str(service_index), live_dir=str(tmp_path / "live"))
+    with ServiceThread(config, loader=lambda cfg: (shared_retriever, read_catalog(cfg.index)), owns_retriever=False) as svc:
+        driver = browser()
+        try:
+            driver.get(svc.url + "/")
+            driver.find_element(By.ID, "photo").send_keys(str(fake))
+            driver.find_element(By.ID, "search-photo").click()
+            WebDriverWait(driver, 30).until(ec.text_to_be_present_in_element((By.ID, "status"), "422"))
+            broken = driver.execute_script(
+                "return [...document.querySelectorAll('img')].filter(i => i.offsetParent !== null"
+                " && (!i.complete || i.naturalWidth === 0)).length")
+            assert broken == 0  # no broken-image placeholder anywhere on the page
+            assert not driver.find_element(By.ID, "query-preview").is_displayed()
+
+            driver.find_element(By.ID, "recipe-title").send_keys(recipe["title"])
+            driver.find_element(By.ID, "recipe-instructions").send_keys("\n".join(x["text"] for x in recipe["instructions"]))
+            driver.find_element(By.ID, "search-recipe").click()
+            WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#results tr.hit")))
+            rows = driver.find_elements(By.CSS_SELECTOR, "#results tr.hit")
+            shown = [(r.find_element(By.CLASS_NAME, "id").text, r.find_element(By.CLASS_NAME, "title").text) for r in rows]
+        finally:
+            driver.quit()
+    owners, names = photo_owners(tiny_data), titles(tiny_data)
+    assert shown and all(title == names[owners[pid]] for pid, title in shown)  # the photo's recipe, not its file name
+    assert all("/" not in pid and not pid.startswith(str(tiny_data)) for pid, _ in shown)  # ids, not server paths

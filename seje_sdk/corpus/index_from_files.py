@@ -2,9 +2,12 @@
 
 What `seje index build --recipes/--images` does: embed the recipes (searched by images) and the
 images (searched by recipes) with a loaded Retriever, add them under their ids (a recipe's "id",
-else its position; an image's path), and save both indexes with catalog.jsonl rows (recipe titles
-and, through a Recipe1M layer2.json beside the recipe file, a photo path; image paths) in one
-atomic save. For corpora that do not fit in memory, embed shards and use index_from_shards.
+else its position; an image's file name, or its path under its folder where names repeat: never
+a server path), and save both indexes with catalog.jsonl rows in one atomic save: recipe titles
+and, through a Recipe1M layer2.json beside the recipe file, a photo path; image paths with the
+title and id of the recipe each photo belongs to. The catalog records the data root (the common
+folder of the inputs) and paths relative to it. A layer2 image id that is not a plain file name
+is refused, naming it. For corpora that do not fit in memory, embed shards and use index_from_shards.
 
 Example:
     >>> r = Retriever.load("bundle/", index="exact")                                    # doctest: +SKIP
@@ -15,9 +18,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
-from seje_sdk.catalog import image_rows, recipe_photos, recipe_rows
+from seje_sdk.catalog import image_ids, image_rows, photo_owners, recipe_photos, recipe_rows
 from seje_sdk.corpus.reader import IMAGE_SUFFIXES, image_files, read_recipes
 from seje_sdk.errors import InputError
 
@@ -42,29 +46,35 @@ def build_from_files(retriever: Any, out: str | os.PathLike, recipe_files: Seque
     if not recipe_files and not image_paths:
         raise InputError("nothing to index: give recipe files and/or image files or folders")
     on_error = "skip" if skip_bad else "raise"
-    counts, catalog = [], []
+    counts, catalog, roots, titles = [], [], [], {}
     if recipe_files:
         recipes, photos = [], {}
         for path in recipe_files:
             part = read_recipes(path)
             recipes += part
-            photos.update(recipe_photos(path, part))
+            photos.update(recipe_photos(path, part))  # refuses layer2 image ids outside the data folder
+            roots.append(Path(path).resolve().parent)
         if not recipes:
             raise InputError(f"--recipes {', '.join(map(str, recipe_files))}: no recipes in the file(s); nothing to index")
         ids = [rec.get("id", i) for i, rec in enumerate(recipes)]
+        titles = {str(i): rec.get("title") for i, rec in zip(ids, recipes)}
         res = retriever.add_recipes(recipes, ids=ids, batch_size=batch_size, show_progress=show_progress, on_error=on_error)
         catalog += recipe_rows([recipes[p] for p in res.positions], [ids[p] for p in res.positions], photos)
         counts.append(("recipes", len(res.positions), len(res.skipped)))
     if image_paths:
-        images = image_files(image_paths)
+        images, found_in = image_files(image_paths, with_roots=True)
         if not images:
             raise InputError(f"--images {', '.join(map(str, image_paths))}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
                              "nothing to index")
-        res = retriever.add_images(images, batch_size=batch_size, show_progress=show_progress, on_error=on_error)
-        kept = [images[p] for p in res.positions]
-        catalog += image_rows(kept, [str(p) for p in kept])
+        ids = image_ids(images, found_in)
+        folders = [p if p.is_dir() else p.parent for p in (Path(x).resolve() for x in image_paths)]
+        owners, known = photo_owners(folders[0])
+        res = retriever.add_images(images, ids=ids, batch_size=batch_size, show_progress=show_progress, on_error=on_error)
+        catalog += image_rows([images[p] for p in res.positions], [ids[p] for p in res.positions], owners, {**known, **titles})
+        roots += folders
         counts.append(("images", len(res.positions), len(res.skipped)))
     if all(n == 0 for _, n, _ in counts):
         raise InputError(f"every item was skipped as unreadable; {out} was not written")
-    retriever.save_index(out, catalog=catalog)  # titles and paths in the same atomic save (catalog.jsonl)
+    root = os.path.commonpath([str(x) for x in roots])
+    retriever.save_index(out, catalog=catalog, catalog_root=root)  # titles and paths in the same atomic save (catalog.jsonl)
     return FilesReport(str(out), retriever.index_kind, counts)

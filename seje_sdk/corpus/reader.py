@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from seje_sdk.catalog import plain_file_name
 from seje_sdk.errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -162,7 +163,9 @@ def _recipe1m_images(folder: Path) -> Iterator[Item]:
             part = partition.get(rid)
             path = folder / "images" / (part or "?") / Path(*image_id[:4]) / image_id
             bad = ("recipe id not in layer1.json" if part is None else
-                   "" if image_id and path.is_file() else f"image file not found: {path}")
+                   f"image id {image_id!r} is not a plain file name inside {folder / 'images'}; refusing it"
+                   if not plain_file_name(image_id) else
+                   "" if path.is_file() else f"image file not found: {path}")
             yield Item(pos, image_id or str(pos), str(path), str(path), bad)
             pos += 1
 
@@ -221,15 +224,23 @@ def read_recipes(path: str | Path) -> list[dict]:
     return items
 
 
-def image_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """Image files given directly or found (recursively, sorted) in folders."""
-    out = []
+def image_files(paths: Sequence[str | os.PathLike], with_roots: bool = False):
+    """Image files given directly or found (recursively, sorted) in folders; with_roots: also the folder each came from.
+
+    A file that resolves (through a symlink) outside the folder it was found in is refused, naming it.
+    """
+    out, roots = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            for f in found:
+                if not f.resolve().is_relative_to(p.resolve()):
+                    raise InputError(f"--images {p}: {f} resolves to {f.resolve()}, outside {p}; refusing to index it")
         else:
-            out.append(p)
-    return out
+            found = [p]
+        out += found
+        roots += [p] * len(found)
+    return (out, roots) if with_roots else out
 
 
 def _first_jsonl(path: Path) -> Any:

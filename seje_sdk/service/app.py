@@ -21,18 +21,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from seje_sdk.catalog import hit_title, read_catalog
+from seje_sdk.catalog import read_catalog
 from seje_sdk.errors import InputError, SejeError
+from seje_sdk.image import preprocess
 from seje_sdk.retriever import Retriever
+from seje_sdk.service.access import BodyRefused, install_access
 from seje_sdk.service.batching import TARGET, Batcher, QueueFull
 from seje_sdk.service.config import ServiceConfig
+from seje_sdk.service.items import install_items
 from seje_sdk.service.metrics import ServiceMetrics
-from seje_sdk.service.page import page_html
+from seje_sdk.service.page import docs_html, page_html
 from seje_sdk.service.schemas import (EmbedOut, Hit, ImageTooLarge, RecipeEmbed, RecipeSearch, SearchOut,
                                       TextSearch, check_image_header)
 from seje_sdk.version import __version__
 
 log = logging.getLogger("seje.service")
+DECODE_SLOTS = 4  # photos decoded at once (each request decodes its photos one after another)
 Loader = Callable[[ServiceConfig], tuple[Retriever, dict]]
 
 
@@ -47,6 +51,19 @@ class ServiceState:
         self.sizes: dict[str, int] = {}
         self.error: str | None = None
         self.owns_retriever = True
+        self.live: Any = None  # the LiveIndex taking writes (None: read-only, `live_error` says why)
+        self.live_error: str | None = None
+
+    def index_sizes(self) -> dict[str, int]:
+        """Items per modality now (live writes included)."""
+        if self.live is not None:
+            return {m: len(index) for m, index in self.live.modalities.items()}
+        return self.sizes
+
+    def row(self, modality: str, item_id: Any) -> dict:
+        """The catalog row of an id (live writes included); {} when unknown."""
+        catalog = self.live.catalog if self.live is not None else self.catalog
+        return catalog.get((modality, str(item_id)), {})
 
 
 def load_retriever(config: ServiceConfig) -> tuple[Retriever, dict]:
@@ -69,18 +86,21 @@ def create_app(config: ServiceConfig, loader: Loader = load_retriever, owns_retr
         loading = threading.Thread(target=_load, args=(state, metrics, loader, on_load_failure), name="seje-load", daemon=True)
         loading.start()
         yield
-        # uvicorn has stopped accepting and waited for in-flight requests; finish what is queued, then close.
-        await asyncio.to_thread(loading.join, config.graceful_timeout_s)
+        # uvicorn has stopped accepting and waited (at most grace_s) for in-flight requests; what the batcher still
+        # holds gets a short extra moment, then the process exits (the worker thread is a daemon).
+        await asyncio.to_thread(loading.join, 1.0)
         if state.batcher is not None:
-            await asyncio.to_thread(state.batcher.stop, config.graceful_timeout_s)
+            await asyncio.to_thread(state.batcher.stop, min(5.0, config.grace_s))
         if state.retriever is not None and state.owns_retriever:
             state.retriever.close()
 
     app = FastAPI(title="seje retrieval service", version=__version__, lifespan=lifespan,
-                  description="Cross-modal food retrieval: a photo finds recipes, a recipe finds photos.")
+                  description="Cross-modal food retrieval: a photo finds recipes, a recipe finds photos.",
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json" if config.docs else None)
     app.state.seje, app.state.metrics = state, metrics
     _install_errors(app)
     _install_middleware(app, config, metrics)
+    install_access(app, config)
     _install_routes(app, state, metrics)
     return app
 
@@ -91,6 +111,7 @@ def _load(state: ServiceState, metrics: ServiceMetrics, loader: Loader, on_failu
         retriever, catalog = loader(cfg)
         state.retriever, state.catalog = retriever, catalog
         state.sizes = dict(retriever.info()["index"])
+        _open_live(state, retriever)
         state.batcher = Batcher(retriever, cfg.batch_items, cfg.max_wait_ms, cfg.max_queue, on_batch=metrics.observe_batch)
         metrics.ready.set(1)
         log.info("seje service ready: %s, index %s", retriever, state.sizes)
@@ -99,6 +120,19 @@ def _load(state: ServiceState, metrics: ServiceMetrics, loader: Loader, on_failu
         log.error("seje service: loading failed: %s", state.error)
         if on_failure is not None:
             on_failure(e)
+
+
+def _open_live(state: ServiceState, retriever: Retriever) -> None:
+    """Make the index writable (durable log beside it); on failure keep serving read-only and say why."""
+    folder = state.config.live_folder()
+    if folder is None:
+        state.live_error = "the service runs without an index (--index)"
+        return
+    try:
+        state.live = retriever.live or retriever.open_live(state.config.index, folder)
+    except SejeError as e:
+        state.live_error = str(e)
+        log.warning("seje service: live updates are off: %s", e)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -135,17 +169,15 @@ def _install_errors(app: FastAPI) -> None:
 
 def _install_middleware(app: FastAPI, config: ServiceConfig, metrics: ServiceMetrics) -> None:
     @app.middleware("http")
-    async def guard_and_measure(request: Request, call_next):
+    async def measure(request: Request, call_next):
         start = time.perf_counter()
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > config.max_upload_bytes:  # refused before the body is read
-            response = _error(413, f"request body is {int(length)} bytes, the limit is {config.max_upload_bytes}")
-        else:
-            try:
-                response = await call_next(request)
-            except Exception:  # a bug: log the traceback here, send the client one line
-                log.exception("seje service: %s %s failed", request.method, request.url.path)
-                response = _error(500, "internal error in the service (logged on the server); please report it")
+        try:
+            response = await call_next(request)
+        except BodyRefused:  # BodyGuard answers it
+            raise
+        except Exception:  # a bug: log the traceback here, send the client one line
+            log.exception("seje service: %s %s failed", request.method, request.url.path)
+            response = _error(500, "internal error in the service (logged on the server); please report it")
         route = request.scope.get("route")
         metrics.observe_request(getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start)
         return response
@@ -163,7 +195,7 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         return state.batcher
 
     def check_k(k: int, target: str) -> None:
-        size = state.sizes.get(target, 0)
+        size = state.index_sizes().get(target, 0)
         if size == 0:
             build = {"recipe": "`seje index build BUNDLE_DIR --recipes RECIPES_JSON --out INDEX_DIR`",
                      "image": "`seje index build BUNDLE_DIR --images IMAGE_DIR --out INDEX_DIR`"}[target]
@@ -176,28 +208,49 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         target = TARGET["recipe" if query == "text" else query]
         out = []
         for rank, (item_id, score) in enumerate(hits, 1):
-            row = state.catalog.get((target, str(item_id)), {})
+            row = state.row(target, item_id)
             thumb = f"/thumbnail?modality={target}&id={quote(str(item_id), safe='')}" if row.get("path") else None
-            out.append(Hit(rank=rank, id=item_id, score=score, title=hit_title(state.catalog, target, item_id), thumbnail=thumb))
+            out.append(Hit(rank=rank, id=item_id, score=score, title=row.get("title"), thumbnail=thumb))
         return SearchOut(query=query, target=target, k=k, hits=out, unknown_words=unknown_words)
 
-    async def read_upload(upload: UploadFile) -> bytes:
-        data = await upload.read(cfg.max_upload_bytes + 1)  # bodies sent without a length are capped here
-        name = f"image ({upload.filename})" if upload.filename else "image"
+    async def read_upload(upload: UploadFile, field: str = "image") -> tuple[bytes, int]:
+        """The upload's bytes and decoded size in pixels (read from its header: nothing is decoded here)."""
+        data = await upload.read(cfg.max_upload_bytes + 1)
+        name = f"{field} ({upload.filename})" if upload.filename else field
         if len(data) > cfg.max_upload_bytes:
             raise HTTPException(413, f"{name}: over the {cfg.max_upload_bytes}-byte upload limit")
-        check_image_header(data, name, cfg.max_pixels)
-        return data
+        return data, check_image_header(data, name, cfg.max_pixels)
 
-    async def submit(batcher: Batcher, kind: str, item: Any, name: str, k: int | None = None) -> Any:
+    decode_slots = asyncio.Semaphore(DECODE_SLOTS)
+
+    async def decode(data: bytes, name: str) -> Any:
+        """Decode, resize and crop one photo in a worker thread (never in the encoder's queue); a request decodes
+        its photos one at a time, so a request of huge photos holds one slot and light requests use the others."""
+        async with decode_slots:
+            return await asyncio.to_thread(preprocess, data, state.retriever.bundle.image_spec, name)
+
+    async def answers(futures: list, names: list[str]) -> list[Any]:
+        """Await one request's items; an item's InputError is re-raised naming that item."""
+        out = []
         try:
-            return await batcher.submit(kind, item, k)
-        except InputError as e:
-            raise InputError(f"{name}: {e}") from None
+            for future, name in zip(futures, names):
+                try:
+                    out.append(await future)
+                except InputError as e:
+                    raise InputError(f"{name}: {e}") from None
+        finally:
+            for future in futures:  # the client went away or an item failed: drop the rest from the queue
+                future.cancel()
+        return out
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(page_html())
+
+    if cfg.docs:
+        @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+        async def docs() -> HTMLResponse:
+            return HTMLResponse(docs_html())
 
     @app.get("/health", summary="Liveness: the process answers")
     async def health() -> dict:
@@ -210,10 +263,12 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
             return JSONResponse({"status": status, "error": state.error}, status_code=503)
         info = state.retriever.info()
         return JSONResponse({"status": "ready", "backend": info["backend"], "precision": info["precision"],
-                             "device": info["device"], "index": state.sizes, "catalog": len(state.catalog),
+                             "device": info["device"], "index": state.index_sizes(), "catalog": len(state.catalog),
                              "batching": {"batch_items": cfg.batch_items, "max_wait_ms": cfg.max_wait_ms},
                              "limits": {"max_k": cfg.max_k, "max_items": cfg.max_items, "max_upload_bytes": cfg.max_upload_bytes,
-                                        "max_pixels": cfg.max_pixels, "max_recipe_chars": cfg.max_recipe_chars}})
+                                        "max_pixels": cfg.max_pixels, "max_request_pixels": cfg.max_request_pixels,
+                                        "max_recipe_chars": cfg.max_recipe_chars},
+                             "live": {"writable": state.live is not None, "error": state.live_error}})
 
     @app.get("/metrics", summary="Prometheus metrics (text format)")
     async def prometheus() -> Response:
@@ -222,14 +277,15 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
     @app.post("/search/image", response_model=SearchOut, summary="Top-k recipes for an uploaded food photo")
     async def search_image(image: UploadFile = File(...), k: int = Form(5, ge=1), batcher: Batcher = Depends(running)):
         check_k(k, "recipe")
-        data = await read_upload(image)
-        return hits_out("image", k, await submit(batcher, "image", data, "image", k))
+        data, _ = await read_upload(image)
+        pixels = await decode(data, "image")
+        return hits_out("image", k, (await answers(batcher.enqueue("image", [pixels], k), ["image"]))[0])
 
     @app.post("/search/recipe", response_model=SearchOut, summary="Top-k photos for a recipe (JSON)")
     async def search_recipe(body: RecipeSearch, batcher: Batcher = Depends(running)):
         check_k(body.k, "image")
         plain = body.recipe.to_sdk(cfg.max_recipe_chars)
-        return hits_out("recipe", body.k, await submit(batcher, "recipe", plain, "recipe", body.k))
+        return hits_out("recipe", body.k, (await answers(batcher.enqueue("recipe", [plain], body.k), ["recipe"]))[0])
 
     @app.post("/search/text", response_model=SearchOut, summary="Top-k photos for typed words (a title-only recipe)")
     async def search_text(body: TextSearch, batcher: Batcher = Depends(running)):
@@ -237,15 +293,21 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         from seje_sdk.text_query import text_queries
 
         query = text_queries(body.text, state.retriever.tables.vocab, state.retriever.bundle.title_terms)[0]
-        hits = await submit(batcher, "recipe", query.recipe, "text", body.k)
+        hits = (await answers(batcher.enqueue("recipe", [query.recipe], body.k), ["text"]))[0]
         return hits_out("text", body.k, hits, query.unknown_words)
 
     @app.post("/embed/image", response_model=EmbedOut, summary="Embeddings of uploaded photos")
     async def embed_image(images: list[UploadFile] = File(...), batcher: Batcher = Depends(running)):
         if len(images) > cfg.max_items:
             raise HTTPException(413, f"{len(images)} images in one request, the limit is {cfg.max_items}")
-        datas = [await read_upload(f) for f in images]
-        vectors = await asyncio.gather(*[submit(batcher, "image", d, f"images[{i}]") for i, d in enumerate(datas)])
+        uploads = [await read_upload(f, f"images[{i}]") for i, f in enumerate(images)]
+        pixels = sum(p for _, p in uploads)
+        if pixels > cfg.max_request_pixels:  # the per-request budget, from the headers: nothing decoded yet
+            raise HTTPException(413, f"{len(uploads)} images of {pixels} pixels in all, the per-request limit is "
+                                     f"{cfg.max_request_pixels}; send fewer or smaller images per request")
+        decoded = [await decode(d, f"images[{i}]") for i, (d, _) in enumerate(uploads)]
+        futures = batcher.enqueue("image", decoded)
+        vectors = await answers(futures, [f"images[{i}]" for i in range(len(uploads))])
         return EmbedOut(dim=len(vectors[0]), embeddings=[v.tolist() for v in vectors])
 
     @app.post("/embed/recipe", response_model=EmbedOut, summary="Embeddings of recipes (JSON)")
@@ -253,19 +315,21 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         if len(body.recipes) > cfg.max_items:
             raise HTTPException(413, f"{len(body.recipes)} recipes in one request, the limit is {cfg.max_items}")
         plain = [r.to_sdk(cfg.max_recipe_chars) for r in body.recipes]
-        vectors = await asyncio.gather(*[submit(batcher, "recipe", p, f"recipes[{i}]") for i, p in enumerate(plain)])
+        vectors = await answers(batcher.enqueue("recipe", plain), [f"recipes[{i}]" for i in range(len(plain))])
         return EmbedOut(dim=len(vectors[0]), embeddings=[v.tolist() for v in vectors])
 
     @app.get("/thumbnail", summary="A small JPEG of an indexed item's photo (only paths the index catalog lists)")
     def thumbnail(modality: str, id: str, size: int = 160) -> Response:
-        row = state.catalog.get((modality, id))
-        if row is None or not row.get("path"):
+        row = state.row(modality, id)
+        if not row.get("path"):
             raise HTTPException(404, f"no photo for {modality} {id!r} in the index catalog")
         try:
             data = _thumbnail(row["path"], max(16, min(size, 512)))
         except OSError as e:
             raise HTTPException(404, f"the photo of {modality} {id!r} cannot be read ({type(e).__name__})") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+    install_items(app, state, running, read_upload, decode)
 
 
 @lru_cache(maxsize=2048)

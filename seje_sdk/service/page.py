@@ -29,6 +29,8 @@ PAGE = """<!doctype html>
 <body>
 <h1>seje: cross-modal food retrieval</h1>
 <p class="sub">A photo finds recipes; words or a recipe find photos. <span id="index-info"></span></p>
+<p class="sub"><label for="api-key" style="display:inline">API key (only if the service asks for one)</label>
+  <input id="api-key" type="password" size="28" autocomplete="off"></p>
 <form id="text-form" class="wide">
   <label for="text-query"><strong>Search photos by text</strong></label>
   <input id="text-query" type="text" placeholder="spicy chicken curry" required>
@@ -81,8 +83,10 @@ function show(answer) {
     cells.forEach((text, i) => { const td = document.createElement("td"); td.className = names[i]; td.textContent = text; row.appendChild(td); });
     if (hit.thumbnail) {
       const img = document.createElement("img");
-      img.className = "thumb"; img.src = hit.thumbnail; img.alt = hit.title || String(hit.id);
+      img.className = "thumb"; img.alt = hit.title || String(hit.id);
+      img.onerror = () => img.remove();  // never a broken-image placeholder
       row.children[1].appendChild(img);
+      loadImage(img, hit.thumbnail);
     }
     body.appendChild(row);
   }
@@ -91,19 +95,36 @@ function show(answer) {
   status(`top ${answer.hits.length} ${answer.target}s for your ${answer.query}${unknown}`, false);
 }
 
+const auth = () => { const key = $("api-key").value.trim(); return key ? { "X-API-Key": key } : {}; };
+
+async function loadImage(img, src) {
+  // with a key, an <img src> cannot send it: fetch the thumbnail and show it as a blob
+  if (!Object.keys(auth()).length) { img.src = src; return; }
+  const response = await fetch(src, { headers: auth() });
+  if (response.ok) img.src = URL.createObjectURL(await response.blob()); else img.remove();
+}
+
 async function ask(url, options) {
   status("searching...", false);
   try {
-    const response = await fetch(url, options);
+    const response = await fetch(url, { ...options, headers: { ...(options.headers || {}), ...auth() } });
     const answer = await response.json();
-    if (!response.ok) { status(`${response.status}: ${answer.error || "request failed"}`, true); return; }
+    if (!response.ok) {
+      status(`${response.status}: ${answer.error || "request failed"}`, true);
+      $("results").hidden = true;
+      return;
+    }
     show(answer);
   } catch (err) { status(`request failed: ${err}`, true); }
 }
 
+// the query photo is shown only once the browser has decoded it: a file it cannot read shows nothing
+$("query-preview").addEventListener("load", () => { $("query-preview").style.display = "block"; });
+$("query-preview").addEventListener("error", () => { $("query-preview").style.display = "none"; $("query-preview").removeAttribute("src"); });
 $("photo").addEventListener("change", () => {
   const file = $("photo").files[0];
-  if (file) { $("query-preview").src = URL.createObjectURL(file); $("query-preview").style.display = "block"; }
+  $("query-preview").style.display = "none";
+  if (file) $("query-preview").src = URL.createObjectURL(file); else $("query-preview").removeAttribute("src");
 });
 
 $("photo-form").addEventListener("submit", (event) => {
@@ -138,6 +159,57 @@ fetch("/ready").then((r) => r.json()).then((info) => {
 """
 
 
+DOCS = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>seje API</title>
+<style>
+  body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 60rem; color: #222; }
+  .op { border: 1px solid #ddd; border-radius: 8px; padding: .5rem 1rem; margin: .6rem 0; }
+  .method { font-weight: bold; display: inline-block; width: 4.5rem; } code { background: #f4f4f4; padding: 0 .2rem; }
+  #error { color: #b00020; }
+</style></head>
+<body>
+<h1>seje API</h1>
+<p>Every endpoint, read from <a href="/openapi.json">/openapi.json</a> (served by this process; nothing is loaded
+from the internet). API key, if the service needs one: <input id="key" type="password" size="30">
+<button id="load">reload</button></p>
+<div id="error"></div><div id="ops"></div>
+<script>
+async function load() {
+  const key = document.getElementById("key").value;
+  const response = await fetch("/openapi.json", key ? { headers: { "X-API-Key": key } } : {});
+  const spec = await response.json();
+  if (!response.ok) { document.getElementById("error").textContent = `${response.status}: ${spec.error}`; return; }
+  document.getElementById("error").textContent = "";
+  const ops = document.getElementById("ops");
+  ops.replaceChildren();
+  for (const [path, methods] of Object.entries(spec.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const div = document.createElement("div");
+      div.className = "op";
+      const params = (op.parameters || []).map((p) => p.name + (p.required ? "" : "?"));
+      const body = op.requestBody ? Object.keys(op.requestBody.content).join(", ") : "";
+      div.innerHTML = '<span class="method"></span><code class="path"></code><div class="summary"></div><small class="args"></small>';
+      div.querySelector(".method").textContent = method.toUpperCase();
+      div.querySelector(".path").textContent = path;
+      div.querySelector(".summary").textContent = op.summary || "";
+      div.querySelector(".args").textContent = [params.length ? "parameters: " + params.join(", ") : "", body ? "body: " + body : ""].filter(Boolean).join("; ");
+      ops.appendChild(div);
+    }
+  }
+}
+document.getElementById("load").addEventListener("click", load);
+load();
+</script>
+</body></html>
+"""
+
+
 def page_html() -> str:
     """The search page (static: it reads everything it shows from the JSON endpoints)."""
     return PAGE
+
+
+def docs_html() -> str:
+    """The API docs page: lists /openapi.json's endpoints with no assets from a CDN (works offline)."""
+    return DOCS

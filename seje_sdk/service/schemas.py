@@ -85,8 +85,8 @@ class EmbedOut(BaseModel):
     embeddings: list[list[float]]
 
 
-def check_image_header(data: bytes, name: str, max_pixels: int) -> None:
-    """Refuse an upload that is empty, not an image, or over `max_pixels`, reading only its header."""
+def check_image_header(data: bytes, name: str, max_pixels: int) -> int:
+    """The decoded size (pixels) of an upload, from its header; refuses one that is empty, not an image, or over `max_pixels`."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -101,6 +101,7 @@ def check_image_header(data: bytes, name: str, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageTooLarge(f"{name}: {width}x{height} is over the {max_pixels}-pixel limit (decompression-bomb guard); "
                             "downscale it first")
+    return width * height
 
 
 class ImageTooLarge(InputError):

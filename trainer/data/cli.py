@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from seje_sdk.extras import needs_extra
+from trainer.data.import_writer import LINKS
+from trainer.data.importer import REPORT, ImportConfig, import_collection
 
 
 def format_table(rows: list[tuple[str, object]], header: tuple[str, str] = ("statistic", "value")) -> str:
@@ -88,24 +90,28 @@ def data_stats(data_dir: str, skip_bad: bool, require_images: bool, verify_image
         click.echo(report.summary(), err=True)
 
 
+IMPORT_DEFAULTS = ImportConfig()
+
+
 @click.command("import")
 @click.argument("source", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="DATA_DIR to write (Recipe1M layout).")
 @click.option("--images-root", type=click.Path(file_okay=False), default=None,
               help="Where relative photo paths start (default: the recipes file's folder).")
-@click.option("--split", "split_text", default="0.7,0.15,0.15", show_default=True,
+@click.option("--split", "split_text", default=",".join(f"{f:g}" for f in IMPORT_DEFAULTS.split), show_default=True,
               help="train,val,test fractions for rows without a 'partition'.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the split (same seed and rows, same split).")
-@click.option("--link", type=click.Choice(["symlink", "hardlink", "copy"]), default="symlink", show_default=True,
+@click.option("--seed", default=IMPORT_DEFAULTS.seed, show_default=True,
+              help="Seed of the split (same seed and rows, same split).")
+@click.option("--link", type=click.Choice(LINKS), default=IMPORT_DEFAULTS.link, show_default=True,
               help="How photo files are placed under DATA_DIR/images.")
-@click.option("--max-classes", default=1000, show_default=True, help="Most categories derived from titles.")
-@click.option("--min-class-count", type=int, default=None,
+@click.option("--max-classes", default=IMPORT_DEFAULTS.categories.max_classes, show_default=True,
+              help="Most categories derived from titles.")
+@click.option("--min-class-count", type=int, default=IMPORT_DEFAULTS.categories.min_count,
               help="Training titles a derived category needs (default: 2 for small collections, up to 5 from 1,250 titles).")
 @needs_extra("seje-train import", "train", modules=("ijson",))
 def import_(source: str, out_dir: str, images_root: str | None, split_text: str, seed: int, link: str,
             max_classes: int, min_class_count: int | None) -> None:
     """Import a JSONL/CSV/parquet file, a photo folder with a recipes file, or a HF datasets folder."""
-    from trainer.data.importer import REPORT, ImportConfig, import_collection
     from trainer.data.split import parse_fractions
     from trainer.data.title_categories import CategoryConfig
 
