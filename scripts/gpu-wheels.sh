@@ -12,4 +12,6 @@ if [ $# -ne 1 ]; then
   exit 2
 fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STAGE="download GPU wheels"
+source "$ROOT/scripts/fail-loudly.sh"
 exec "${PYTHON:-python3}" "$ROOT/scripts/gpu_wheels.py" "$1"

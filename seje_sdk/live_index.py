@@ -273,7 +273,7 @@ def _materialise(lm: LiveModality) -> Any:
     base, hidden, ids, matrix = lm._snapshot()
     if base is not None and not isinstance(base, ExactIndex):
         raise InputError(f"live index: compaction folds into exact kinds only, the {lm.modality} index is "
-                         f"{base.kind!r}; the writes stay in the log (rebuild with `seje index build --kind exact`)")
+                         f"{base.kind!r}; the writes stay in the log (rebuild with `seje index build BUNDLE_DIR --recipes RECIPES_JSON --kind exact --out INDEX_DIR`)")
     kind = "exact" if base is None else ("exact-fp16" if base.dtype == "float16" and base.kind == "exact" else base.kind)
     out = new_index(kind, lm.dim, lm.fingerprint, lm.modality)
     if base is not None and len(base):

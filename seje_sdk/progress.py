@@ -1,8 +1,8 @@
 """Progress bars for every long loop: tqdm's redrawn bar on a terminal, plain lines in a log.
 
 When the bar's stream is not a terminal (CI, `| tee`, a file), redraws would pile up as carriage-return
-noise; there the bar prints one whole line at most every `SEJE_PROGRESS_SECONDS` (default 10) and a
-final line when the loop ends, if it took a second or more.
+noise; there the bar prints whole lines: one when the first item is done (the loop has started, with its
+total), then at most one every `SEJE_PROGRESS_SECONDS` (default 10), and a final one when it ends.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from typing import Any, Iterable
 from tqdm import tqdm
 
 DEFAULT_SECONDS = 10.0
-QUIET_BELOW_SECONDS = 1.0  # a loop that ends this fast prints no final line in a log
 
 
 def log_interval() -> float:
@@ -26,21 +25,22 @@ def log_interval() -> float:
 
 
 class LogProgress(tqdm):
-    """tqdm that writes whole lines, at most one per `interval` seconds, and a final line on close."""
+    """tqdm that writes whole lines: after the first item, at most one per `interval` seconds, and on close."""
 
     def __init__(self, *args: Any, interval: float | None = None, **kwargs: Any) -> None:
         self._interval = log_interval() if interval is None else interval
         self._last_line = time.monotonic()
         self._lines, self._logged_n = 0, 0
         kwargs.setdefault("ascii", True)
-        kwargs["mininterval"] = max(kwargs.get("mininterval", 0.1), min(self._interval, 1.0))
+        self._then_check_every = max(kwargs.get("mininterval", 0.1), min(self._interval, 1.0))
+        kwargs["mininterval"] = 0  # see the first item at once; then tqdm may call display() less often
         super().__init__(*args, **kwargs)
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
         if msg is not None or self.n == 0:  # a clear ('') or nothing done yet: nothing to log
             return False
         now = time.monotonic()
-        if now - self._last_line < self._interval:
+        if self._lines and now - self._last_line < self._interval:
             return False
         self._write_line(now)
         return True
@@ -49,6 +49,7 @@ class LogProgress(tqdm):
         self.fp.write(self.__str__() + "\n")
         self.fp.flush()
         self._last_line, self._lines, self._logged_n = now, self._lines + 1, self.n
+        self.mininterval = self._then_check_every
 
     def clear(self, nolock: bool = False) -> None:
         """Nothing to erase: every line written stays."""
@@ -58,8 +59,7 @@ class LogProgress(tqdm):
 
     def close(self) -> None:
         if not self.disable and hasattr(self, "start_t"):
-            took = self._time() - self.start_t
-            if self.n != self._logged_n and (self._lines or took >= QUIET_BELOW_SECONDS):
+            if self.n != self._logged_n:
                 self._write_line(time.monotonic())
             self.leave = False  # tqdm's own close would redraw the bar once more
         super().close()

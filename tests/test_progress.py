@@ -49,12 +49,15 @@ def test_a_loop_that_stops_early_ends_on_one_line_not_a_repeat():
     assert lines[-1].startswith("timing:  40%") and len(lines) == len(set(lines))
 
 
-def test_a_quick_loop_leaves_no_line_in_a_log_and_disable_is_silent():
+def test_a_quick_loop_logs_its_start_and_its_end_and_disable_is_silent():
     log = io.StringIO()
     assert sum(progress_bar(range(5), desc="fast", file=log)) == 10
-    with progress_bar(total=3, desc="off", file=log, disable=True) as bar:
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("fast:  20%|") and lines[1].startswith("fast: 100%|")
+    quiet = io.StringIO()
+    with progress_bar(total=3, desc="off", file=quiet, disable=True) as bar:
         bar.update(3)
-    assert log.getvalue() == ""
+    assert quiet.getvalue() == ""
 
 
 def test_a_terminal_gets_tqdms_redrawn_bar():

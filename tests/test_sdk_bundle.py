@@ -126,6 +126,15 @@ def test_missing_variant_says_what_exists(sdk_bundle):
         b.variant("onnxruntime", "fp16")
     with pytest.raises(BundleError, match="skipped at export: no NVIDIA GPU"):
         b.variant("tensorrt", "fp16")
+    # One wording, also for the benchmarks' skipped rows: what the bundle has, and the export flag that adds it.
+    assert b.lacks("onnxruntime", "fp32") is None
+    assert b.lacks("onnxruntime", "fp16").endswith("no onnxruntime fp16 variant (it has ['fp32', 'int8']); export it with seje-export --fp16")
+    from benchmarks.cases import GPU_BACKENDS
+    from benchmarks.retrieval import variant_list
+
+    rows = {(backend, precision): why for backend, precision, why in variant_list(b)}
+    assert rows[("onnxruntime-cpu", "int8")] is None and rows[("onnxruntime-cpu", "fp32")] is None
+    assert all(rows[(backend, precision)] for backend, precision in GPU_BACKENDS)  # no GPU here, no engines in the bundle
 
 
 def test_model_with_the_wrong_io_is_refused(copy):
