@@ -3,9 +3,9 @@
 # synth -> features -> fit -> eval -> export -> index + search -> latency benchmark -> summary.
 # Everything lands in runs/demo/ (override with SEJE_DEMO_DIR); stages that already ran with the
 # same inputs are reused by the features stage, the rest is rebuilt. Any failure names its stage,
-# the command and its exit status. Torch/ONNX Runtime threads: OMP_NUM_THREADS if you set it, else
-# every CPU, or 1 for a stage that starts while other work keeps the CPUs busy (spinning OpenMP
-# threads slow each other down on a shared machine).
+# the command and its exit status. Torch/ONNX Runtime threads: OMP_NUM_THREADS if you set it (set it
+# to 1 on a machine that other work keeps busy), else every CPU; never chosen from the load, so that
+# the same machine always trains the same model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE="setup: .venv"
@@ -22,13 +22,7 @@ stage() {
   STAGE=$1
   local load threads
   read -r load _ < /proc/loadavg
-  if [ -n "$USER_THREADS" ]; then
-    threads=$USER_THREADS
-  elif awk -v l="$load" -v c="$CPUS" 'BEGIN { exit !(l > 1.5 * c) }'; then
-    threads=1
-  else
-    threads=$CPUS
-  fi
+  threads=${USER_THREADS:-$CPUS}
   export OMP_NUM_THREADS=$threads
   printf '\n==== %s  (%ds elapsed; load %s on %s CPUs, %s thread(s))\n' "$1" "$(( $(date +%s) - start ))" "$load" "$CPUS" "$threads"
 }

@@ -157,6 +157,11 @@ class Bundle:
         return TextLimits(**known)
 
     @property
+    def title_terms(self) -> bool:
+        """Whether the model reads the title (its words are key terms); bundles made before the option do not."""
+        return bool(self.manifest["text"].get("title_terms", False))
+
+    @property
     def ranker(self) -> str:
         return str(self.manifest.get("ranker", {}).get("name", "tfidf"))
 

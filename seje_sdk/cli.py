@@ -10,6 +10,7 @@ Examples:
     seje embed-corpus bundle/ recipe1m/ --out shards/ --distributor ray --workers 4
     seje index build bundle/ --from-shards shards/ --out idx/ --max-memory 4G
     seje search bundle/ --index idx/ --recipe recipe.json --json
+    seje search bundle/ --index idx/ --text "spicy chicken curry"
     seje serve bundle/ --index idx/ --port 8000
 """
 from __future__ import annotations
@@ -198,33 +199,39 @@ def _index_from_shards(bundle: str, shard_dirs: tuple[str, ...], out: str, kind:
 @click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--image", "image", type=click.Path(dir_okay=False), help="query photo: finds recipes")
 @click.option("--recipe", "recipe", type=click.Path(dir_okay=False), help="query recipe JSON: finds images")
+@click.option("--text", "text", help='typed words, e.g. --text "chicken curry": finds images')
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @runtime_options
-def search(bundle, index_dir, image, recipe, k, as_json, backend, precision) -> None:
-    """Top-k recipes for a photo (--image) or top-k photos for a recipe (--recipe)."""
-    if (image is None) == (recipe is None):
-        raise click.UsageError("give exactly one of --image FILE or --recipe FILE.json")
+def search(bundle, index_dir, image, recipe, text, k, as_json, backend, precision) -> None:
+    """Top-k recipes for a photo (--image), or top-k photos for a recipe (--recipe) or typed words (--text)."""
+    if sum(x is not None for x in (image, recipe, text)) != 1:
+        raise click.UsageError('give exactly one of --image FILE, --recipe FILE.json or --text "words"')
     from seje_sdk.catalog import hit_title, read_catalog
 
-    queries = [image] if image else read_recipes(recipe)
+    queries = [image] if image else read_recipes(recipe) if recipe else [text]
     if not queries:
         raise InputError(f"--recipe {recipe}: holds no recipe to search with (give a recipe object or a list of them)")
     r = _load(bundle, backend, precision)
     r.load_index(index_dir)
-    target, option = ("recipe", "--image") if image else ("image", "--recipe")
+    target, option = ("recipe", "--image") if image else ("image", "--recipe" if recipe else "--text")
     if not r.info()["index"][target]:
         build = (f"`seje index build {bundle} --recipes RECIPES_JSON --out {index_dir}`" if image
                  else f"`seje index build {bundle} --images IMAGE_DIR --out {index_dir}`")
         raise InputError(f"index {index_dir} holds no {target}s, so a {option} query has nothing to search; "
                          f"add them with {build} "
                          "(give --recipes and --images together to index both)")
-    hits = r.search(images=queries, k=k) if image else r.search(recipes=queries, k=k)
+    hits = (r.search(images=queries, k=k) if image else r.search(recipes=queries, k=k) if recipe else
+            r.search(text=text, k=k))
     catalog = read_catalog(index_dir)
     named = [[(i, s, hit_title(catalog, target, i)) for i, s in q] for q in hits]
     if as_json:
-        click.echo(json.dumps([[{"id": i, "score": s, **({"title": t} if t else {})} for i, s, t in q] for q in named], indent=2))
+        rows = [[{"id": i, "score": s, **({"title": t} if t else {})} for i, s, t in q] for q in named]
+        out = {"text": text, "unknown_words": hits.unknown_words[0], "hits": rows[0]} if text else rows
+        click.echo(json.dumps(out, indent=2))
         return
+    if text is not None and hits.unknown_words[0]:
+        click.echo(f"not in the model's vocabulary (no effect on the search): {', '.join(hits.unknown_words[0])}")
     for q, results in enumerate(named):
         if len(named) > 1:
             click.echo(f"query {q}")

@@ -144,7 +144,7 @@ class Embedder:
 
         def prepare(batch: list[Any]) -> dict[str, np.ndarray]:
             return recipe_inputs(batch, self.tables, limits.max_sentences, limits.max_tokens, tagger_fn,
-                                 ranker=self.bundle.ranker, bert_fn=self.bert)
+                                 ranker=self.bundle.ranker, bert_fn=self.bert, title_terms=self.bundle.title_terms)
 
         # One batch of lookahead: when batch k starts on the graph, batch k+1 is already queued.
         steps = ((part, rows, self._pool.submit(prepare, batch) if rows is not None else None)
@@ -177,7 +177,7 @@ class Embedder:
                 where = f"recipes[{pos}]" + (f" (id {obj['id']})" if isinstance(obj, dict) and "id" in obj else "")
                 try:
                     recipe = parse_recipe(obj, where)
-                    check_known_tokens(recipe, self.tables.vocab, where)
+                    check_known_tokens(recipe, self.tables.vocab, where, self.bundle.title_terms)
                     good.append(recipe)
                     part.positions.append(pos)
                 except InputError as e:

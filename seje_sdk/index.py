@@ -55,6 +55,7 @@ class SearchResult:
 
     `skipped` lists the query positions dropped under on_error="skip" (they have no row).
     `positions` maps each row back to its position in the caller's query list.
+    `unknown_words` (text queries) lists per query the words the bundle's vocabulary lacks.
 
     >>> res = SearchResult(np.array([["a", "b"]], dtype=object), np.array([[0.9, 0.5]], np.float32), [0])
     >>> res[0], res.ids.shape
@@ -65,6 +66,7 @@ class SearchResult:
     scores: np.ndarray
     positions: list[int] = field(default_factory=list)
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    unknown_words: list[list[str]] = field(default_factory=list)  # text queries: words outside the vocabulary
 
     def __len__(self) -> int:
         return len(self.ids)

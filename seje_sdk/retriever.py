@@ -202,14 +202,26 @@ class Retriever:
         return self._add("image", images, ids, batch_size, show_progress, on_error)
 
     def search(self, images: Sequence[Any] | None = None, recipes: Sequence[Any] | None = None, k: int = 5,
-               batch_size: int = 64, on_error: str = "raise") -> SearchResult:
-        """Images -> top-k recipes, or recipes -> top-k images. Iterate for [(id, score)] per query; .ids/.scores for arrays.
+               batch_size: int = 64, on_error: str = "raise", text: str | Sequence[str] | None = None) -> SearchResult:
+        """Images -> top-k recipes, recipes or typed text -> top-k images. Iterate for [(id, score)] per query.
+
+        `text`: one string or a list (each a title-only recipe, seje_sdk.text_query); the result's
+        `unknown_words` lists, per query, the words outside the bundle's vocabulary.
 
         >>> hits = r.search(images=["photo.jpg"], k=3); hits[0]              # doctest: +SKIP
         [('recipe-42', 0.81), ('recipe-7', 0.64), ('recipe-3', 0.60)]
+        >>> r.search(text="spicy chicken curry", k=3).unknown_words          # doctest: +SKIP
+        [[]]
         """
-        if (images is None) == (recipes is None):
-            raise InputError("search: pass exactly one of images=... or recipes=...")
+        if sum(x is not None for x in (images, recipes, text)) != 1:
+            raise InputError("search: pass exactly one of images=..., recipes=... or text=...")
+        if text is not None:
+            from seje_sdk.text_query import text_queries
+
+            queries = text_queries(text, self.tables.vocab, self.bundle.title_terms)
+            result = self.search_vectors(self.embed_recipes([q.recipe for q in queries], batch_size), "image", k)
+            result.unknown_words = [q.unknown_words for q in queries]
+            return result
         if images is not None:
             target, emb = "recipe", self.embed_images(images, batch_size, on_error=on_error)
         else:

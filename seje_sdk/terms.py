@@ -211,18 +211,26 @@ def _unique(items) -> list[str]:
 
 
 # ---------------------------------------------------------------- key terms
-def key_terms(recipe: RecipeText, tables: TermTables, tagger_fn: TaggerFn | None) -> list[str]:
-    """Ingredient entities + actions + utensils of the instructions (entities removed); only terms with a vector."""
+def key_terms(recipe: RecipeText, tables: TermTables, tagger_fn: TaggerFn | None, title_terms: bool = False) -> list[str]:
+    """Ingredient entities (+ title words) + actions + utensils of the instructions (entities removed); only terms with a vector."""
     entities = ingredient_entities(recipe.ingredients, tables, tagger_fn)
-    return _key_terms_from(entities, recipe, tables)
+    return _key_terms_from(entities, recipe, tables, title_terms)
 
 
-def _key_terms_from(entities: list[str], recipe: RecipeText, tables: TermTables) -> list[str]:
+def title_words(title: str, tables: TermTables) -> list[str]:
+    """The title's words (entity phrases joined) that have a Word2vec row; numbers dropped ("Pie II" -> pie, ii)."""
+    return [t for t in text_terms(title, tables.phrases) if t in tables.vocab and not t[0].isdigit()] if title else []
+
+
+def _key_terms_from(entities: list[str], recipe: RecipeText, tables: TermTables, title_terms: bool = False) -> list[str]:
+    # Title words make the title a model input (a title-only query is a recipe too); tf-idf
+    # weighs them like any term, so "with" or "and" (idf ~1) count little beside "curry" (~4.6).
+    titled = title_words(recipe.title, tables) if title_terms else []
     removed = set(entities) | tables.entities
     instr = [t for s in recipe.instructions for t in text_terms(s, tables.phrases) if t not in removed]
     actions = [t for t in instr if t in tables.actions]
     utensils = [t for t in instr if t in tables.utensils]
-    return _unique(t for t in entities + actions + utensils if t in tables.vocab)
+    return _unique(t for t in entities + titled + actions + utensils if t in tables.vocab)
 
 
 # ---------------------------------------------------------------- rankers
@@ -316,14 +324,16 @@ def term_features(
     tagger_fn: TaggerFn | None,
     ranker: str = "tfidf",
     bert_fn: BertFn | None = None,
+    title_terms: bool = False,
 ) -> np.ndarray:
     """The (B, dim) float32 weighted term features of a batch; a recipe without key terms gets zeros.
 
     The tagger runs once over all ingredient lines of the batch (and BERT once, for ranker='bert').
+    `title_terms`: the title's words are key terms too (features built with FeatureConfig.title_terms).
     """
     if ranker not in RANKERS:
         raise InputError(f"unknown ranker {ranker!r}; choose one of {', '.join(RANKERS)}")
-    terms_list = batch_key_terms(recipes, tables, tagger_fn)
+    terms_list = batch_key_terms(recipes, tables, tagger_fn, title_terms)
     if ranker == "bert":
         if bert_fn is None:
             raise InputError("ranker 'bert' needs a BERT model (bert_fn); pass --bert-model PATH or use tfidf/textrank")
@@ -336,10 +346,11 @@ def term_features(
     return out
 
 
-def batch_key_terms(recipes: Sequence[RecipeText], tables: TermTables, tagger_fn: TaggerFn | None) -> list[list[str]]:
+def batch_key_terms(recipes: Sequence[RecipeText], tables: TermTables, tagger_fn: TaggerFn | None,
+                    title_terms: bool = False) -> list[list[str]]:
     """key_terms for a batch with a single tagger call over every ingredient line."""
     if tagger_fn is None:
-        return [key_terms(r, tables, None) for r in recipes]
+        return [key_terms(r, tables, None, title_terms) for r in recipes]
     lines = [line for r in recipes for line in r.ingredients]
     toks, ids, lengths = encode_lines(lines, tables.vocab)
     tags = _tags(tagger_fn, ids, lengths)
@@ -347,6 +358,6 @@ def batch_key_terms(recipes: Sequence[RecipeText], tables: TermTables, tagger_fn
     for r in recipes:
         stop = start + len(r.ingredients)
         entities = _unique(e for t, g in zip(toks[start:stop], tags[start:stop]) for e in decode_entities(t, g, tables))
-        out.append(_key_terms_from(entities, r, tables))
+        out.append(_key_terms_from(entities, r, tables, title_terms))
         start = stop
     return out

@@ -69,45 +69,9 @@ class RecipeText:
     @classmethod
     def from_any(cls, obj: Any, where: str = "recipe") -> "RecipeText":
         """Accept a Recipe1M layer1 dict ({'text': ...} items), a dict of plain string lists, or a RecipeText."""
-        if isinstance(obj, RecipeText):
-            recipe = obj
-        elif isinstance(obj, dict):
-            recipe = cls(
-                title=normalize_field(obj.get("title", ""), f"{where}.title"),
-                ingredients=_text_items(obj.get("ingredients", []), f"{where}.ingredients"),
-                instructions=_text_items(obj.get("instructions", []), f"{where}.instructions"),
-            )
-        else:
-            raise InputError(f"{where}: expected a dict with title/ingredients/instructions, got {type(obj).__name__}")
-        if not recipe.instructions and not recipe.ingredients:
-            raise InputError(f"{where}: empty recipe (no instructions and no ingredients)")
-        return recipe
+        from seje_sdk.recipe import validate_recipe  # the one validation layer (it imports this module)
 
-
-def normalize_field(value: Any, where: str) -> str:
-    """A text field as str (bytes must be UTF-8)."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InputError(f"{where}: not valid UTF-8 ({e})") from e
-    if not isinstance(value, str):
-        raise InputError(f"{where}: expected a string, got {type(value).__name__}")
-    return value
-
-
-def _text_items(items: Any, where: str) -> tuple[str, ...]:
-    if isinstance(items, (str, bytes)):
-        items = [items]
-    out = []
-    for i, item in enumerate(items or []):
-        text = item.get("text", "") if isinstance(item, dict) else item
-        text = normalize_field(text, f"{where}[{i}]").strip()
-        if text:
-            out.append(text)
-    return tuple(out)
+        return validate_recipe(obj, where)
 
 
 @dataclass

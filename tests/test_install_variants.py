@@ -155,7 +155,7 @@ def check_bundle_commands(scripts: Scripts, bundle: Path, work: Path) -> None:
     scripts.ok("seje", "index", "build", bundle, "--images", work / "photos", "--out", work / "index")
     hits = json.loads(scripts.ok("seje", "search", bundle, "--index", work / "index", "--recipe", work / "recipe.json",
                                  "-k", "2", "--json"))
-    assert len(hits) == 1 and len(hits[0]) == 2 and {h["id"] for h in hits[0]} <= {str(p) for p in images}
+    assert len(hits) == 1 and len(hits[0]) == 2 and {Path(h["id"]).name for h in hits[0]} <= {p.name for p in images}
     scripts.ok("seje-bench", "latency", bundle, "--quick", "--no-e2e", "--batch-sizes", "1", "--out", work / "bench")
     rows = json.loads((work / "bench" / "latency.json").read_text())["rows"]
     assert any(r["backend"].startswith("onnxruntime") and r["status"] == "ok" for r in rows)

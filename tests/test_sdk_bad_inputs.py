@@ -68,7 +68,7 @@ def test_wrong_image_types(retriever):
 
 def test_bad_recipes_name_position_and_id(retriever):
     with pytest.raises(InputError, match=r"recipes\[1\] \(id x\): empty recipe"):
-        retriever.embed_recipes([RECIPES[0], {"id": "x", "title": "Nothing", "ingredients": [], "instructions": []}])
+        retriever.embed_recipes([RECIPES[0], {"id": "x", "title": "", "ingredients": [], "instructions": []}])
     with pytest.raises(InputError, match=r"recipes\[0\]: none of its words is in the model's vocabulary"):
         retriever.embed_recipes([{"title": "Zzyzx", "ingredients": ["qwerty"], "instructions": ["Frobnicate zorp blorp."]}])
     with pytest.raises(InputError, match=r"recipes\[0\]\.instructions\[0\]: not valid UTF-8"):

@@ -118,7 +118,8 @@ def test_retriever_serves_a_bert_bundle_without_torch(exported_ranker, tiny_bund
     tagger = ref.sessions["tagger"]
     feeds = recipe_inputs(parse_recipes(layer1), ref.tables, ref.bundle.text_limits.max_sentences,
                           ref.bundle.text_limits.max_tokens,
-                          lambda t, n: tagger.run({"tokens": t, "lengths": n})["logits"], "bert", training_fn)
+                          lambda t, n: tagger.run({"tokens": t, "lengths": n})["logits"], "bert", training_fn,
+                          title_terms=ref.bundle.title_terms)
     want = ref.sessions["recipe"].run(feeds)["embedding"]
     want /= np.linalg.norm(want, axis=1, keepdims=True)
     cos = (np.load(tmp_path / "sdk.npy") * want).sum(1)

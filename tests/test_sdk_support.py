@@ -89,8 +89,8 @@ def _export(module, args, path: Path, inputs: list[str], outputs: list[str], axe
                           opset_version=17, dynamo=False)
 
 
-def make_bundle(out: Path, seed: int = 0, int8: bool = True) -> Path:
-    """Write a complete seje-bundle/1 folder to `out` and return it."""
+def make_bundle(out: Path, seed: int = 0, int8: bool = True, title_terms: bool = False) -> Path:
+    """Write a complete seje-bundle/1 folder to `out` and return it (`title_terms`: its model reads titles)."""
     import torch
 
     out = Path(out)
@@ -129,7 +129,7 @@ def make_bundle(out: Path, seed: int = 0, int8: bool = True) -> Path:
         "fingerprint": bundle_fingerprint(files),
         "embedding_dim": EMB_DIM,
         "image": {"size": IMAGE_SIZE, "resize": 36, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
-        "text": {"max_sentences": 5, "max_tokens": 8, "max_ingredient_tokens": 8},
+        "text": {"max_sentences": 5, "max_tokens": 8, "max_ingredient_tokens": 8, "title_terms": title_terms},
         "ranker": {"name": "tfidf"},
         "category_names": CATEGORIES,
         "files": files,
@@ -173,3 +173,16 @@ def retriever(sdk_bundle):
     from seje_sdk import Retriever
 
     return Retriever.load(sdk_bundle, backend="onnxruntime")
+
+
+@pytest.fixture(scope="session")
+def titled_bundle(tmp_path_factory) -> Path:
+    """The small bundle, marked as one whose model reads titles (features built with title_terms)."""
+    return make_bundle(tmp_path_factory.mktemp("sdk_titled") / "bundle", int8=False, title_terms=True)
+
+
+@pytest.fixture(scope="session")
+def titled_retriever(titled_bundle):
+    from seje_sdk import Retriever
+
+    return Retriever.load(titled_bundle, backend="onnxruntime")

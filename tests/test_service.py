@@ -102,7 +102,7 @@ def test_bad_uploads_get_clear_4xx_json(service, files, data, status, words):
     (b'{"recipe": {"instructions": ["Bake."]', 400, "malformed JSON"),
     (b'{"recipe": {"instructions": ["Bake."], "colour": "red"}}', 422, "body.recipe.colour: Extra inputs are not permitted"),
     (b'{"recipe": {"instructions": ["Bake."]}, "top": 3}', 422, "body.top: Extra inputs are not permitted"),
-    (b'{"recipe": {"instructions": []}}', 422, "body.recipe.instructions"),
+    (b'{"recipe": {"instructions": []}}', 422, "recipe: empty recipe"),
     (b'{"recipe": {"instructions": ["Bake."]}, "k": 500}', 422, "k=500 is too large"),
     (b'{"recipe": {"instructions": ["Bake."]}, "k": "many"}', 422, "body.k"),
 ])
@@ -182,6 +182,39 @@ def test_shutdown_finishes_the_request_in_flight(tiny_bundle, service_index, sha
     assert answer and answer[0].status_code == 200 and len(answer[0].json()["hits"]) == 5
     with pytest.raises(httpx.ConnectError):
         httpx.get(svc.url + "/health", timeout=2)
+
+
+def test_search_text_equals_sdk_and_reports_unknown_words(service, shared_retriever, tiny_data):
+    title = next(iter(titles(tiny_data).values()))
+    res = service.post("/search/text", json={"text": f"{title} zzqxv", "k": 5})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["query"] == "text" and body["target"] == "image" and body["unknown_words"] == ["zzqxv"]
+    want = shared_retriever.search(text=f"{title} zzqxv", k=5)
+    assert want.unknown_words == [["zzqxv"]]
+    same_hits(body["hits"], want[0])
+    assert all(h["thumbnail"] for h in body["hits"])
+
+
+@pytest.mark.parametrize("payload, status, message", [
+    ({"text": "   "}, 422, "text: empty text"),
+    ({"text": "zzqxv blorpf"}, 422, "none of the words"),
+    ({"text": 5}, 422, "text"),
+    ({"text": "soup", "k": 0}, 422, "k"),
+])
+def test_search_text_refuses_bad_text(service, payload, status, message):
+    res = service.post("/search/text", json=payload)
+    assert res.status_code == status and message in res.json()["error"], res.text
+
+
+def test_partial_recipe_is_a_query_and_an_empty_one_is_refused(service, shared_retriever, tiny_data):
+    recipe = json.loads((tiny_data / "layer1.json").read_text())[0]
+    partial = {"ingredients": [x["text"] for x in recipe["ingredients"]]}
+    res = service.post("/search/recipe", json={"recipe": partial, "k": 5})
+    assert res.status_code == 200, res.text
+    same_hits(res.json()["hits"], shared_retriever.search(recipes=[partial], k=5)[0])
+    res = service.post("/search/recipe", json={"recipe": {"title": " "}, "k": 5})
+    assert res.status_code == 422 and "empty recipe" in res.json()["error"], res.text
 
 
 def test_cors_preflight_and_docs_off(tiny_bundle, service_index, shared_retriever, tmp_path):

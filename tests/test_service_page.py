@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,30 @@ def browser(width: int = 1100, height: int = 900):
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 
+@contextmanager
+def search_page(bundle: Path, index: Path, retriever, form: str, k: int, fill):
+    """Open the page on a test server, `fill(driver)` the form, set its Top k, submit, wait for hit rows; yields the driver."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    config = ServiceConfig(str(bundle), str(index))
+    with ServiceThread(config, loader=lambda cfg: (retriever, read_catalog(cfg.index)), owns_retriever=False) as svc:
+        driver = browser()
+        try:
+            driver.get(svc.url + "/")
+            assert "seje" in driver.title
+            fill(driver)
+            box = driver.find_element(By.ID, f"k-{form}")
+            box.clear()
+            box.send_keys(str(k))
+            driver.find_element(By.ID, f"search-{form}").click()
+            WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#results tr.hit")))
+            yield driver
+        finally:
+            driver.quit()
+
+
 def findable_photo(retriever, data: Path) -> tuple[Path, str]:
     """A test photo whose own recipe the SDK ranks in the top K (the page must then show it), and that recipe's id."""
     owners = photo_owners(data)
@@ -45,33 +70,46 @@ def findable_photo(retriever, data: Path) -> tuple[Path, str]:
 
 def test_page_finds_the_true_recipe_in_a_real_browser(tiny_bundle, tiny_data, service_index, shared_retriever, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     photo, owner = findable_photo(shared_retriever, tiny_data)
-    config = ServiceConfig(str(tiny_bundle), str(service_index))
-    with ServiceThread(config, loader=lambda cfg: (shared_retriever, read_catalog(cfg.index)), owns_retriever=False) as svc:
-        driver = browser()
-        try:
-            driver.get(svc.url + "/")
-            assert "seje" in driver.title
-            driver.find_element(By.ID, "photo").send_keys(str(photo))
-            k = driver.find_element(By.ID, "k-photo")
-            k.clear()
-            k.send_keys(str(K))
-            driver.find_element(By.ID, "search-photo").click()
-            WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#results tr.hit")))
-            rows = driver.find_elements(By.CSS_SELECTOR, "#results tr.hit")
-            shown = [(r.find_element(By.CLASS_NAME, "id").text, r.find_element(By.CLASS_NAME, "title").text) for r in rows]
-            WebDriverWait(driver, 10).until(lambda d: d.execute_script(
-                "return [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)"))
-            driver.save_screenshot(str(tmp_path / "search_page.png"))
-        finally:
-            driver.quit()
+    with search_page(tiny_bundle, service_index, shared_retriever, "photo", K,
+                     lambda d: d.find_element(By.ID, "photo").send_keys(str(photo))) as driver:
+        rows = driver.find_elements(By.CSS_SELECTOR, "#results tr.hit")
+        shown = [(r.find_element(By.CLASS_NAME, "id").text, r.find_element(By.CLASS_NAME, "title").text) for r in rows]
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+            "return [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)"))
+        driver.save_screenshot(str(tmp_path / "search_page.png"))
     assert len(shown) == K
     assert (owner, titles(tiny_data)[owner]) in shown  # the true recipe, by id and title
     assert (tmp_path / "search_page.png").stat().st_size > 1000
     print(f"screenshot: {tmp_path / 'search_page.png'}")
+
+
+def findable_title(retriever, data: Path) -> tuple[str, str]:
+    """A test recipe whose title alone, typed as text, ranks one of its photos in the top K; (title, photo id)."""
+    owners = photo_owners(data)
+    names = titles(data)
+    for photo in photos_of(data):
+        owner = owners[photo.name]
+        hits = [i for i, _ in retriever.search(text=names[owner], k=K)[0]]
+        found = [i for i in hits if Path(str(i)).name in {p for p, o in owners.items() if o == owner}]
+        if found:
+            return names[owner], str(found[0])
+    pytest.fail(f"the tiny model ranks no test recipe's photo in its top {K} for the recipe's title")
+
+
+def test_text_box_finds_the_photo_and_names_unknown_words(tiny_bundle, tiny_data, service_index, shared_retriever, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    title, photo_id = findable_title(shared_retriever, tiny_data)
+    with search_page(tiny_bundle, service_index, shared_retriever, "text", K,
+                     lambda d: d.find_element(By.ID, "text-query").send_keys(f"{title} zzqxv")) as driver:
+        shown = [r.find_element(By.CLASS_NAME, "id").text for r in driver.find_elements(By.CSS_SELECTOR, "#results tr.hit")]
+        status = driver.find_element(By.ID, "status").text
+        driver.save_screenshot(str(tmp_path / "text_search.png"))
+    assert len(shown) == K and photo_id in shown
+    assert "not in the model's vocabulary: zzqxv" in status
 
 
 def test_page_rejected_upload_shows_no_broken_photo_and_photo_hits_carry_recipe_titles(

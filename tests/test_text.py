@@ -63,7 +63,7 @@ def test_recipe_text_accepts_layer1_dicts_and_plain_lists():
 @pytest.mark.parametrize(
     "bad, message",
     [
-        ({"title": "x", "ingredients": [], "instructions": []}, "empty recipe"),
+        ({"title": " ", "ingredients": [], "instructions": []}, "empty recipe"),
         ({"title": b"\xff\xfe", "instructions": ["a"]}, "UTF-8"),
         ("just a string", "expected a dict"),
     ],

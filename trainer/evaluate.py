@@ -263,7 +263,8 @@ def _compute_term_features(recipes: Sequence[Any], store: Any, features_dir: str
         "title": r.title, "ingredients": list(r.ingredients), "instructions": list(r.instructions)},
         where=f"recipe {i}") for i, r in enumerate(recipes)]
     ranker = store.config.get("ranker", "tfidf")
-    return term_features(texts, TermTables.load(features_dir), tagger_fn, ranker=ranker)
+    title_terms = bool(store.config.get("title_terms", False))  # features built before the option had none
+    return term_features(texts, TermTables.load(features_dir), tagger_fn, ranker=ranker, title_terms=title_terms)
 
 
 def embed_recipes_torch(model: Any, recipes: Sequence[Any], store: Any, batch_size: int = 64,

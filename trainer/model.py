@@ -253,6 +253,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[SejeModel, dict]
             raise DataError(f"run {run_dir}: missing {path.relative_to(run_dir)}; train it with `seje-train fit --data DATA_DIR --features FEATURES_DIR --out {run_dir}`")
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config.setdefault("whiten_sentences", False)  # runs saved before the option fed them raw
+    config.setdefault("field_dropout", 0.0)  # runs saved before the option trained on whole recipes
     features_dir = Path(config["features_dir"])
     if not features_dir.is_dir():
         raise DataError(f"run {run_dir}: its FEATURES_DIR {features_dir} (config.json features_dir) is missing")

@@ -32,6 +32,7 @@ from trainer.data.validate import check_dataset
 from trainer.datasets import (PairSplit, PixelPairs, cache_backbone_features, category_features, load_split,
                               recipe_tensors)
 from trainer.evaluate import bag_metrics, selection_score
+from trainer.field_dropout import FieldDropout
 from trainer.losses import Discriminator, alignment_loss, category_loss, critic_loss, triplet_loss
 from trainer.model import SejeModel, build_model, load_trained_state, trained_state
 
@@ -171,6 +172,9 @@ class Trainer:
         self.val_split = load_split(data_dir, self.store, "val", 1)
         self.train_recipes = recipe_tensors(self.store, self.train_split.rows, int(self.store.config["max_sentences"]))
         self.val_recipes = recipe_tensors(self.store, self.val_split.rows, int(self.store.config["max_sentences"]))
+        self.field_dropout = (FieldDropout.build(cfg.field_dropout, self.train_recipes.terms, data_dir, features_dir,
+                                                 self.store, self.train_split.recipe_ids, cfg.seed)
+                              if cfg.field_dropout > 0 else None)
         self.train_cat, self.train_offsets = category_features(self.store, self.train_split)
         self.val_cat, _ = category_features(self.store, self.val_split)
         self.cached = cfg.freeze_backbone
@@ -228,11 +232,17 @@ class Trainer:
             raise InputError(f"training split has {n} recipes: too few for a batch of pairs")
         return order, image, view, batch
 
-    def batch_inputs(self, idx: np.ndarray, image: np.ndarray, view: np.ndarray, pixels: Tensor | None) -> list[Tensor]:
-        """Local batch tensors: image input (cached features or pixels), category feature, recipe, labels."""
+    def batch_inputs(self, idx: np.ndarray, image: np.ndarray, view: np.ndarray, pixels: Tensor | None,
+                     fields: np.ndarray | None = None) -> list[Tensor]:
+        """Local batch tensors: image input (cached features or pixels), category feature, recipe, labels.
+
+        `fields`: the epoch's field masks (field dropout); recipes lose the fields outside theirs.
+        """
         flat = self.train_offsets[idx].numpy() + image[idx]
         image_input = self.train_feats[flat, view[idx]] if self.cached else pixels
         vectors, counts, terms = self.train_recipes.batch(torch.from_numpy(idx))
+        if fields is not None:
+            counts, terms = self.field_dropout.apply(idx, fields, counts)
         labels = torch.from_numpy(self.train_split.labels[idx])
         return [t.to(self.device) for t in (image_input, self.train_cat[flat], vectors, counts, terms, labels)]
 
@@ -258,13 +268,14 @@ class Trainer:
         local = D.local_slice(batch, self.info)
         batches = [order[s * batch:(s + 1) * batch][local] for s in range(first, len(order) // batch)]
         pixels = self.pixel_batches(batches, image, epoch)
+        fields = self.field_dropout.masks(epoch, len(order)) if self.field_dropout is not None else None
         self.model.train()
         totals: dict[str, float] = {}
         bar = progress_bar(enumerate(batches, start=first), total=len(batches), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
                    leave=False, disable=not self.info.is_main)
         for step, idx in bar:
             torch.manual_seed(self.cfg.seed * 1_000_003 + epoch * 10_007 + step)
-            logged = self.train_step(self.batch_inputs(idx, image, view, next(pixels)))
+            logged = self.train_step(self.batch_inputs(idx, image, view, next(pixels), fields))
             for k, v in logged.items():
                 totals[k] = totals.get(k, 0.0) + v
             self.schedule.step = step + 1
@@ -406,7 +417,7 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
     if resume:
         if not (out_dir / "checkpoints" / "last.pt").is_file():
             raise InputError(f"--resume: {out_dir} has no checkpoints/last.pt to continue from")
-        base = json.loads(saved.read_text(encoding="utf-8"))
+        base = {"field_dropout": 0.0, **json.loads(saved.read_text(encoding="utf-8"))}  # runs saved before the option
         cfg = config_from_dict({**base, **(overrides or {})})
         resolve_config(cfg.preset, overrides=overrides)  # unknown override keys are still refused by name
     else:

@@ -129,7 +129,9 @@ def _records(rows: Iterator[Any], modality: str, base: Path) -> Iterator[Item]:
             yield Item(pos, str(pos), "", "", f"expected a JSON object, got {type(row).__name__}")
         elif modality == "recipe":
             rid = str(row.get("id", pos))
-            yield Item(pos, rid, json.dumps(row, ensure_ascii=False), str(row.get("title") or ""))
+            bad = _recipe_problem(row, pos)
+            title = row.get("title") if isinstance(row.get("title"), str) else ""
+            yield Item(pos, rid, "" if bad else json.dumps(row, ensure_ascii=False), title, bad)
         else:
             raw = row.get("path", row.get("image"))
             if not isinstance(raw, str) or not raw:
@@ -137,6 +139,17 @@ def _records(rows: Iterator[Any], modality: str, base: Path) -> Iterator[Item]:
                 continue
             path = (base / raw).resolve() if not os.path.isabs(raw) else Path(raw)
             yield Item(pos, str(row.get("id", raw)), str(path), str(path), "" if path.is_file() else f"image file not found: {path}")
+
+
+def _recipe_problem(row: dict, pos: int) -> str:
+    """Why a recipe row cannot be embedded (the SDK's field checks, run before any shard work), or ""."""
+    from seje_sdk.recipe import parse_recipes
+
+    try:
+        parse_recipes([row], start=pos)
+    except InputError as e:
+        return str(e)
+    return ""
 
 
 def _recipe1m_images(folder: Path) -> Iterator[Item]:

@@ -32,7 +32,7 @@ from seje_sdk.service.items import install_items
 from seje_sdk.service.metrics import ServiceMetrics
 from seje_sdk.service.page import docs_html, page_html
 from seje_sdk.service.schemas import (EmbedOut, Hit, ImageTooLarge, RecipeEmbed, RecipeSearch, SearchOut,
-                                      check_image_header)
+                                      TextSearch, check_image_header)
 from seje_sdk.version import __version__
 
 log = logging.getLogger("seje.service")
@@ -204,14 +204,14 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
             raise InputError(f"k={k} is too large: at most {min(cfg.max_k, size)} "
                              f"(the {target} index holds {size}, the service limit is {cfg.max_k})")
 
-    def hits_out(query: str, k: int, hits: list[tuple[Any, float]]) -> SearchOut:
-        target = TARGET[query]
+    def hits_out(query: str, k: int, hits: list[tuple[Any, float]], unknown_words: list[str] | None = None) -> SearchOut:
+        target = TARGET["recipe" if query == "text" else query]
         out = []
         for rank, (item_id, score) in enumerate(hits, 1):
             row = state.row(target, item_id)
             thumb = f"/thumbnail?modality={target}&id={quote(str(item_id), safe='')}" if row.get("path") else None
             out.append(Hit(rank=rank, id=item_id, score=score, title=row.get("title"), thumbnail=thumb))
-        return SearchOut(query=query, target=target, k=k, hits=out)
+        return SearchOut(query=query, target=target, k=k, hits=out, unknown_words=unknown_words)
 
     async def read_upload(upload: UploadFile, field: str = "image") -> tuple[bytes, int]:
         """The upload's bytes and decoded size in pixels (read from its header: nothing is decoded here)."""
@@ -286,6 +286,15 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         check_k(body.k, "image")
         plain = body.recipe.to_sdk(cfg.max_recipe_chars)
         return hits_out("recipe", body.k, (await answers(batcher.enqueue("recipe", [plain], body.k), ["recipe"]))[0])
+
+    @app.post("/search/text", response_model=SearchOut, summary="Top-k photos for typed words (a title-only recipe)")
+    async def search_text(body: TextSearch, batcher: Batcher = Depends(running)):
+        check_k(body.k, "image")
+        from seje_sdk.text_query import text_queries
+
+        query = text_queries(body.text, state.retriever.tables.vocab, state.retriever.bundle.title_terms)[0]
+        hits = (await answers(batcher.enqueue("recipe", [query.recipe], body.k), ["text"]))[0]
+        return hits_out("text", body.k, hits, query.unknown_words)
 
     @app.post("/embed/image", response_model=EmbedOut, summary="Embeddings of uploaded photos")
     async def embed_image(images: list[UploadFile] = File(...), batcher: Batcher = Depends(running)):

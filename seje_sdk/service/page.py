@@ -1,6 +1,6 @@
 """The search page served at GET /: plain HTML and a little JavaScript, no build step.
 
-Upload a food photo (finds recipes) or paste a recipe (finds photos); the page calls the same
+Upload a food photo (finds recipes), type a few words or paste a recipe (find photos); the page calls the same
 JSON endpoints as any client and shows rank, title, score and a thumbnail per hit.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ PAGE = """<!doctype html>
   h1 { font-size: 1.4rem; margin-bottom: .2rem; } .sub { color: #666; margin-top: 0; }
   .forms { display: flex; gap: 1.5rem; flex-wrap: wrap; }
   form { flex: 1 1 22rem; border: 1px solid #ddd; border-radius: 8px; padding: .8rem 1rem; }
+  form.wide { margin-bottom: 1.5rem; }
   label { display: block; font-size: .85rem; color: #555; margin: .5rem 0 .2rem; }
   textarea, input[type=text] { width: 100%; box-sizing: border-box; font: inherit; }
   button { margin-top: .7rem; padding: .4rem 1rem; font: inherit; cursor: pointer; }
@@ -27,9 +28,16 @@ PAGE = """<!doctype html>
 </head>
 <body>
 <h1>seje: cross-modal food retrieval</h1>
-<p class="sub">A photo finds recipes; a recipe finds photos. <span id="index-info"></span></p>
+<p class="sub">A photo finds recipes; words or a recipe find photos. <span id="index-info"></span></p>
 <p class="sub"><label for="api-key" style="display:inline">API key (only if the service asks for one)</label>
   <input id="api-key" type="password" size="28" autocomplete="off"></p>
+<form id="text-form" class="wide">
+  <label for="text-query"><strong>Search photos by text</strong></label>
+  <input id="text-query" type="text" placeholder="spicy chicken curry" required>
+  <label for="k-text">Top k</label>
+  <input id="k-text" type="number" min="1" value="5">
+  <div><button id="search-text" type="submit">Find photos</button></div>
+</form>
 <div class="forms">
   <form id="photo-form">
     <strong>Search by photo</strong>
@@ -47,7 +55,7 @@ PAGE = """<!doctype html>
     <label for="recipe-ingredients">Ingredients, one per line</label>
     <textarea id="recipe-ingredients" rows="3"></textarea>
     <label for="recipe-instructions">Instructions, one step per line</label>
-    <textarea id="recipe-instructions" rows="3" required></textarea>
+    <textarea id="recipe-instructions" rows="3"></textarea>
     <label for="k-recipe">Top k</label>
     <input id="k-recipe" type="number" min="1" value="5">
     <div><button id="search-recipe" type="submit">Find photos</button></div>
@@ -83,7 +91,8 @@ function show(answer) {
     body.appendChild(row);
   }
   $("results").hidden = false;
-  status(`top ${answer.hits.length} ${answer.target}s for your ${answer.query}`, false);
+  const unknown = (answer.unknown_words || []).length ? ` (not in the model's vocabulary: ${answer.unknown_words.join(", ")})` : "";
+  status(`top ${answer.hits.length} ${answer.target}s for your ${answer.query}${unknown}`, false);
 }
 
 const auth = () => { const key = $("api-key").value.trim(); return key ? { "X-API-Key": key } : {}; };
@@ -124,6 +133,12 @@ $("photo-form").addEventListener("submit", (event) => {
   form.append("image", $("photo").files[0]);
   form.append("k", $("k-photo").value);
   ask("/search/image", { method: "POST", body: form });
+});
+
+$("text-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  ask("/search/text", { method: "POST", headers: { "content-type": "application/json" },
+                        body: JSON.stringify({ text: $("text-query").value, k: Number($("k-text").value) }) });
 });
 
 $("recipe-form").addEventListener("submit", (event) => {

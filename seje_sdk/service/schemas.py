@@ -23,12 +23,16 @@ Line = Union[str, TextItem]
 
 
 class RecipeIn(Strict):
-    """A recipe: title, ingredient lines, instruction lines (plain strings or Recipe1M {"text": ...} items)."""
+    """A recipe: title, ingredient lines, instruction lines (plain strings or Recipe1M {"text": ...} items).
+
+    Any one or two of the three may be missing (a partial recipe is a query); the SDK's
+    seje_sdk.recipe.validate_recipe refuses a recipe with none.
+    """
 
     id: Union[str, int, None] = None
     title: str = ""
     ingredients: list[Line] = Field(default_factory=list)
-    instructions: list[Line] = Field(min_length=1)
+    instructions: list[Line] = Field(default_factory=list)
 
     def to_sdk(self, max_chars: int) -> dict[str, Any]:
         """The plain dict the SDK embeds; refuses recipes longer than `max_chars` characters in all."""
@@ -38,11 +42,21 @@ class RecipeIn(Strict):
         size = len(plain["title"]) + sum(map(len, plain["ingredients"])) + sum(map(len, plain["instructions"]))
         if size > max_chars:
             raise InputError(f"recipe: {size} characters, the limit is {max_chars}")
+        from seje_sdk.recipe import validate_recipe
+
+        validate_recipe(plain, "recipe")  # the SDK's one check (an empty recipe is refused here, with 422)
         return plain
 
 
 class RecipeSearch(Strict):
     recipe: RecipeIn
+    k: int = Field(default=5, ge=1)
+
+
+class TextSearch(Strict):
+    """Typed words ("spicy chicken curry"), searched as a title-only recipe."""
+
+    text: str
     k: int = Field(default=5, ge=1)
 
 
@@ -63,6 +77,7 @@ class SearchOut(BaseModel):
     target: str
     k: int
     hits: list[Hit]
+    unknown_words: list[str] | None = None  # text queries: words outside the model's vocabulary
 
 
 class EmbedOut(BaseModel):

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import ijson
-
 from seje_sdk.errors import DataError
+from seje_sdk.extras import require_extra
 from trainer.data.classes import read_classes
 
 log = logging.getLogger(__name__)
@@ -102,6 +101,9 @@ def _require(data_dir: Path, name: str) -> Path:
 
 def _stream(path: Path) -> Iterator[tuple[int, Any]]:
     """(index, record) for each item of the top-level JSON list in `path`; clear errors on bad JSON."""
+    require_extra(f"reading {path.name}", "train", modules=("ijson",))  # imported here: `seje-train --help` needs no ijson
+    import ijson
+
     with open(path, "rb") as f:
         head = f.read(4096).lstrip()
         if not head.startswith(b"["):

