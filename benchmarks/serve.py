@@ -230,11 +230,16 @@ def serve_markdown(report: dict[str, Any]) -> str:
     ])
 
 
-def write_serve_report(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
-    """serve.json and serve.md in out_dir, atomically."""
+def write_json_and_markdown(report: dict[str, Any], markdown: str, out_dir: str | os.PathLike, stem: str) -> dict[str, Path]:
+    """STEM.json and STEM.md in out_dir, each written atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "serve.json", report)
-    with atomic_file(out / "serve.md", "w") as f:
-        f.write(serve_markdown(report) + "\n")
-    return {"json": out / "serve.json", "markdown": out / "serve.md"}
+    write_json(out / f"{stem}.json", report)
+    with atomic_file(out / f"{stem}.md", "w") as f:
+        f.write(markdown + "\n")
+    return {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md"}
+
+
+def write_serve_report(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
+    """serve.json and serve.md in out_dir, atomically."""
+    return write_json_and_markdown(report, serve_markdown(report), out_dir, "serve")

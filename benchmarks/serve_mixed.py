@@ -19,8 +19,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks.serve import ServeBenchConfig, load_queries, start_service, stop_service
-from seje_sdk.io import atomic_file, write_json
+from benchmarks.serve import ServeBenchConfig, load_queries, start_service, stop_service, write_json_and_markdown
 from seje_sdk.service.config import ServiceConfig
 
 
@@ -126,9 +125,4 @@ def mixed_markdown(report: dict[str, Any]) -> str:
 
 def write_mixed_report(report: dict[str, Any], out_dir: str) -> dict[str, Path]:
     """serve_mixed.json and serve_mixed.md in out_dir, atomically."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "serve_mixed.json", report)
-    with atomic_file(out / "serve_mixed.md", "w") as f:
-        f.write(mixed_markdown(report) + "\n")
-    return {"json": out / "serve_mixed.json", "markdown": out / "serve_mixed.md"}
+    return write_json_and_markdown(report, mixed_markdown(report), out_dir, "serve_mixed")
