@@ -33,7 +33,6 @@ from seje_sdk.indexes import INDEX_KINDS
 from seje_sdk.service.config import ServiceConfig
 
 
-
 def _load(bundle: str, backend: str, precision: str, index: str = "exact"):
     from seje_sdk.retriever import Retriever
 
