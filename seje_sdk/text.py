@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -66,12 +66,6 @@ class RecipeText:
     ingredients: tuple[str, ...] = ()
     instructions: tuple[str, ...] = ()
 
-    @classmethod
-    def from_any(cls, obj: Any, where: str = "recipe") -> "RecipeText":
-        """Accept a Recipe1M layer1 dict ({'text': ...} items), a dict of plain string lists, or a RecipeText."""
-        from seje_sdk.recipe import validate_recipe  # the one validation layer (it imports this module)
-
-        return validate_recipe(obj, where)
 
 
 @dataclass

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from seje_sdk.errors import InputError
+from seje_sdk.recipe import validate_recipe
 from seje_sdk.text import (
     EOS_ID,
     PAD_ID,
@@ -57,7 +58,7 @@ def test_encode_sentences_pads_and_truncates():
 def test_recipe_text_accepts_layer1_dicts_and_plain_lists():
     layer1 = {"title": "Soup", "ingredients": [{"text": "1 onion"}], "instructions": [{"text": "Chop."}]}
     plain = {"title": "Soup", "ingredients": ["1 onion"], "instructions": ["Chop."]}
-    assert RecipeText.from_any(layer1) == RecipeText.from_any(plain)
+    assert validate_recipe(layer1) == validate_recipe(plain)
 
 
 @pytest.mark.parametrize(
@@ -70,5 +71,5 @@ def test_recipe_text_accepts_layer1_dicts_and_plain_lists():
 )
 def test_recipe_text_rejects_bad_input_with_position(bad, message):
     with pytest.raises(InputError, match=message) as err:
-        RecipeText.from_any(bad, where="recipes[3]")
+        validate_recipe(bad, where="recipes[3]")
     assert "recipes[3]" in str(err.value)

@@ -248,7 +248,7 @@ def _compute_term_features(recipes: Sequence[Any], store: Any, features_dir: str
     import torch
 
     from seje_sdk.terms import TermTables, term_features
-    from seje_sdk.text import RecipeText
+    from seje_sdk.recipe import validate_recipe
     from trainer.features.tagger import load_tagger
 
     if features_dir is None:
@@ -259,7 +259,7 @@ def _compute_term_features(recipes: Sequence[Any], store: Any, features_dir: str
         with torch.inference_mode():
             return tagger(torch.from_numpy(tokens), torch.from_numpy(lengths)).numpy()
 
-    texts = [RecipeText.from_any(r if isinstance(r, dict) else {
+    texts = [validate_recipe(r if isinstance(r, dict) else {
         "title": r.title, "ingredients": list(r.ingredients), "instructions": list(r.instructions)},
         where=f"recipe {i}") for i, r in enumerate(recipes)]
     ranker = store.config.get("ranker", "tfidf")
