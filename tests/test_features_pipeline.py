@@ -78,7 +78,8 @@ def test_sdk_reproduces_term_features_with_onnx_tagger(tiny_features, store, rec
     onnx_fn = lambda t, n: sess.run(None, {"tokens": t, "lengths": n})[0]  # noqa: E731
     tables = TermTables.load(tiny_features)  # the same files a bundle's tables/ holds
     picked = recipes[:40]
-    got = term_features([as_text(r) for r in picked], tables, onnx_fn, store.config["ranker"])
+    got = term_features([as_text(r) for r in picked], tables, onnx_fn, store.config["ranker"],
+                        title_terms=store.config["title_terms"])
     want = store.term_features[[store.index_of(r.id) for r in picked]]
     np.testing.assert_allclose(got, want, atol=1e-5)
 

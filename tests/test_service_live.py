@@ -143,8 +143,8 @@ def test_http_writes_are_read_back_and_searchable(tiny_bundle, tiny_data, index_
             assert client.delete("/items/image/upload-1").status_code == 404
             hits = client.post("/search/recipe", json={"recipe": _recipe(1), "k": size - 1}).json()["hits"]
             assert "upload-1" not in {h["id"] for h in hits}
-            bad = client.put("/items/recipe/x", json={"title": "no steps"})
-            assert bad.status_code == 422 and "instructions" in bad.json()["error"]
+            bad = client.put("/items/recipe/x", json={"title": "no steps", "ingredients": 5})
+            assert bad.status_code == 422 and "ingredients" in bad.json()["error"]
             assert client.get("/items/video/x").status_code == 404
     finally:
         proc.send_signal(signal.SIGTERM)
