@@ -27,13 +27,14 @@ from trainer.data.import_rows import parse_row
 from trainer.data.import_writer import LayoutWriter, LINKS
 from trainer.data.sources import Source, iter_photos, iter_rows, open_source
 from trainer.data.split import PARTITIONS, SplitResult, assign_partitions
+from trainer.data.synth import LAYOUT as RECIPE1M_LAYOUT, check_replaceable
 from trainer.data.staging import Staging
 from trainer.data.title_categories import CategoryConfig, TitleMatcher, derive_categories, given_categories
 from trainer.data.unseen_words import recipe_tokens, unseen_word_collisions
 from trainer.data.validate import ValidationConfig
 
 REPORT, PROBLEMS = "import_report.json", "import_problems.jsonl"
-LAYOUT = {"layer1.json", "layer2.json", "det_ingrs.json", "classes1M.pkl", "images", REPORT, PROBLEMS}
+LAYOUT = {*RECIPE1M_LAYOUT, REPORT, PROBLEMS}
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def import_collection(source: str | os.PathLike, out_dir: str | os.PathLike, ima
         raise InputError(f"--link {cfg.link!r}: choose one of {LINKS}")
     src = open_source(source, images_root)
     out = Path(out_dir)
-    _check_replaceable(out)
+    check_replaceable(out, LAYOUT, "--out")
     with atomic_dir(out) as tmp:
         staging = Staging(tmp)
         try:
@@ -178,13 +179,3 @@ def _tokens_of(staging: Staging, split: SplitResult, partition: str) -> Iterator
     k = PARTITIONS.index(partition)
     return (recipe_tokens(*payload) for n, _, _, payload in staging.rows() if split.partition[n] == k)
 
-
-def _check_replaceable(out: Path) -> None:
-    """Replacing an earlier import is fine; replacing a folder that holds anything else is refused."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder; choose another --out")
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in LAYOUT)
-        if foreign:
-            raise InputError(f"{out}: refusing to replace a folder that holds more than an imported dataset "
-                             f"(found {foreign[:5]}); choose an empty or new --out")

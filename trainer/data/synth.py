@@ -92,7 +92,7 @@ def generate(
         raise ValueError(f"n_recipes must be >= 1, got {n_recipes}")
     if image_size < 32:
         raise ValueError(f"image_size must be >= 32 px, got {image_size}")
-    _check_replaceable(Path(out_dir))
+    check_replaceable(Path(out_dir))
     start = time.perf_counter()
     names = {0: BACKGROUND, **{i + 1: d.name for i, d in enumerate(DISHES)}}
     layer1, layer2, det_ingrs, class_of = [], [], [], {}
@@ -138,16 +138,16 @@ def generate(
     return _stats(layer1, layer2, class_of, names, n_images, n_bytes, time.perf_counter() - start)
 
 
-def _check_replaceable(out_dir: Path) -> None:
-    """Replacing a previous dataset is fine; replacing a folder that holds anything else is refused."""
+def check_replaceable(out_dir: Path, layout: set[str] = LAYOUT, option: str = "OUT_DIR") -> None:
+    """Replacing a previous dataset is fine; replacing a folder that holds anything beyond `layout` is refused."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder; choose another OUT_DIR")
+        raise InputError(f"{out_dir}: exists and is not a folder; choose another {option}")
     if out_dir.is_dir():
-        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in LAYOUT)
+        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in layout)
         if foreign:
             raise InputError(
                 f"{out_dir}: refusing to replace a folder that holds more than a Recipe1M-layout dataset "
-                f"(found {foreign[:5]}); choose an empty or new OUT_DIR"
+                f"(found {foreign[:5]}); choose an empty or new {option}"
             )
 
 
