@@ -41,9 +41,9 @@ def validate_recipe(obj: Any, where: str = "recipe") -> RecipeText:
         recipe = obj
     elif isinstance(obj, dict):
         recipe = RecipeText(
-            title=" ".join(_lines(obj.get("title"), f"{where}.title")),
-            ingredients=_lines(obj.get("ingredients"), f"{where}.ingredients", split=str.splitlines),
-            instructions=_lines(obj.get("instructions"), f"{where}.instructions", split=split_sentences),
+            title=" ".join(field_lines(obj.get("title"), f"{where}.title")),
+            ingredients=field_lines(obj.get("ingredients"), f"{where}.ingredients", split=str.splitlines),
+            instructions=field_lines(obj.get("instructions"), f"{where}.instructions", split=split_sentences),
         )
     else:
         raise InputError(f"{where}: expected a dict with title/ingredients/instructions, got {type(obj).__name__}")
@@ -52,7 +52,7 @@ def validate_recipe(obj: Any, where: str = "recipe") -> RecipeText:
     return recipe
 
 
-def _lines(value: Any, where: str, split: Callable[[str], list[str]] = lambda s: [s]) -> tuple[str, ...]:
+def field_lines(value: Any, where: str, split: Callable[[str], list[str]] = lambda s: [s]) -> tuple[str, ...]:
     """One field's non-empty text lines; a single string is split by `split` (lines, sentences)."""
     if value is None:
         return ()

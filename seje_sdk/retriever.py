@@ -112,13 +112,7 @@ class Retriever:
     # --- embedding (seje_sdk/embedder.py) -------------------------------------------------
     def iter_image_batches(self, images: Iterable[Any], batch_size: int = 64, show_progress: bool = False,
                            on_error: str = "raise") -> Iterator[EmbedResult]:
-        """Stream embeddings: one EmbedResult per batch (positions count from the start of `images`).
-
-        Decoding runs in a thread pool one batch ahead of inference, so a generator of a million
-        paths is embedded in constant memory.
-
-        >>> for part in r.iter_image_batches(path_generator, batch_size=256): save(part.vectors)   # doctest: +SKIP
-        """
+        """Stream embeddings, one EmbedResult per batch, in constant memory (Embedder.iter_image_batches)."""
         return self._embedder.iter_image_batches(images, batch_size, show_progress, on_error)
 
     def embed_images(self, images: Iterable[Any], batch_size: int = 64, show_progress: bool = False,

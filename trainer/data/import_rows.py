@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seje_sdk.errors import InputError
+from seje_sdk.recipe import field_lines
+
 PARTITION_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                    "dev": "val", "test": "test", "testing": "test"}
 _IMAGE_SEPARATORS = re.compile(r"[;|\n]")
@@ -51,28 +54,19 @@ class ImportedRecipe:
 
 
 def text_lines(value: Any) -> list[str] | None:
-    """Lines of an ingredients/instructions field; None when the value has an unusable type."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped.startswith("["):
-            try:
-                value = json.loads(stripped)
-            except json.JSONDecodeError:
-                return [s.strip() for s in value.splitlines() if s.strip()]
-        else:
-            return [s.strip() for s in value.splitlines() if s.strip()]
-    if not isinstance(value, (list, tuple)):
+    """Lines of an ingredients/instructions field; None when the value has an unusable type.
+
+    A CSV cell may hold a JSON list; otherwise the SDK's one validation layer reads the field.
+    """
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value.strip())
+        except json.JSONDecodeError:
+            pass
+    try:
+        return list(field_lines(value, "field", split=str.splitlines))
+    except InputError:
         return None
-    out = []
-    for item in value:
-        text = item.get("text") if isinstance(item, dict) else item
-        if not isinstance(text, str):
-            return None
-        if text.strip():
-            out.append(text.strip())
-    return out
 
 
 def photo_refs(value: Any) -> list[Any]:
