@@ -29,7 +29,7 @@ class FeatureConfig:
     word_vectors: str = "word2vec"
     fasttext_min_n: int = 3
     fasttext_max_n: int = 6
-    fasttext_buckets: int = 200_000  # gensim's default is 2M; 200k x 300 float32 = 240 MB -> ~60k rows used here
+    fasttext_buckets: int = 50_000  # gensim's default is 2M (2.4 GB at 300-d); 50k x 300 float32 = 60 MB in the bundle
     # Skip-instructions sentence encoder (encoder-decoder LSTM predicting the next sentence).
     # paper: 1024. Measured on the shared 2-core box (batch 64, 16 tokens): 1024-d 7 s/step, 512-d 2.4 s,
     # 256-d 1.0 s; 256 keeps the cpu preset's skip-instructions stage within a few minutes.
@@ -82,6 +82,8 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if self.word_vectors not in WORD_VECTORS:
             raise InputError(f"config: word_vectors must be one of {WORD_VECTORS}, got {self.word_vectors!r}")
+        if self.word_vectors == "fasttext" and self.w2v_file:
+            raise InputError("config: word_vectors 'fasttext' trains its own vectors; drop w2v_file (a word2vec file has no subwords)")
         if self.word_vectors == "fasttext" and not 1 <= self.fasttext_min_n <= self.fasttext_max_n:
             raise InputError(f"config: fasttext n-gram range must satisfy 1 <= min_n <= max_n, got {self.fasttext_min_n}..{self.fasttext_max_n}")
         if self.ranker not in RANKERS:

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from seje_sdk.errors import InputError
+from seje_sdk.io import save_npy, write_json
 from seje_sdk.terms import join_phrases
 from seje_sdk.text import SPECIALS, UNK_ID, RecipeText, Vocab, tokenize
 
@@ -51,6 +52,31 @@ def train_word2vec(corpus: Sequence[list[str]], cfg: FeatureConfig):
     if len(model.wv) == 0:
         raise InputError(f"word2vec: no token occurs {cfg.w2v_min_count}+ times; lower w2v_min_count")
     return model
+
+
+def train_fasttext(corpus: Sequence[list[str]], cfg: FeatureConfig):
+    """gensim FastText skip-gram on the same corpus, with character n-grams min_n..max_n; deterministic like Word2vec."""
+    from gensim.models import FastText
+
+    if not corpus:
+        raise InputError("fasttext: the training partition has no text; check the dataset's layer1.json")
+    logging.getLogger("gensim").setLevel(logging.WARNING)
+    model = FastText(
+        sentences=list(corpus), vector_size=cfg.word_dim, window=cfg.w2v_window, min_count=cfg.w2v_min_count,
+        sg=1, workers=1, seed=cfg.seed, epochs=cfg.w2v_epochs, min_n=cfg.fasttext_min_n, max_n=cfg.fasttext_max_n,
+        bucket=cfg.fasttext_buckets,
+    )
+    if len(model.wv) == 0:
+        raise InputError(f"fasttext: no token occurs {cfg.w2v_min_count}+ times; lower w2v_min_count")
+    return model
+
+
+def save_subwords(kv, folder: Path) -> dict[str, int]:
+    """The n-gram bucket table and its settings as plain files (subwords.npy, subwords.json) for the SDK."""
+    meta = {"min_n": int(kv.min_n), "max_n": int(kv.max_n), "buckets": int(kv.bucket), "hash": "fasttext-fnv1a-signed-bytes"}
+    save_npy(folder / "subwords.npy", np.asarray(kv.vectors_ngrams, dtype=np.float32))
+    write_json(folder / "subwords.json", meta)
+    return meta
 
 
 def load_word2vec_file(path: str | Path):
