@@ -23,9 +23,9 @@ UNSEEN = ["gulabkhas", "kesar", "brinjals", "4", "6", "crèmes", "日本酒", "a
 @pytest.fixture(scope="module")
 def model():
     from trainer.features.config import FeatureConfig
-    from trainer.features.word2vec import train_fasttext
+    from trainer.features.word2vec import train_word2vec
 
-    return train_fasttext(CORPUS, FeatureConfig(word_dim=16, w2v_min_count=2, w2v_window=3, word_vectors="fasttext",
+    return train_word2vec(CORPUS, FeatureConfig(word_dim=16, w2v_min_count=2, w2v_window=3, word_vectors="fasttext",
                                                 fasttext_buckets=2003))
 
 

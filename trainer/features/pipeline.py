@@ -196,8 +196,7 @@ def _word2vec(train, phrases, cfg: FeatureConfig, out: Path) -> tuple[Vocab, np.
         cfg = dataclasses.replace(cfg, word_dim=kv.vector_size)  # the file decides the width
         kv.save(str(out / "word2vec.model"))
     else:
-        train_fn = word2vec.train_fasttext if cfg.word_vectors == "fasttext" else word2vec.train_word2vec
-        model = train_fn(word2vec.build_corpus((as_text(r) for r in train), phrases), cfg)
+        model = word2vec.train_word2vec(word2vec.build_corpus((as_text(r) for r in train), phrases), cfg)
         model.save(str(out / "word2vec.model"))
         kv = model.wv
         if cfg.word_vectors == "fasttext":

@@ -39,35 +39,25 @@ def build_corpus(recipes: Iterable[RecipeText], phrases: dict[tuple[str, ...], s
 
 
 def train_word2vec(corpus: Sequence[list[str]], cfg: FeatureConfig):
-    """gensim skip-gram (sg=1), deterministic: one worker and a fixed seed."""
-    from gensim.models import Word2Vec
+    """gensim skip-gram (sg=1), deterministic: one worker and a fixed seed.
 
+    word_vectors "fasttext": gensim FastText on the same corpus with character n-grams
+    fasttext_min_n..fasttext_max_n hashed into fasttext_buckets rows, so unseen words get a vector.
+    """
+    from gensim.models import FastText, Word2Vec
+
+    name = cfg.word_vectors
     if not corpus:
-        raise InputError("word2vec: the training partition has no text; check the dataset's layer1.json")
+        raise InputError(f"{name}: the training partition has no text; check the dataset's layer1.json")
     logging.getLogger("gensim").setLevel(logging.WARNING)
-    model = Word2Vec(
-        sentences=list(corpus), vector_size=cfg.word_dim, window=cfg.w2v_window, min_count=cfg.w2v_min_count,
-        sg=1, workers=1, seed=cfg.seed, epochs=cfg.w2v_epochs,
-    )
+    common = dict(sentences=list(corpus), vector_size=cfg.word_dim, window=cfg.w2v_window, min_count=cfg.w2v_min_count,
+                  sg=1, workers=1, seed=cfg.seed, epochs=cfg.w2v_epochs)
+    if name == "fasttext":
+        model = FastText(**common, min_n=cfg.fasttext_min_n, max_n=cfg.fasttext_max_n, bucket=cfg.fasttext_buckets)
+    else:
+        model = Word2Vec(**common)
     if len(model.wv) == 0:
-        raise InputError(f"word2vec: no token occurs {cfg.w2v_min_count}+ times; lower w2v_min_count")
-    return model
-
-
-def train_fasttext(corpus: Sequence[list[str]], cfg: FeatureConfig):
-    """gensim FastText skip-gram on the same corpus, with character n-grams min_n..max_n; deterministic like Word2vec."""
-    from gensim.models import FastText
-
-    if not corpus:
-        raise InputError("fasttext: the training partition has no text; check the dataset's layer1.json")
-    logging.getLogger("gensim").setLevel(logging.WARNING)
-    model = FastText(
-        sentences=list(corpus), vector_size=cfg.word_dim, window=cfg.w2v_window, min_count=cfg.w2v_min_count,
-        sg=1, workers=1, seed=cfg.seed, epochs=cfg.w2v_epochs, min_n=cfg.fasttext_min_n, max_n=cfg.fasttext_max_n,
-        bucket=cfg.fasttext_buckets,
-    )
-    if len(model.wv) == 0:
-        raise InputError(f"fasttext: no token occurs {cfg.w2v_min_count}+ times; lower w2v_min_count")
+        raise InputError(f"{name}: no token occurs {cfg.w2v_min_count}+ times; lower w2v_min_count")
     return model
 
 
