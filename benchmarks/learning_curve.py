@@ -77,6 +77,7 @@ class CurveConfig:
     out: Path = Path("benchmarks/results")
     stem: str = "learning_curve"
     data_seed: int = 0
+    report_only: bool = False  # tabulate the runs already finished under `work`; train nothing
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.options if o not in OPTIONS]
@@ -210,18 +211,23 @@ def run_curve(cfg: CurveConfig, command: str) -> dict[str, Any]:
     report: dict[str, Any] = {"kind": "learning_curve", "command": command, "status": "running", "options": list(cfg.options),
                               "sizes": list(cfg.sizes), "seeds": list(cfg.seeds), "load_at_start": environment()["load"],
                               "features_s": {}, "runs": [], "rows": [], "environment": environment()}
+    missing = []
     for n in sorted(cfg.sizes):
-        data = ensure_data(cfg, n)
+        data = cfg.work / f"data-{n}" if cfg.report_only else ensure_data(cfg, n)
         for name in cfg.options:
             option = OPTIONS[name]
-            feats, secs = ensure_features(cfg, n, data, option)
+            feats, secs = (None, None) if cfg.report_only else ensure_features(cfg, n, data, option)
             if secs is not None:
                 report["features_s"][f"{n}/{option.features_key()}"] = secs
             for seed in cfg.seeds:
+                if cfg.report_only and not (cfg.work / f"n{n}" / name / f"seed{seed}" / "eval.json").is_file():
+                    missing.append(f"N={n} {name} seed {seed}")
+                    continue
                 report["runs"].append(fit_and_eval(cfg, n, data, feats, option, seed))
                 report.update(rows=summarise(report["runs"]), environment=environment())
                 write(report, cfg)
                 print(f"learning curve: N={n} {name} seed {seed} done", flush=True)
-    report["status"] = "complete"
+    report["status"] = "complete" if not missing else f"not run: {', '.join(missing)}"
+    report.update(rows=summarise(report["runs"]), environment=environment())
     write(report, cfg)
     return report
