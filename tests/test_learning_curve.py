@@ -10,7 +10,7 @@ from seje_sdk.errors import InputError
 
 
 def test_unknown_option_is_refused_by_name(tmp_path):
-    with pytest.raises(InputError, match="unknown options \\['nope'\\]; registered: seje, fasttext"):
+    with pytest.raises(InputError, match="unknown options \\['nope'\\]; registered: seje, small, fasttext"):
         CurveConfig(options=("seje", "nope"), work=tmp_path)
     assert {"seje", "fasttext"} <= set(OPTIONS)
 
@@ -39,3 +39,14 @@ def test_tiny_curve_writes_rows_per_seed_with_chance_and_oracle_and_resumes(tmp_
     finally:
         OPTIONS.pop("tiny-test", None)
         OPTIONS.pop("tiny-test-b", None)
+
+
+def test_small_preset_is_the_cpu_preset_with_smaller_batches_and_more_epochs():
+    from trainer.config import resolve_config
+    from trainer.features.config import PRESETS
+
+    cpu, small = resolve_config("cpu").to_dict(), resolve_config("small").to_dict()
+    assert {k for k in cpu if cpu[k] != small[k]} == {"preset", "batch_size", "epochs", "plateau_patience", "stop_patience"}
+    assert (small["batch_size"], small["epochs"]) == (32, 60)
+    assert PRESETS["small"] == PRESETS["cpu"]  # the features are SEJE's; one option away either way
+    assert OPTIONS["small"].features_key() == OPTIONS["seje"].features_key()  # the curve builds them once
