@@ -64,7 +64,7 @@ def register_option(option: Option) -> Option:
 
 
 register_option(Option("seje", "SEJE as published: the cpu preset (Word2vec + skip-instructions)"))
-register_option(Option("small", "the small-collection preset: cpu features, fit in batches of 32 for up to 60 epochs",
+register_option(Option("small", "the small preset: cpu features on 224-px photos; fit in batches of 32, up to 60 epochs",
                        features_preset="small", fit_preset="small"))
 register_option(Option("fasttext", "cpu preset with FastText subword word vectors (unseen words get a vector)",
                        features={"word_vectors": "fasttext"}))
