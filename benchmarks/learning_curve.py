@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -136,6 +137,7 @@ def fit_and_eval(cfg: CurveConfig, n: int, data: Path, feats: Path, option: Opti
     logs = cfg.work / "logs"
     times: dict[str, float] = {}
     if not (run / "eval.json").is_file():
+        share_cache(cfg.work / f"n{n}", feats, run)
         extra = _config_file(cfg.work / f"n{n}" / option.name / "fit.json", option.fit)
         times["fit_s"] = _run(["trainer.cli", "fit", "--data", str(data), "--features", str(feats), "--out", str(run),
                                "--preset", option.fit_preset, "--seed", str(seed), *extra], logs / f"fit-{n}-{option.name}-{seed}.log")
@@ -148,6 +150,21 @@ def fit_and_eval(cfg: CurveConfig, n: int, data: Path, feats: Path, option: Opti
             "metrics": {d: {m: bags[d][m]["mean"] for m in METRICS} for d in DIRECTIONS},
             "references": {ref: {d: {m: bags["references"][ref][d][m] for m in METRICS} for d in DIRECTIONS}
                            for ref in ("chance", "category_oracle")}}
+
+
+def share_cache(size_dir: Path, feats: Path, run: Path) -> None:
+    """Copy the frozen-backbone image cache of a finished run on the same FEATURES_DIR into `run`.
+
+    The trainer reuses a cache only when its key (split, images, image size, backbone, views)
+    matches and recomputes it otherwise, so a copy is never wrong, only sometimes unused.
+    """
+    if (run / "cache").exists():
+        return
+    for config in sorted(size_dir.glob("*/seed*/config.json")):
+        donor = json.loads(config.read_text(encoding="utf-8"))
+        if Path(donor.get("features_dir", "")).resolve() == feats.resolve() and (config.parent / "cache").is_dir():
+            shutil.copytree(config.parent / "cache", run / "cache")
+            return
 
 
 def environment() -> dict[str, Any]:
