@@ -172,7 +172,10 @@ def _build(method: str, base: np.ndarray, folder: Path, dim: int, cfg: ScalingCo
     params = {"hnsw": {}, "ivfpq": {"nlist": int(min(1024, max(1, n // 39)))},
               "ivf": {"nlist": int(min(FAISS_DEFAULTS["ivf"]["nlist"], max(1, min(n, FAISS_DEFAULTS["ivf"]["train_size"]) // 39)))}}[kind]
     sdk = new_index(kind, dim, "bench", "recipe", **params)
-    for s in range(0, n, CHUNK):
+    first = min(n, FAISS_DEFAULTS["ivf"]["train_size"]) if kind == "ivf" else 0  # ivf trains on its first add: the sample
+    if first:
+        sdk.add(np.asarray(base[:first]), list(range(first)))
+    for s in range(first, n, CHUNK):
         sdk.add(np.asarray(base[s : s + CHUNK]), list(range(s, min(n, s + CHUNK))))
     path = folder / f"{kind}.faiss"
     # The serialised size is the memory the index holds; write_index streams to disk, whereas

@@ -128,6 +128,28 @@ def test_ivf_reranks_with_float16_scores_and_keeps_its_settings(tmp_path):
     assert again.search(queries, k=10, fingerprint="fp").ids.tolist() == got.ids.tolist()
 
 
+def test_live_index_over_an_ivf_base_takes_writes_and_deletes(tmp_path):
+    """A saved ivf folder opened live: written vectors are found, deleted ones are not; compaction is refused clearly."""
+    pytest.importorskip("faiss")
+    from seje_sdk.indexes import save_indexes
+    from seje_sdk.live_index import LiveIndex
+
+    base = _clustered(800, 32, seed=4)
+    idx = new_index("ivf", 32, "fp", "recipe", nlist=8, nprobe=8)
+    idx.add(base, [f"r{i}" for i in range(800)])
+    save_indexes(tmp_path / "idx", {"recipe": idx}, "fp", "ivf")
+    live = LiveIndex.open(tmp_path / "live", tmp_path / "idx", "fp", 32)
+    new = _clustered(1, 32, seed=5)
+    live.put("recipe", "new", new[0])
+    assert live.modalities["recipe"].search(new, k=1, fingerprint="fp").ids[0, 0] == "new"
+    nearest = live.modalities["recipe"].search(base[:1], k=1, fingerprint="fp").ids[0, 0]
+    assert nearest == "r0" and live.delete("recipe", "r0")
+    assert "r0" not in live.modalities["recipe"].search(base[:1], k=10, fingerprint="fp").ids[0].tolist()
+    with pytest.raises(InputError, match="compaction folds into exact kinds only.*'ivf'"):
+        live.compact()
+    live.close()
+
+
 @pytest.mark.parametrize("params, message", [({"nprobe": 0}, "nprobe must be an integer from 1"),
                                              ({"nlist": 2.5}, "nlist must be an integer"),
                                              ({"shortlist_factor": True}, "shortlist_factor must be an integer"),
