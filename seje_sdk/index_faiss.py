@@ -25,7 +25,7 @@ from seje_sdk.index import IdBook, SearchResult, check_vectors, check_ids, check
 from seje_sdk.io import atomic_dir, atomic_file, sha256_file, write_json
 
 DEFAULTS = {"hnsw": {"M": 32, "ef_construction": 80, "ef_search": 128},
-            "ivf": {"nlist": 2048, "nprobe": 16, "shortlist_factor": 4, "train_size": 100_000},
+            "ivf": {"nlist": 2048, "nprobe": 8, "shortlist_factor": 4, "train_size": 100_000},
             "ivfpq": {"nlist": 1024, "m": 16, "nbits": 8, "nprobe": 16}}
 LIMITS = {"M": (2, 256), "ef_construction": (1, 4096), "ef_search": (1, 65536), "nlist": (1, 1 << 20), "nprobe": (1, 1 << 20),
           "shortlist_factor": (1, 1024), "train_size": (1, 1 << 31), "m": (1, 4096), "nbits": (1, 16)}

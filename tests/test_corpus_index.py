@@ -78,8 +78,8 @@ def test_cli_chooses_by_max_memory_and_prints_the_trade_off(tiny_bundle, shards,
     res = CliRunner().invoke(main, ["index", "build", str(tiny_bundle), "--from-shards", str(shards / "recipes"),
                                     "--out", str(tmp_path / "idx"), "--max-memory", "1G"])
     assert res.exit_code == 0, res.output
-    assert "recall@10" in res.output and "queries/s" in res.output and "chose ivf" in res.output
-    assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["kind"] == "ivf"
+    assert "recall@10" in res.output and "queries/s" in res.output and "chose hnsw" in res.output
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["kind"] == "hnsw"
     res = CliRunner().invoke(main, ["index", "build", str(tiny_bundle), "--from-shards", str(shards / "recipes"),
                                     "--out", str(tmp_path / "x"), "--max-memory", "lots"])
     assert res.exit_code == 2 and "--max-memory" in res.output
@@ -97,9 +97,10 @@ def test_without_kind_or_memory_the_plan_recommends_by_size():
     """exact up to the measured threshold, ivf (FAISS) above it; each reason quotes its results file."""
     from seje_sdk.corpus.index_plan import EXACT_UP_TO, recommend_kind
 
-    small, large = plan_index(EXACT_UP_TO, 1024), plan_index(EXACT_UP_TO + 1, 1024)
+    small, above, large = (plan_index(n, 1024) for n in (EXACT_UP_TO, EXACT_UP_TO + 1, 1_000_000))
     assert small.kind == "exact" and "benchmarks/results/retrieval.md" in small.reason
-    assert large.kind == "ivf" and "benchmarks/results/1m-ivf/retrieval.md" in large.reason
+    assert above.kind == "ivf" and "benchmarks/results/ivf-10k-100k/retrieval.md" in above.reason
+    assert large.kind == "ivf" and "recall@10 0.999" in large.reason and "benchmarks/results/1m-ivf/retrieval.md" in large.reason
     assert recommend_kind(1_000_000)[0] == "ivf" and plan_index(1_000_000, 1024, kind="hnsw").kind == "hnsw"
 
 
