@@ -137,9 +137,15 @@ def test_old_feature_folders_train_top1_and_refuse_soft_by_name(tiny_data, tiny_
     old = _old_features(tiny_features, tmp_path)
     run = run_fit(tiny_data, old, tmp_path / "top1", preset="tiny", overrides={"category_feature": "top1", "epochs": 1})
     assert json.loads((run / "config.json").read_text())["category_feature"] == "top1"
-    with pytest.raises(DataError, match="image_category_logits.npy.*category_feature: top1"):
+    with pytest.raises(DataError, match="image_category_logits.npy.*--category-feature top1"):
         run_fit(tiny_data, old, tmp_path / "soft", preset="tiny", overrides={"category_feature": "soft", "epochs": 1})
     assert not (tmp_path / "soft" / "checkpoints").exists()
+    # The fix the message names works: a features rerun on the old folder rebuilds it with the logits.
+    from trainer.features.pipeline import build_features
+    from trainer.features.store import LOGITS_FILE, FeatureStore
+
+    build_features(tiny_data, old, preset="tiny")
+    assert (old / LOGITS_FILE).is_file() and FeatureStore.load(old).image_logits is not None
 
 
 def test_run_saved_before_the_option_loads_and_exports_as_top1(tiny_run, tmp_path):

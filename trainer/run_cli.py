@@ -19,7 +19,8 @@ from seje_sdk.extras import needs_extra
 @click.option("--image-size", type=click.IntRange(min=32), help="Training/eval crop size in pixels.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--category-feature", type=click.Choice(["top1", "soft"]),
-              help="Image category feature: the top class's vector, or the probability-weighted mean of the vectors.")
+              help="Image category feature: the probability-weighted mean of the category vectors (soft, default) "
+                   "or the top class's vector (top1, SEJE's).")
 @click.option("--resume", is_flag=True, help="Continue RUN_DIR from checkpoints/last.pt exactly.")
 @click.option("--baseline", is_flag=True, help="Plain triplet baseline: no semantic features, no alignment losses.")
 @needs_extra("seje-train fit", "train")

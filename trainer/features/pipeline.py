@@ -89,6 +89,8 @@ def build_features(
     if manifest_path.is_file():
         old = json.loads(manifest_path.read_text(encoding="utf-8"))
         reasons = explain_changes(old, requested, fingerprint)
+        if LOGITS_FILE not in old.get("files", {}):  # folders written before the soft category feature
+            reasons.append(f"{LOGITS_FILE} (the soft category feature's input) is missing")
         if not reasons and all((out_dir / n).is_file() for n in old.get("files", {})):
             print(f"features: reusing {out_dir} (same inputs and config)")
             return out_dir

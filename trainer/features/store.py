@@ -102,7 +102,7 @@ class FeatureStore:
         if self.image_logits is None:
             raise DataError(f"{self.root} has no {LOGITS_FILE} (built before the soft category feature); rebuild "
                             f"it with `seje-train features --data DATA_DIR --out {self.root}`, or train with "
-                            "`category_feature: top1`")
+                            "`--category-feature top1`")
         row = {image_id: i for i, image_id in enumerate(sorted(self.image_category))}
         return self.image_logits[np.asarray([row[i] for i in image_ids], dtype=np.int64)]
 
