@@ -14,7 +14,7 @@ from trainer.cli import main as cli
 from trainer.config import resolve_config
 from trainer.datasets import recipe_tensors
 from trainer.evaluate import embed_images_torch, embed_recipes_torch, rank_metrics
-from trainer.model import load_run
+from trainer.model import category_feature_of, load_run
 from trainer.train import run_fit
 
 
@@ -47,7 +47,12 @@ def test_raw_input_graph_equals_training_fast_path(tiny_run, tiny_data, tiny_fea
     img = embed_images_torch(model, paths, spec, batch_size=5)
     enc = model.image_encoder
     pixels = torch.from_numpy(np.stack([preprocess(p, spec) for p in paths]))
-    cats = torch.from_numpy(store.category_vectors[[store.image_category[r.image_ids[0]] for r in val]])
+    vectors = torch.from_numpy(store.category_vectors)
+    if cfg["category_feature"] == "soft":  # the probability-weighted vectors of the stored logits
+        cats = category_feature_of(torch.from_numpy(store.category_logits([r.image_ids[0] for r in val])), vectors, "soft",
+                                   cfg["category_temperature"])
+    else:
+        cats = vectors[[store.image_category[r.image_ids[0]] for r in val]]
     with torch.no_grad():
         fast_img = enc.embed_features(enc.backbone(enc.normalise(pixels)), cats).numpy()
     assert np.allclose(img, fast_img, atol=1e-5)

@@ -18,12 +18,15 @@ from seje_sdk.extras import needs_extra
 @click.option("--backbone-weights", type=click.Path(exists=True, dir_okay=False), help="Local .pth for --backbone.")
 @click.option("--image-size", type=click.IntRange(min=32), help="Training/eval crop size in pixels.")
 @click.option("--seed", type=int, help="Random seed.")
+@click.option("--category-feature", type=click.Choice(["top1", "soft"]),
+              help="Image category feature: the probability-weighted mean of the category vectors (soft, default) "
+                   "or the top class's vector (top1, SEJE's).")
 @click.option("--resume", is_flag=True, help="Continue RUN_DIR from checkpoints/last.pt exactly.")
 @click.option("--baseline", is_flag=True, help="Plain triplet baseline: no semantic features, no alignment losses.")
 @needs_extra("seje-train fit", "train")
 def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file: str | None, epochs: int | None,
-        batch_size: int | None, backbone: str | None, backbone_weights: str | None, image_size: int | None, seed: int | None, resume: bool,
-        baseline: bool) -> None:
+        batch_size: int | None, backbone: str | None, backbone_weights: str | None, image_size: int | None, seed: int | None,
+        category_feature: str | None, resume: bool, baseline: bool) -> None:
     """Train the SEJE joint embedding into RUN_DIR (multi-process: launch with torchrun)."""
     from trainer.data.validate import check_dataset
 
@@ -31,7 +34,8 @@ def fit(data_dir: str, features_dir: str, out_dir: str, preset: str, config_file
     from trainer.train import run_fit
 
     overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, backbone=backbone,
-                                       backbone_weights=backbone_weights, image_size=image_size, seed=seed).items() if v is not None}
+                                       backbone_weights=backbone_weights, image_size=image_size, seed=seed,
+                                       category_feature=category_feature).items() if v is not None}
     if backbone is not None:
         overrides["share_backbone"] = False
     run = run_fit(data_dir, features_dir, out_dir, preset=preset, overrides=overrides, resume=resume,

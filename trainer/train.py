@@ -175,8 +175,9 @@ class Trainer:
         self.field_dropout = (FieldDropout.build(cfg.field_dropout, self.train_recipes.terms, data_dir, features_dir,
                                                  self.store, self.train_split.recipe_ids, cfg.seed)
                               if cfg.field_dropout > 0 else None)
-        self.train_cat, self.train_offsets = category_features(self.store, self.train_split)
-        self.val_cat, _ = category_features(self.store, self.val_split)
+        mode = (cfg.category_feature, cfg.category_temperature)
+        self.train_cat, self.train_offsets = category_features(self.store, self.train_split, *mode)
+        self.val_cat, _ = category_features(self.store, self.val_split, *mode)
         self.cached = cfg.freeze_backbone
         if self.cached:
             self.train_feats = self._cache(self.train_split, cfg.augment_views)
