@@ -10,7 +10,8 @@ from seje_sdk.extras import needs_extra
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Recipe1M-layout folder.")
 @click.option("--features", "features_dir", required=True, type=click.Path(exists=True, file_okay=False), help="FEATURES_DIR.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="RUN_DIR to write.")
-@click.option("--preset", type=click.Choice(["tiny", "cpu", "paper"]), default="cpu", show_default=True)
+@click.option("--preset", type=click.Choice(["tiny", "cpu", "small", "paper"]), default="cpu", show_default=True,
+              help="cpu: SEJE as published, scaled to 2 cores; small: for collections under ~2,000 recipes.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="YAML/JSON overrides.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs.")
 @click.option("--batch-size", type=click.IntRange(min=2), help="Global batch size (split across torchrun processes).")

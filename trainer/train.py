@@ -27,7 +27,7 @@ from seje_sdk.io import atomic_file, write_json
 from seje_sdk.progress import progress_bar
 from trainer import distributed as D
 from trainer.checkpoints import convert_command, load_plain
-from trainer.config import TrainConfig, config_from_dict, resolve_config
+from trainer.config import SMALL_COLLECTION_PAIRS, TrainConfig, config_from_dict, resolve_config
 from trainer.data.validate import check_dataset
 from trainer.datasets import (PairSplit, PixelPairs, cache_backbone_features, category_features, load_split,
                               recipe_tensors)
@@ -433,6 +433,9 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         raise InputError(f"batch_size {cfg.batch_size} is too small for {info.world_size} processes")
     try:
         trainer = Trainer(cfg, data_dir, features_dir, out_dir, info)
+        if info.is_main and cfg.preset == "cpu" and len(trainer.train_split) < SMALL_COLLECTION_PAIRS:
+            print(f"hint: {len(trainer.train_split)} training pairs (under {SMALL_COLLECTION_PAIRS:,}): `--preset small` "
+                  "trained better on small collections (docs/small-collections.md)")
         if info.is_main:
             write_json(saved, {**cfg.to_dict(), "features_dir": str(features_dir.resolve()),
                                "data_dir": str(data_dir.resolve()), "resolved_image_size": trainer.image_size,
