@@ -1,10 +1,11 @@
-"""Typed text as a query: "spicy chicken curry" -> a title-only recipe, with the words the model does not know.
+"""Typed text as a query: "spicy chicken curry" -> the text encoder's input, with the words the model does not know.
 
 The text goes through the bundle's own tokeniser and vocabulary (seje_sdk.text): a word outside the
 vocabulary has no vector and cannot steer the search, so it is reported back (SDK result, CLI, JSON)
-rather than silently ignored; text with no known word at all is refused. The text is embedded as a
-recipe's title (benchmarks/partial_queries.py measured title-only against title + the text as an
-ingredient line; docs/free-text.md), so only bundles whose model reads titles accept it.
+rather than silently ignored; text with no known word at all is refused. A bundle with a text
+encoder (text_encoder.onnx, trainer/query_encoder.py) embeds the known words' ids with it
+(`TextEncoderSession`); one without embeds the text as a recipe's title through the recipe graph,
+which only bundles whose model reads titles accept (docs/free-text.md measures both routes).
 
 Example:
     >>> from seje_sdk.text import Vocab

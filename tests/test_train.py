@@ -130,7 +130,8 @@ def test_resume_equals_uninterrupted(tiny_run, tiny_data, tiny_features, tmp_pat
     run_fit(tiny_data, tiny_features, part, resume=True, overrides={"stop_after_epoch": None})
     ta = torch.load(full / "text_encoder.pt", weights_only=True)["state"]
     tb = torch.load(part / "text_encoder.pt", weights_only=True)["state"]
-    assert ta.keys() == tb.keys() and all(torch.equal(v, tb[k]) for k, v in ta.items())
+    # The same training; the word-table gradient is a scatter-add, whose summation order may differ by ~1e-9.
+    assert ta.keys() == tb.keys() and all(torch.allclose(v, tb[k], rtol=0, atol=1e-6) for k, v in ta.items())
     a = torch.load(full / "checkpoints" / "last.pt", weights_only=True)
     b = torch.load(part / "checkpoints" / "last.pt", weights_only=True)
     assert a["schedule"] == b["schedule"]

@@ -72,7 +72,7 @@ class TextEncoder(nn.Module):
     def forward(self, token_ids: Tensor) -> Tensor:
         mask = (token_ids > 0).unsqueeze(-1).to(self.word_vectors.dtype)
         table = self.word_vectors if self.word_offsets is None else self.word_vectors + self.word_offsets
-        words = table[token_ids] * mask
+        words = F.embedding(token_ids, table) * mask
         count = mask.sum(dim=1)
         mean = words.sum(dim=1) / count.clamp_min(1.0)
         peak = (words + (mask - 1.0) * 1e4).max(dim=1).values * (count > 0).to(words.dtype)
