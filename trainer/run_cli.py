@@ -75,3 +75,29 @@ def convert(run_dir: str, trust_pickles: bool) -> None:
 
     done = convert_run(run_dir, trust_pickles=trust_pickles)
     click.echo(f"{run_dir}: rewrote {', '.join(p.name for p in done)}" if done else f"{run_dir}: already plain data")
+
+
+@click.command("text-encoder")
+@click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False), help="A fitted RUN_DIR.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Default: the run's text_encoder_epochs.")
+@click.option("--seed", type=int, help="The text encoder's seed (default: the run's).")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@needs_extra("seje-train text-encoder", "train")
+def text_encoder(run_dir: str, epochs: int | None, seed: int | None, checkpoint: str) -> None:
+    """Train the typed-text query encoder of a fitted run (RUN_DIR/text_encoder.pt); the model is left as it is."""
+    import json
+    from pathlib import Path
+
+    from trainer.config import config_from_dict
+    from trainer.query_encoder import TextEncoderConfig, train_text_encoder
+
+    config_path = Path(run_dir) / "config.json"
+    if not config_path.is_file():
+        raise click.BadParameter(f"{run_dir} has no config.json; train it with `seje-train fit` first", param_hint="--run")
+    cfg = config_from_dict({"field_dropout": 0.0, **json.loads(config_path.read_text(encoding="utf-8"))})
+    summary = train_text_encoder(run_dir, TextEncoderConfig(epochs=epochs or cfg.text_encoder_epochs,
+                                                            seed=cfg.seed if seed is None else seed), which=checkpoint)
+    best = summary["history"][summary["best_epoch"] - 1]
+    click.echo(f"text encoder written to {Path(run_dir) / 'text_encoder.pt'}: best epoch {summary['best_epoch']}, "
+               f"val title->image R@1 {best['val_title_r1']:.1f} MedR {best['val_title_medr']:.1f} "
+               f"({summary['seconds']:.0f} s); export the run again to put it in the bundle")

@@ -445,6 +445,10 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         if resume:
             trainer.load(out_dir / "checkpoints" / "last.pt")
         trainer.fit()
+        if cfg.text_encoder and trainer.schedule.done and info.is_main:
+            from trainer.query_encoder import TextEncoderConfig, train_text_encoder
+
+            train_text_encoder(out_dir, TextEncoderConfig(epochs=cfg.text_encoder_epochs, seed=cfg.seed), log=tqdm.write)
     finally:
         D.cleanup(info)
     return out_dir
