@@ -205,11 +205,7 @@ def recipe_inputs(recipes: Sequence[Any], store: Any, features_dir: str | Path |
     Recipes known to the FeatureStore use its stored term feature; others are computed with
     seje_sdk.terms and the Phase 1 tagger (what the SDK does), which needs `features_dir`.
     """
-    from seje_sdk.text import encode_sentences, split_sentences
-
-    sentences = [split_sentences(list(_field(r, "instructions"))) for r in recipes]
-    tokens, lengths = encode_sentences(sentences, store.vocab, int(store.config["max_sentences"]),
-                                       int(store.config["max_tokens"]))
+    tokens, lengths = _sentence_inputs(recipes, store)
     terms = np.zeros((len(recipes), store.term_features.shape[1]), dtype=np.float32)
     missing = []
     for i, r in enumerate(recipes):
@@ -222,6 +218,22 @@ def recipe_inputs(recipes: Sequence[Any], store: Any, features_dir: str | Path |
     if missing:
         terms[missing] = _compute_term_features([recipes[i] for i in missing], store, features_dir)
     return tokens, lengths, terms
+
+
+def _sentence_inputs(recipes: Sequence[Any], store: Any) -> tuple[np.ndarray, np.ndarray]:
+    """sentence_tokens and sentence_lengths: vocabulary ids (skip-instructions) or MiniLM word-piece slots."""
+    from seje_sdk.text import RecipeText, encode_sentences, split_sentences
+
+    if store.config.get("sentence_encoder", "skip") == "minilm":
+        from seje_sdk.sentences import SlotEncoder
+        from trainer.features.minilm import load_sentence_tokenizer, slot_count
+
+        fields, max_sentences = slot_count(store.config)
+        texts = [RecipeText(title=_field(r, "title", "") or "", ingredients=tuple(_field(r, "ingredients")),
+                            instructions=tuple(_field(r, "instructions"))) for r in recipes]
+        return SlotEncoder(load_sentence_tokenizer(store.config), fields, max_sentences)(texts)
+    sentences = [split_sentences(list(_field(r, "instructions"))) for r in recipes]
+    return encode_sentences(sentences, store.vocab, int(store.config["max_sentences"]), int(store.config["max_tokens"]))
 
 
 def _store_row(store: Any, recipe_id: str | None) -> int | None:
