@@ -116,3 +116,21 @@ def test_unknown_sentence_encoder_is_refused():
 
     with pytest.raises(InputError, match="sentence_encoder"):
         resolve_config("tiny", {"sentence_encoder": "bert"})
+
+
+def test_packed_sentence_vectors_equal_the_graph_path(minilm_chain, tiny_data):
+    """eval's packed path (non-empty slots, length-sorted) gives the embedding the padded graph path gives."""
+    from trainer.data.recipe1m import read_split
+    from trainer.evaluate import recipe_inputs
+    from trainer.features.store import FeatureStore
+    from trainer.model import load_run
+
+    model, config = load_run(minilm_chain[1])
+    store = FeatureStore.load(config["features_dir"])
+    tokens, lengths, terms = (torch.from_numpy(x) for x in recipe_inputs(read_split(tiny_data, "test")[:9], store))
+    encoder = model.recipe_encoder
+    with torch.inference_mode():
+        padded = encoder(tokens, lengths, terms)
+        packed = encoder.forward_from_vectors(encoder.packed_sentence_vectors(tokens, lengths, chunk=4),
+                                              (lengths > 0).sum(dim=1), terms)
+    np.testing.assert_allclose(packed.numpy(), padded.numpy(), atol=2e-5)

@@ -139,6 +139,20 @@ class RecipeEncoder(nn.Module):
         flat = self.sentence_encoder(sentence_tokens.reshape(b * s, length), sentence_lengths.reshape(b * s))
         return flat.reshape(b, s, -1)
 
+    def packed_sentence_vectors(self, sentence_tokens: Tensor, sentence_lengths: Tensor, chunk: int = 64) -> Tensor:
+        """sentence_vectors without the padding work: only non-empty slots, length-sorted, each chunk cut to its
+        longest. Equal to sentence_vectors (masked pooling) and much faster for MiniLM slots; eval only."""
+        b, s, _ = sentence_tokens.shape
+        flat_tokens, flat_lengths = sentence_tokens.reshape(b * s, -1), sentence_lengths.reshape(b * s)
+        rows = torch.nonzero(flat_lengths > 0).flatten()
+        rows = rows[torch.argsort(flat_lengths[rows], stable=True)]
+        out = torch.zeros(b * s, self.sentence_mean.shape[0], dtype=torch.float32, device=sentence_tokens.device)
+        for start in range(0, len(rows), chunk):
+            r = rows[start:start + chunk]
+            longest = int(flat_lengths[r].max())
+            out[r] = self.sentence_encoder(flat_tokens[r, :longest], flat_lengths[r])
+        return out.reshape(b, s, -1)
+
     def forward(self, sentence_tokens: Tensor, sentence_lengths: Tensor, term_feature: Tensor) -> Tensor:
         vectors = self.sentence_vectors(sentence_tokens, sentence_lengths)
         num_sentences = (sentence_lengths > 0).sum(dim=1)
