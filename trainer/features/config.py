@@ -11,6 +11,7 @@ from seje_sdk.errors import InputError
 from seje_sdk.terms import RANKERS
 
 SENTENCE_ENCODERS = ("skip", "minilm")
+WORD_VECTORS = ("word2vec", "fasttext")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,12 @@ class FeatureConfig:
     w2v_min_count: int = 2  # paper: 10 on 1M recipes; scaled down for a ~2000-recipe dataset
     w2v_epochs: int = 5  # gensim's default
     w2v_file: str | None = None  # load this word2vec C file (binary or text) instead of training
+    # "fasttext": gensim FastText on the same corpus (subwords min_n..max_n), so a word unseen in
+    # training still gets a vector from its character n-grams; the bundle carries the n-gram table.
+    word_vectors: str = "word2vec"
+    fasttext_min_n: int = 3
+    fasttext_max_n: int = 6
+    fasttext_buckets: int = 50_000  # gensim's default is 2M (2.4 GB at 300-d); 50k x 300 float32 = 60 MB in the bundle
     # Skip-instructions sentence encoder (encoder-decoder LSTM predicting the next sentence).
     # paper: 1024. Measured on the shared 2-core box (batch 64, 16 tokens): 1024-d 7 s/step, 512-d 2.4 s,
     # 256-d 1.0 s; 256 keeps the cpu preset's skip-instructions stage within a few minutes.
@@ -79,6 +86,12 @@ class FeatureConfig:
     finetune_lr: float = 1e-4
 
     def __post_init__(self) -> None:
+        if self.word_vectors not in WORD_VECTORS:
+            raise InputError(f"config: word_vectors must be one of {WORD_VECTORS}, got {self.word_vectors!r}")
+        if self.word_vectors == "fasttext" and self.w2v_file:
+            raise InputError("config: word_vectors 'fasttext' trains its own vectors; drop w2v_file (a word2vec file has no subwords)")
+        if self.word_vectors == "fasttext" and not 1 <= self.fasttext_min_n <= self.fasttext_max_n:
+            raise InputError(f"config: fasttext n-gram range must satisfy 1 <= min_n <= max_n, got {self.fasttext_min_n}..{self.fasttext_max_n}")
         if self.ranker not in RANKERS:
             raise InputError(f"config: ranker must be one of {RANKERS}, got {self.ranker!r}")
         if self.sentence_encoder not in SENTENCE_ENCODERS:

@@ -21,6 +21,7 @@ import torch
 
 from seje_sdk.errors import DataError, InputError
 from seje_sdk.io import atomic_dir, save_npy, sha256_file, write_json
+from seje_sdk.subwords import SubwordTable
 from seje_sdk.terms import TermTables, batch_key_terms, phrase_table, recipe_tokens, term_features
 from seje_sdk.text import SPECIALS, RecipeText, Vocab, clean_ingredient_name
 
@@ -157,7 +158,8 @@ def _build(data_dir: Path, out: Path, cfg: FeatureConfig, skip_bad: bool) -> tup
         lex = lexicon.learn_lexicon((r.instructions for r in train), entities, phrases, cfg.lexicon_min_count, cfg.lexicon_min_ratio)
         write_json(out / "lexicon.json", lex)
         write_json(out / "entities.json", sorted(entities))
-        tables = TermTables(vocab, vectors, idf, entities, frozenset(lex["actions"]), frozenset(lex["utensils"]))
+        tables = TermTables(vocab, vectors, idf, entities, frozenset(lex["actions"]), frozenset(lex["utensils"]),
+                            subwords=SubwordTable.load(out))
         m["lexicon"] = {"actions": len(lex["actions"]), "utensils": len(lex["utensils"]),
                         "top_actions": lex["actions"][:6], "top_utensils": lex["utensils"][:6]}
     with _stage(m, "tagger"):  # evaluated on val next to the dictionary baseline
@@ -208,6 +210,8 @@ def _word2vec(train, phrases, cfg: FeatureConfig, out: Path) -> tuple[Vocab, np.
         model = word2vec.train_word2vec(word2vec.build_corpus((as_text(r) for r in train), phrases), cfg)
         model.save(str(out / "word2vec.model"))
         kv = model.wv
+        if cfg.word_vectors == "fasttext":
+            word2vec.save_subwords(kv, out)
     vocab, vectors = word2vec.word2vec_tables(kv)
     write_json(out / "vocab.json", vocab.to_dict())
     save_npy(out / "word2vec.npy", vectors)
