@@ -63,14 +63,14 @@ def test_rebuild_reuses_the_text_cache(minilm_chain, tiny_data, tmp_path, monkey
 def test_stored_vectors_equal_the_graph_module(minilm_chain, tiny_data):
     """What training reads (the stored vectors) is what the recipe encoder's MiniLM computes on the slots."""
     from trainer.data.recipe1m import read_split
-    from trainer.evaluate import _sentence_inputs
+    from trainer.evaluate import sentence_inputs
     from trainer.features.store import FeatureStore
     from trainer.model import load_run
 
     store = FeatureStore.load(minilm_chain[0])
     model, _ = load_run(minilm_chain[1])
     recipes = read_split(tiny_data, "test")[:6]
-    tokens, lengths = _sentence_inputs(recipes, store)
+    tokens, lengths = sentence_inputs(recipes, store)
     with torch.inference_mode():
         got = model.recipe_encoder.sentence_vectors(torch.from_numpy(tokens), torch.from_numpy(lengths)).numpy()
     for b, r in enumerate(recipes):

@@ -205,7 +205,7 @@ def recipe_inputs(recipes: Sequence[Any], store: Any, features_dir: str | Path |
     Recipes known to the FeatureStore use its stored term feature; others are computed with
     seje_sdk.terms and the Phase 1 tagger (what the SDK does), which needs `features_dir`.
     """
-    tokens, lengths = _sentence_inputs(recipes, store)
+    tokens, lengths = sentence_inputs(recipes, store)
     terms = np.zeros((len(recipes), store.term_features.shape[1]), dtype=np.float32)
     missing = []
     for i, r in enumerate(recipes):
@@ -220,7 +220,7 @@ def recipe_inputs(recipes: Sequence[Any], store: Any, features_dir: str | Path |
     return tokens, lengths, terms
 
 
-def _sentence_inputs(recipes: Sequence[Any], store: Any) -> tuple[np.ndarray, np.ndarray]:
+def sentence_inputs(recipes: Sequence[Any], store: Any) -> tuple[np.ndarray, np.ndarray]:
     """sentence_tokens and sentence_lengths: vocabulary ids (skip-instructions) or MiniLM word-piece slots."""
     from seje_sdk.text import RecipeText, encode_sentences, split_sentences
 
@@ -291,13 +291,20 @@ def embed_recipes_torch(model: Any, recipes: Sequence[Any], store: Any, batch_si
     out = []
     with torch.inference_mode():
         for start in progress_bar(range(0, len(recipes), batch_size), desc="embed recipes", disable=not show_progress):
-            tokens, lengths, terms = (torch.from_numpy(x) for x in recipe_inputs(recipes[start:start + batch_size], store, features_dir))
-            if store.config.get("sentence_encoder", "skip") == "minilm":  # the same vectors, without padded MiniLM work
-                vectors = encoder.packed_sentence_vectors(tokens, lengths)
-                out.append(encoder.forward_from_vectors(vectors, (lengths > 0).sum(dim=1), terms).numpy())
-            else:
-                out.append(encoder(tokens, lengths, terms).numpy())
+            out.append(encode_recipe_batch(encoder, store, *recipe_inputs(recipes[start:start + batch_size], store, features_dir)))
     return np.concatenate(out) if out else np.zeros((0, model.embed_dim), np.float32)
+
+
+def encode_recipe_batch(encoder: Any, store: Any, tokens: np.ndarray, lengths: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """One batch through the recipe encoder (no grad); MiniLM slots skip the graph's padded work (same vectors)."""
+    import torch
+
+    tokens, lengths, terms = torch.from_numpy(tokens), torch.from_numpy(lengths), torch.from_numpy(terms)
+    with torch.inference_mode():
+        if store.config.get("sentence_encoder", "skip") == "minilm":
+            vectors = encoder.packed_sentence_vectors(tokens, lengths)
+            return encoder.forward_from_vectors(vectors, (lengths > 0).sum(dim=1), terms).numpy()
+        return encoder(tokens, lengths, terms).numpy()
 
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, bag_sizes: Sequence[int] = (1000, 10000),
