@@ -68,6 +68,10 @@ register_option(Option("small", "the small-collection preset: cpu features, fit 
                        features_preset="small", fit_preset="small"))
 register_option(Option("fasttext", "cpu preset with FastText subword word vectors (unseen words get a vector)",
                        features={"word_vectors": "fasttext"}))
+register_option(Option("minilm", "cpu preset with pretrained MiniLM instruction-sentence vectors instead of skip-instructions",
+                       features={"sentence_encoder": "minilm"}))
+register_option(Option("minilm-fields", "minilm plus MiniLM vectors of the title and of the joined ingredient lines",
+                       features={"sentence_encoder": "minilm", "minilm_fields": True}))
 
 
 @dataclass(frozen=True)

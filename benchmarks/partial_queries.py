@@ -64,13 +64,11 @@ def embed_texts_torch(encoder_path: Path, run_dir: Path, texts: Sequence[str]) -
 
 def embed_forms(run_dir: Path, forms: Sequence[str], max_test: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict]:
     """({form: recipe embeddings}, image embeddings, category labels, run config) of the test split."""
-    import torch
-
     from seje_sdk.image import ImageSpec
     from seje_sdk.terms import TermTables, term_features
-    from seje_sdk.text import RecipeText, encode_sentences, split_sentences
+    from seje_sdk.text import RecipeText
     from trainer.data.recipe1m import read_split
-    from trainer.evaluate import embed_images_torch
+    from trainer.evaluate import embed_images_torch, encode_recipe_batch, sentence_inputs
     from trainer.features.store import FeatureStore
     from trainer.features.tagger import load_tagger, torch_tagger_fn
     from trainer.model import load_run
@@ -91,12 +89,9 @@ def embed_forms(run_dir: Path, forms: Sequence[str], max_test: int | None = None
         vectors = []
         for start in range(0, len(queries), 128):
             batch = queries[start:start + 128]
-            tokens, lengths = encode_sentences([split_sentences(q.instructions) for q in batch], store.vocab,
-                                               int(store.config["max_sentences"]), int(store.config["max_tokens"]))
+            tokens, lengths = sentence_inputs(batch, store)  # vocabulary ids, or MiniLM slots
             terms = term_features(batch, tables, tagger_fn, ranker, None, title_terms)
-            with torch.inference_mode():
-                vectors.append(model.recipe_encoder(torch.from_numpy(tokens), torch.from_numpy(lengths),
-                                                    torch.from_numpy(terms)).numpy())
+            vectors.append(encode_recipe_batch(model.recipe_encoder, store, tokens, lengths, terms))
         out[form] = np.concatenate(vectors)
     return out, images, labels, config
 

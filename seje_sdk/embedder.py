@@ -27,6 +27,7 @@ from seje_sdk.bundle import Bundle
 from seje_sdk.errors import InputError
 from seje_sdk.image import preprocess
 from seje_sdk.recipe import check_known_tokens, parse_recipe, recipe_inputs
+from seje_sdk.sentences import SlotEncoder
 from seje_sdk.text import split_sentences
 
 BUCKET_WINDOW = 8  # recipe batches sorted by length together
@@ -70,6 +71,7 @@ class Embedder:
         self.bundle, self.sessions, self.tables, self.bert = bundle, sessions, tables, bert
         self.image_spec = bundle.image_spec  # decode settings for image queries (jpeg_draft: docs/runtimes.md)
         self._text, self._text_lock = None, threading.Lock()  # the text encoder session, opened at the first text query
+        self.slots = SlotEncoder.from_bundle(bundle)  # MiniLM sentence slots; None: skip-instructions ids
         self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="seje-decode")
 
     def run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -146,7 +148,8 @@ class Embedder:
 
         def prepare(batch: list[Any]) -> dict[str, np.ndarray]:
             return recipe_inputs(batch, self.tables, limits.max_sentences, limits.max_tokens, tagger_fn,
-                                 ranker=self.bundle.ranker, bert_fn=self.bert, title_terms=self.bundle.title_terms)
+                                 ranker=self.bundle.ranker, bert_fn=self.bert, title_terms=self.bundle.title_terms,
+                                 slots=self.slots)
 
         # One batch of lookahead: when batch k starts on the graph, batch k+1 is already queued.
         steps = ((part, rows, self._pool.submit(prepare, batch) if rows is not None else None)

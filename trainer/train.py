@@ -164,6 +164,9 @@ class Trainer:
         self.store = FeatureStore.load(features_dir)
         self.image_size = int(cfg.image_size or self.store.config["image_size"])
         self.spec = ImageSpec.for_size(self.image_size)
+        if cfg.field_dropout > 0 and self.store.sentence_fields:
+            raise InputError("field_dropout needs features without MiniLM field slots (minilm_fields: false): "
+                             "a dropped title or ingredient list has no vector to stand in for it")
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg, features_dir).to(self.device)
         if not cfg.category_loss:  # unused parameters would stall DDP's gradient reduction
