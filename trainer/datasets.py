@@ -18,6 +18,7 @@ from torch import Tensor
 from seje_sdk.errors import DataError
 from seje_sdk.image import ImageSpec, load_image, preprocess, resize_crop
 from seje_sdk.progress import progress_bar
+from trainer.model import category_feature_of
 
 
 @dataclass
@@ -62,45 +63,52 @@ def load_split(data_dir: str | Path, store: Any, partition: str, max_images: int
 
 @dataclass
 class RecipeTensors:
-    """Padded skip-instruction vectors (N,S,D), sentence counts (N,), term features (N,W) of a split."""
+    """Padded sentence vectors (N,S,D) (field slots first), slot counts (N,), term features (N,W) of a split."""
 
     vectors: Tensor
     counts: Tensor
     terms: Tensor
+    min_slots: int = 1  # field slots + 1: the instruction LSTM always gets at least one step
 
     def batch(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         # Trim padding to the batch's longest recipe: the LSTM runs fewer steps.
         counts = self.counts[idx]
-        s = max(int(counts.max()), 1)
+        s = max(int(counts.max()), self.min_slots)
         return self.vectors[idx, :s], counts, self.terms[idx]
 
 
 def recipe_tensors(store: Any, rows: Sequence[int], max_sentences: int) -> RecipeTensors:
     """Gather the precomputed (frozen) skip-instruction vectors and term features of `rows`."""
-    per_recipe = [np.asarray(store.sentence_vectors(int(i)), dtype=np.float32)[:max_sentences] for i in rows]
+    fields = store.sentence_fields
+    per_recipe = [np.asarray(store.sentence_vectors(int(i)), dtype=np.float32)[:fields + max_sentences] for i in rows]
     dim = store.sentence_dim
-    s = max([len(v) for v in per_recipe] + [1])
+    s = max([len(v) for v in per_recipe] + [fields + 1])
     vectors = np.zeros((len(rows), s, dim), dtype=np.float32)
     for i, v in enumerate(per_recipe):
         vectors[i, : len(v)] = v
     counts = np.asarray([len(v) for v in per_recipe], dtype=np.int64)
     terms = np.asarray(store.term_features, dtype=np.float32)[np.asarray(rows, dtype=np.int64)]
-    return RecipeTensors(torch.from_numpy(vectors), torch.from_numpy(counts), torch.from_numpy(terms))
+    return RecipeTensors(torch.from_numpy(vectors), torch.from_numpy(counts), torch.from_numpy(terms), fields + 1)
 
 
-def category_features(store: Any, split: PairSplit) -> tuple[Tensor, Tensor]:
-    """Per image: the Phase 1 category feature (category_vectors of its predicted class), flattened,
-    with offsets (N+1,) so recipe i's images are rows off[i]:off[i+1]."""
-    vectors = np.asarray(store.category_vectors, dtype=np.float32)
-    ids, offsets = [], [0]
+def category_features(store: Any, split: PairSplit, mode: str = "top1", temperature: float = 1.0) -> tuple[Tensor, Tensor]:
+    """Per image: the Phase 1 category feature (trainer.model.category_feature_of over its predicted
+    class, or over its stored logits for "soft"), flattened, with offsets (N+1,) so recipe i's images
+    are rows off[i]:off[i+1]."""
+    vectors = torch.as_tensor(np.asarray(store.category_vectors, dtype=np.float32))
+    image_ids, offsets = [], [0]
     for recipe_id, images in zip(split.recipe_ids, split.image_ids):
         for image_id in images:
             if image_id not in store.image_category:
                 raise DataError(f"FEATURES_DIR image_categories.json has no entry for image {image_id} "
                                 f"(recipe {recipe_id}); rerun `seje-train features --data DATA_DIR --out FEATURES_DIR` on this data")
-            ids.append(int(store.image_category[image_id]))
-        offsets.append(len(ids))
-    return torch.from_numpy(vectors[np.asarray(ids, dtype=np.int64)]), torch.tensor(offsets, dtype=torch.long)
+            image_ids.append(image_id)
+        offsets.append(len(image_ids))
+    if mode == "soft":
+        logits = torch.from_numpy(np.asarray(store.category_logits(image_ids), dtype=np.float32))
+        return category_feature_of(logits, vectors, mode, temperature), torch.tensor(offsets, dtype=torch.long)
+    ids = torch.tensor([int(store.image_category[i]) for i in image_ids], dtype=torch.long)
+    return vectors[ids], torch.tensor(offsets, dtype=torch.long)
 
 
 def random_crop(src: Any, spec: ImageSpec, rng: np.random.Generator, augmentation: str = "release",

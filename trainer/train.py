@@ -164,6 +164,9 @@ class Trainer:
         self.store = FeatureStore.load(features_dir)
         self.image_size = int(cfg.image_size or self.store.config["image_size"])
         self.spec = ImageSpec.for_size(self.image_size)
+        if cfg.field_dropout > 0 and self.store.sentence_fields:
+            raise InputError("field_dropout needs features without MiniLM field slots (minilm_fields: false): "
+                             "a dropped title or ingredient list has no vector to stand in for it")
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg, features_dir).to(self.device)
         if not cfg.category_loss:  # unused parameters would stall DDP's gradient reduction
@@ -175,8 +178,9 @@ class Trainer:
         self.field_dropout = (FieldDropout.build(cfg.field_dropout, self.train_recipes.terms, data_dir, features_dir,
                                                  self.store, self.train_split.recipe_ids, cfg.seed)
                               if cfg.field_dropout > 0 else None)
-        self.train_cat, self.train_offsets = category_features(self.store, self.train_split)
-        self.val_cat, _ = category_features(self.store, self.val_split)
+        mode = (cfg.category_feature, cfg.category_temperature)
+        self.train_cat, self.train_offsets = category_features(self.store, self.train_split, *mode)
+        self.val_cat, _ = category_features(self.store, self.val_split, *mode)
         self.cached = cfg.freeze_backbone
         if self.cached:
             self.train_feats = self._cache(self.train_split, cfg.augment_views)
@@ -444,6 +448,10 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         if resume:
             trainer.load(out_dir / "checkpoints" / "last.pt")
         trainer.fit()
+        if cfg.text_encoder and trainer.schedule.done and info.is_main:
+            from trainer.query_encoder import TextEncoderConfig, train_text_encoder
+
+            train_text_encoder(out_dir, TextEncoderConfig(epochs=cfg.text_encoder_epochs, seed=cfg.seed), log=tqdm.write)
     finally:
         D.cleanup(info)
     return out_dir

@@ -10,6 +10,7 @@ from typing import Any
 from seje_sdk.errors import InputError
 from seje_sdk.terms import RANKERS
 
+SENTENCE_ENCODERS = ("skip", "minilm")
 WORD_VECTORS = ("word2vec", "fasttext")
 
 
@@ -41,6 +42,11 @@ class FeatureConfig:
     sentence_lr: float = 1e-3
     max_sentences: int = 20  # the recipe encoder reads at most 20 sentences (im2recipe)
     max_tokens: int = 20  # tokens per sentence, <eos> included
+    # Sentence vectors: "skip" trains skip-instructions (above); "minilm" embeds each sentence with the
+    # pretrained all-MiniLM-L6-v2 (bert_model's folder; 384-d, mean-pooled, L2-normalised), nothing trained.
+    sentence_encoder: str = "skip"
+    minilm_fields: bool = False  # minilm only: the title and the joined ingredient lines get a vector each too
+    minilm_max_tokens: int = 64  # word pieces per MiniLM text, [CLS] and [SEP] included
     # Ingredient tagger (BiLSTM + linear decision).
     tagger_hidden: int = 64
     tagger_epochs: int = 3
@@ -88,7 +94,9 @@ class FeatureConfig:
             raise InputError(f"config: fasttext n-gram range must satisfy 1 <= min_n <= max_n, got {self.fasttext_min_n}..{self.fasttext_max_n}")
         if self.ranker not in RANKERS:
             raise InputError(f"config: ranker must be one of {RANKERS}, got {self.ranker!r}")
-        for name in ("word_dim", "sentence_dim", "max_sentences", "max_tokens", "tagger_hidden", "image_size"):
+        if self.sentence_encoder not in SENTENCE_ENCODERS:
+            raise InputError(f"config: sentence_encoder must be one of {SENTENCE_ENCODERS}, got {self.sentence_encoder!r}")
+        for name in ("word_dim", "sentence_dim", "max_sentences", "max_tokens", "minilm_max_tokens", "tagger_hidden", "image_size"):
             if getattr(self, name) <= 0:
                 raise InputError(f"config: {name} must be positive, got {getattr(self, name)}")
 

@@ -1,7 +1,7 @@
 """`build_features`: run every Phase 1 step on a Recipe1M-layout folder and write FEATURES_DIR atomically.
 
 Order: labels -> word2vec -> IDF + lexicon -> tagger -> term features (through seje_sdk.terms, as
-the SDK computes them) -> skip-instructions -> category classifier -> probes -> manifest.
+the SDK computes them) -> sentence vectors (skip-instructions, or MiniLM) -> category classifier -> probes -> manifest.
 A rerun with the same inputs and config reuses the folder; otherwise it says what changed.
 """
 from __future__ import annotations
@@ -27,12 +27,12 @@ from seje_sdk.text import SPECIALS, RecipeText, Vocab, clean_ingredient_name
 
 from trainer.data.classes import write_classes
 from trainer.data.validate import check_dataset
-from trainer.features import categories, lexicon, skip_instructions, tagger, word2vec
+from trainer.features import categories, lexicon, minilm, skip_instructions, tagger, word2vec
 from trainer.features.config import FeatureConfig, resolve_config
 from trainer.features.labels import category_labels
 from trainer.features.probes import ranker_disagreement, linear_probe
 from trainer.features.report import print_summary
-from trainer.features.store import SCHEMA, data_fingerprint, explain_changes
+from trainer.features.store import LOGITS_FILE, SCHEMA, data_fingerprint, explain_changes
 
 TERM_BATCH = 256
 
@@ -90,6 +90,8 @@ def build_features(
     if manifest_path.is_file():
         old = json.loads(manifest_path.read_text(encoding="utf-8"))
         reasons = explain_changes(old, requested, fingerprint)
+        if LOGITS_FILE not in old.get("files", {}):  # folders written before the soft category feature
+            reasons.append(f"{LOGITS_FILE} (the soft category feature's input) is missing")
         if not reasons and all((out_dir / n).is_file() for n in old.get("files", {})):
             print(f"features: reusing {out_dir} (same inputs and config)")
             return out_dir
@@ -169,17 +171,14 @@ def _build(data_dir: Path, out: Path, cfg: FeatureConfig, skip_bad: bool) -> tup
         m["tagger"] = tagger.evaluate_tagger(tag_model, val_lines, tables)
     with _stage(m, "term features"):
         feats = _term_features(recipes, texts, tables, tagger.torch_tagger_fn(tag_model), cfg, out, m)
-    with _stage(m, "skip-instructions"):
-        encoder, sk = skip_instructions.train_skip_instructions([r.instructions for r in train], vocab, vectors, cfg)
-        skip_instructions.save_sentence_encoder(encoder, out / "skip_instructions.pt")
-        sent, offsets = skip_instructions.encode_recipes(encoder, [r.instructions for r in recipes], vocab, cfg)
+    with _stage(m, "sentence vectors" if cfg.sentence_encoder == "minilm" else "skip-instructions"):
+        sent, offsets = _sentence_vectors(recipes, train, texts, vocab, vectors, cfg, out, m)
         save_npy(out / "sentence_vectors.npy", sent)
         save_npy(out / "sentence_offsets.npy", offsets)
         write_json(out / "recipes.json", {"ids": [r.id for r in recipes], "partition": [r.partition for r in recipes]})
-        m["skip_instructions"] = {**sk, "sentences": int(len(sent)), "dim": int(sent.shape[1])}
     with _stage(m, "category classifier"):
         m["classifier"], image_cat, image_probe = _categories(recipes, class_of, names, vocab, vectors, cfg, out)
-        write_json(out / "image_categories.json", image_cat)
+        write_json(out / "image_categories.json", image_cat)  # image_category_logits.npy: rows in its sorted id order
     # Linear probes: does each semantic feature alone predict the category?
     labels = np.array([class_of.get(r.id, 0) for r in recipes])
     part = np.array([r.partition for r in recipes])
@@ -187,6 +186,20 @@ def _build(data_dir: Path, out: Path, cfg: FeatureConfig, skip_bad: bool) -> tup
     m["probes"] = {"term_feature": linear_probe(feats[tr], labels[tr], feats[va], labels[va], cfg.seed),
                    "image_category_feature": image_probe}
     return m, cfg
+
+
+def _sentence_vectors(recipes, train, texts, vocab, vectors, cfg: FeatureConfig, out: Path, m: dict
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Every recipe's sentence vectors and offsets: pretrained MiniLM, or skip-instructions trained here."""
+    if cfg.sentence_encoder == "minilm":
+        sent, offsets, mm = minilm.encode_recipes(texts, cfg.to_dict())
+        m["minilm"] = {**mm, "vectors": int(len(sent)), "dim": int(sent.shape[1])}
+        return sent, offsets
+    encoder, sk = skip_instructions.train_skip_instructions([r.instructions for r in train], vocab, vectors, cfg)
+    skip_instructions.save_sentence_encoder(encoder, out / "skip_instructions.pt")
+    sent, offsets = skip_instructions.encode_recipes(encoder, [r.instructions for r in recipes], vocab, cfg)
+    m["skip_instructions"] = {**sk, "sentences": int(len(sent)), "dim": int(sent.shape[1])}
+    return sent, offsets
 
 
 def _word2vec(train, phrases, cfg: FeatureConfig, out: Path) -> tuple[Vocab, np.ndarray, FeatureConfig]:
@@ -240,6 +253,10 @@ def _categories(recipes, class_of, names, vocab, vectors, cfg, out) -> tuple[dic
     categories.save_classifier(model, cfg.image_size, out / "category_classifier.pt")
     pred = {part: (lg.argmax(1) if len(lg) else torch.zeros(0, dtype=torch.long)) for part, lg in logits.items()}
     predictions = {iid: int(c) for part, s in images.items() for iid, c in zip(s.ids, pred[part].tolist())}
+    # The soft category feature (softmax of these logits) needs the same out-of-fold numbers.
+    rows = {iid: row for part, s in images.items() for iid, row in zip(s.ids, logits[part])}
+    save_npy(out / LOGITS_FILE, np.stack([rows[i].numpy() for i in sorted(rows)]).astype(np.float32)
+             if rows else np.zeros((0, max(names) + 1), dtype=np.float32))
     skipped = [msg for s in images.values() for msg in s.skipped]
     metrics = {"train_images": len(images["train"].ids), "val_images": len(images["val"].ids),
                "skipped_images": len(skipped), "skipped_examples": skipped[:5],
