@@ -48,10 +48,16 @@ class Option:
     fit: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
 
     def features_key(self) -> str:
-        """Options whose feature settings resolve to the same config share one FEATURES_DIR."""
-        from trainer.features.config import resolve_config
+        """Options whose feature settings resolve to the same config share one FEATURES_DIR.
 
-        text = json.dumps(resolve_config(self.features_preset, self.features).to_dict(), sort_keys=True)
+        The key hashes only the settings that differ from FeatureConfig's defaults, so a new config
+        field (with its default) does not rename every existing FEATURES_DIR.
+        """
+        from trainer.features.config import FeatureConfig, resolve_config
+
+        defaults = FeatureConfig().to_dict()
+        changed = {k: v for k, v in resolve_config(self.features_preset, self.features).to_dict().items() if v != defaults[k]}
+        text = json.dumps(changed, sort_keys=True)
         return f"features-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
