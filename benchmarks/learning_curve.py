@@ -247,7 +247,8 @@ def run_curve(cfg: CurveConfig, command: str) -> dict[str, Any]:
         data = cfg.work / f"data-{n}" if cfg.report_only else ensure_data(cfg, n)
         for name in cfg.options:
             option = OPTIONS[name]
-            feats, secs = (None, None) if cfg.report_only else ensure_features(cfg, n, data, option)
+            finished = all((cfg.work / f"n{n}" / name / f"seed{seed}" / "eval.json").is_file() for seed in cfg.seeds)
+            feats, secs = (None, None) if cfg.report_only or finished else ensure_features(cfg, n, data, option)
             if secs is not None:
                 report["features_s"][f"{n}/{option.features_key()}"] = secs
             for seed in cfg.seeds:
