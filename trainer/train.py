@@ -451,7 +451,11 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         if cfg.text_encoder and trainer.schedule.done and info.is_main:
             from trainer.query_encoder import TextEncoderConfig, train_text_encoder
 
-            train_text_encoder(out_dir, TextEncoderConfig(epochs=cfg.text_encoder_epochs, seed=cfg.seed), log=tqdm.write)
+            summary = train_text_encoder(out_dir, TextEncoderConfig(epochs=cfg.text_encoder_epochs, seed=cfg.seed),
+                                         log=lambda line: None)
+            best = summary["history"][summary["best_epoch"] - 1]
+            tqdm.write(f"text encoder: best epoch {summary['best_epoch']}/{cfg.text_encoder_epochs}, val title->image "
+                       f"R@1 {best['val_title_r1']:.1f} MedR {best['val_title_medr']:.1f} ({summary['seconds']:.0f} s)")
     finally:
         D.cleanup(info)
     return out_dir
