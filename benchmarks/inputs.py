@@ -83,7 +83,8 @@ def sdk_recipe_batch(retriever: Any, recipes: Sequence[Any]) -> RecipeBatch:
     limits, tagger = retriever.bundle.text_limits, retriever.sessions["tagger"]
     feeds = recipe_inputs(parse_recipes(recipes), retriever.tables, limits.max_sentences, limits.max_tokens,
                           lambda t, l: tagger.run({"tokens": t, "lengths": l})["logits"], ranker=retriever.bundle.ranker,
-                          title_terms=retriever.bundle.title_terms)
+                          bert_fn=retriever.bert, title_terms=retriever.bundle.title_terms,
+                          slots=retriever._embedder.slots)
     return RecipeBatch(feeds["sentence_tokens"], feeds["sentence_lengths"], feeds["term_feature"])
 
 

@@ -23,6 +23,7 @@ from export.onnx import DEFAULT_OPSET, GRAPHS, IMAGE, RANKER, check_io, check_on
 from export.parity import (HeldOut, ParityError, Thresholds, compare, engine_runner, onnx_runner, run_all,
                            torch_runner, verify_parity)
 from export.tables import copy_tables
+from export.text_encoder import export_text_encoder
 from seje_sdk.errors import BackendError, InputError
 from seje_sdk.io import atomic_dir, sha256_file, write_json
 
@@ -76,8 +77,9 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
     precisions = ["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
     with atomic_dir(out_dir) as tmp:
         files, int8_settings = export_onnx_variants(run, tmp, precisions, opset)
-        table_hashes = copy_tables(run.features_dir, tmp)
+        table_hashes = {**copy_tables(run.features_dir, tmp), **copy_sentence_tokenizer(run.store.config, tmp)}
         ranker = export_ranker(run, tmp, opset, thresholds if verify else None)
+        text_encoder = export_text_encoder(run.run_dir, run.store, run.texts, tmp, opset, thresholds if verify else None)
         variants: dict[str, Any] = {"onnxruntime": files}
         if env.available:
             engine_precisions = ["fp32"] + (["fp16"] if fp16 else [])
@@ -97,6 +99,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
         manifest = build_manifest(run, tmp, variants, {**table_hashes, **ranker.pop("hashes", {})}, ranker, env,
                                   parity, opset, max_batch)
         manifest["refused"] = refused
+        if text_encoder is not None:  # typed-text queries (export/text_encoder.py); absent: the old way
+            manifest["text_encoder"] = text_encoder
         if int8_settings and "int8" in variants["onnxruntime"]:
             manifest["int8"] = int8_settings
         manifest["near_duplicates"] = near_duplicates(run, reference)
@@ -134,9 +138,11 @@ class RunInputs:
     def limits(self) -> dict[str, int]:
         from seje_sdk.terms import MAX_LINE_TOKENS
 
-        return {"image_size": self.image_size, "max_sentences": int(self.store.config["max_sentences"]),
-                "max_tokens": int(self.store.config["max_tokens"]), "max_ingredient_tokens": MAX_LINE_TOKENS,
-                "word_dim": int(self.store.term_features.shape[1])}
+        config = self.store.config
+        minilm = config.get("sentence_encoder", "skip") == "minilm"  # slots: fields + sentences of word pieces
+        return {"image_size": self.image_size, "max_sentences": int(config["max_sentences"]) + self.store.sentence_fields,
+                "max_tokens": int(config["minilm_max_tokens"] if minilm else config["max_tokens"]),
+                "max_ingredient_tokens": MAX_LINE_TOKENS, "word_dim": int(self.store.term_features.shape[1])}
 
 
 def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConfig()) -> RunInputs:
@@ -217,6 +223,31 @@ def export_ranker(run: RunInputs, out: Path, opset: int, thresholds: Thresholds 
 
     tokenizer, embedder = load_bert(run.store.config.get("bert_model"))
     return {**export_bert_ranker(tokenizer, embedder, out, opset, run.texts, thresholds), "max_tokens": MAX_BERT_TOKENS}
+
+
+SENTENCE_TOKENIZER = "tables/sentences/tokenizer.json"
+
+
+def copy_sentence_tokenizer(config: dict[str, Any], out: Path) -> dict[str, str]:
+    """For MiniLM sentence features: the tokenizer.json training used, as tables/sentences/tokenizer.json; {path: sha256}."""
+    if config.get("sentence_encoder", "skip") != "minilm":
+        return {}
+    import shutil
+
+    from trainer.features.minilm import model_folder
+
+    dst = out / SENTENCE_TOKENIZER
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_folder(config) / "tokenizer.json", dst)
+    return {SENTENCE_TOKENIZER: sha256_file(dst)}
+
+
+def sentence_encoder_entry(store: Any, limits: dict[str, int]) -> dict[str, Any]:
+    """The manifest's text.sentence_encoder: skip-instructions (vocabulary ids), or MiniLM slots and their tokenizer."""
+    if store.config.get("sentence_encoder", "skip") != "minilm":
+        return {"name": "skip"}
+    return {"name": "minilm", "fields": store.sentence_fields, "tokenizer": SENTENCE_TOKENIZER,
+            "max_tokens": limits["max_tokens"], "dim": store.sentence_dim}
 
 
 def export_bert_ranker(tokenizer: Any, embedder: Any, out: Path, opset: int, texts: list[str],
@@ -334,7 +365,8 @@ def build_manifest(run: RunInputs, folder: Path, variants: dict[str, Any], table
         "embedding_dim": int(run.model.embed_dim),
         "image": {"size": spec.size, "resize": spec.resize, "mean": list(spec.mean), "std": list(spec.std)},
         "text": {**{k: limits[k] for k in ("max_sentences", "max_tokens", "max_ingredient_tokens", "word_dim")},
-                 "title_terms": bool(run.store.config.get("title_terms", False))},
+                 "title_terms": bool(run.store.config.get("title_terms", False)),
+                 "sentence_encoder": sentence_encoder_entry(run.store, limits)},
         "ranker": ranker,
         "category_names": list(run.store.category_names),
         "files": files,

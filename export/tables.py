@@ -15,12 +15,14 @@ import numpy as np
 
 from seje_sdk.errors import DataError
 from seje_sdk.io import sha256_file
+from seje_sdk.subwords import SubwordTable
 from seje_sdk.text import Vocab
 
 TABLE_FILES = (
     "vocab.json", "word2vec.npy", "idf.npy", "category_vectors.npy", "category_names.json",
     "entities.json", "lexicon.json",
 )
+OPTIONAL_FILES = ("subwords.npy", "subwords.json")  # FastText n-gram table (word_vectors "fasttext")
 
 
 def _load_json(path: Path):
@@ -55,6 +57,10 @@ def validate_tables(features_dir: str | Path) -> dict[str, int]:
          "expected an object with 'actions' and 'utensils'"),
         (isinstance(_load_json(folder / "entities.json"), list), "entities.json", "expected a list of entity tokens"),
     ]
+    subwords = SubwordTable.load(folder)  # refuses a table whose shape disagrees with its settings
+    if subwords is not None:
+        checks.append((subwords.vectors.shape[1] == vectors.shape[1], "subwords.npy",
+                       f"width {subwords.vectors.shape[1]}, expected the word vectors' {vectors.shape[1]}"))
     for ok, name, detail in checks:
         if not ok:
             raise DataError(f"{folder / name}: {detail}; rebuild the features with `seje-train features --data DATA_DIR --out FEATURES_DIR`")
@@ -67,7 +73,7 @@ def copy_tables(features_dir: str | Path, bundle_dir: str | Path) -> dict[str, s
     out = Path(bundle_dir) / "tables"
     out.mkdir(parents=True, exist_ok=True)
     hashes = {}
-    for name in TABLE_FILES:
+    for name in TABLE_FILES + tuple(n for n in OPTIONAL_FILES if (Path(features_dir) / n).is_file()):
         shutil.copyfile(Path(features_dir) / name, out / name)
         hashes[f"tables/{name}"] = sha256_file(out / name)
     return hashes

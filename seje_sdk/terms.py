@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from seje_sdk.errors import BundleError, InputError
+from seje_sdk.subwords import SubwordTable
 from seje_sdk.text import RecipeText, Vocab, tokenize
 
 TaggerFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # tokens (B,L), lengths (B,) -> logits (B,L,2)
@@ -39,6 +40,9 @@ class TermTables:
     entities: frozenset[str]
     actions: frozenset[str]
     utensils: frozenset[str]
+    # FastText n-gram table (features built with word_vectors "fasttext"): words outside the
+    # vocabulary get a vector from their character n-grams instead of being dropped.
+    subwords: SubwordTable | None = None
     phrases: dict[tuple[str, ...], str] = field(init=False, repr=False)
     heads: frozenset[str] = field(init=False, repr=False)
 
@@ -54,6 +58,25 @@ class TermTables:
     @property
     def dim(self) -> int:
         return int(self.vectors.shape[1])
+
+    def has_vector(self, term: str) -> bool:
+        """A vocabulary word, or any word when the tables carry FastText subwords."""
+        return term in self.vocab or self.subwords is not None
+
+    def term_vectors(self, terms: Sequence[str]) -> np.ndarray:
+        """(len(terms), dim) rows: the vocabulary's row, else the word's n-gram vector."""
+        rows = self.vectors[self.vocab.encode(terms)].astype(np.float32)
+        if self.subwords is not None:
+            for i, t in enumerate(terms):
+                if t not in self.vocab:
+                    rows[i] = self.subwords.vector(t)
+        return rows
+
+    def term_idf(self, terms: Sequence[str]) -> np.ndarray:
+        """Saved IDF per term; a word never seen in training gets the largest (it is rarer than any)."""
+        idf = self.idf[self.vocab.encode(terms)].copy()
+        idf[[t not in self.vocab for t in terms]] = float(self.idf.max()) if len(self.idf) else 1.0
+        return idf
 
     @classmethod
     def load(cls, folder: str | Path) -> "TermTables":
@@ -71,6 +94,7 @@ class TermTables:
             entities=frozenset(json.loads((folder / "entities.json").read_text(encoding="utf-8"))),
             actions=frozenset(lexicon["actions"]),
             utensils=frozenset(lexicon["utensils"]),
+            subwords=SubwordTable.load(folder),
         )
 
 
@@ -161,9 +185,14 @@ def decode_entities(tokens: Sequence[str], tags: Sequence[bool], tables: TermTab
             name = "_".join(span)
             # A span the training set never saw as one entity may still contain known ones.
             known = name in tables.entities or name in tables.heads
-            found.extend([name] if known else _dictionary_span(span, tables))
+            found.extend([name] if known else _dictionary_span(span, tables) or _subword_span(name, tables))
             span = []
     return found
+
+
+def _subword_span(name: str, tables: TermTables) -> list[str]:
+    """A tagged span made of words unseen in training ("gulabkhas") is kept when subwords can place it."""
+    return [name] if tables.subwords is not None and not any(t in tables.vocab for t in name.split("_")) else []
 
 
 def _dictionary_span(tokens: Sequence[str], tables: TermTables) -> list[str]:
@@ -219,7 +248,7 @@ def key_terms(recipe: RecipeText, tables: TermTables, tagger_fn: TaggerFn | None
 
 def title_words(title: str, tables: TermTables) -> list[str]:
     """The title's words (entity phrases joined) that have a Word2vec row; numbers dropped ("Pie II" -> pie, ii)."""
-    return [t for t in text_terms(title, tables.phrases) if t in tables.vocab and not t[0].isdigit()] if title else []
+    return [t for t in text_terms(title, tables.phrases) if tables.has_vector(t) and not t[0].isdigit()] if title else []
 
 
 def _key_terms_from(entities: list[str], recipe: RecipeText, tables: TermTables, title_terms: bool = False) -> list[str]:
@@ -230,7 +259,7 @@ def _key_terms_from(entities: list[str], recipe: RecipeText, tables: TermTables,
     instr = [t for s in recipe.instructions for t in text_terms(s, tables.phrases) if t not in removed]
     actions = [t for t in instr if t in tables.actions]
     utensils = [t for t in instr if t in tables.utensils]
-    return _unique(t for t in entities + titled + actions + utensils if t in tables.vocab)
+    return _unique(t for t in entities + titled + actions + utensils if tables.has_vector(t))
 
 
 # ---------------------------------------------------------------- rankers
@@ -255,7 +284,7 @@ def tfidf_scores(terms: Sequence[str], recipe: RecipeText, tables: TermTables) -
     """Term frequency in the recipe (at least 1: tagged entities may be paraphrased) times the saved IDF."""
     counts = Counter(recipe_tokens(recipe, tables.phrases))
     tf = np.array([max(counts[t], 1) for t in terms], dtype=np.float32)
-    return tf * tables.idf[tables.vocab.encode(terms)]
+    return tf * tables.term_idf(terms)
 
 
 def cooccurrence_matrix(terms: Sequence[str], recipe: RecipeText, tables: TermTables) -> np.ndarray:
@@ -315,7 +344,7 @@ def pool_terms(terms: Sequence[str], scores: np.ndarray, tables: TermTables) -> 
         return np.zeros(tables.dim, dtype=np.float32)
     weights = np.clip(np.asarray(scores, dtype=np.float64), 0.0, None)
     weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(terms), 1.0 / len(terms))
-    return (weights @ tables.vectors[tables.vocab.encode(terms)].astype(np.float64)).astype(np.float32)
+    return (weights @ tables.term_vectors(terms).astype(np.float64)).astype(np.float32)
 
 
 def term_features(

@@ -63,30 +63,32 @@ def load_split(data_dir: str | Path, store: Any, partition: str, max_images: int
 
 @dataclass
 class RecipeTensors:
-    """Padded skip-instruction vectors (N,S,D), sentence counts (N,), term features (N,W) of a split."""
+    """Padded sentence vectors (N,S,D) (field slots first), slot counts (N,), term features (N,W) of a split."""
 
     vectors: Tensor
     counts: Tensor
     terms: Tensor
+    min_slots: int = 1  # field slots + 1: the instruction LSTM always gets at least one step
 
     def batch(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         # Trim padding to the batch's longest recipe: the LSTM runs fewer steps.
         counts = self.counts[idx]
-        s = max(int(counts.max()), 1)
+        s = max(int(counts.max()), self.min_slots)
         return self.vectors[idx, :s], counts, self.terms[idx]
 
 
 def recipe_tensors(store: Any, rows: Sequence[int], max_sentences: int) -> RecipeTensors:
     """Gather the precomputed (frozen) skip-instruction vectors and term features of `rows`."""
-    per_recipe = [np.asarray(store.sentence_vectors(int(i)), dtype=np.float32)[:max_sentences] for i in rows]
+    fields = store.sentence_fields
+    per_recipe = [np.asarray(store.sentence_vectors(int(i)), dtype=np.float32)[:fields + max_sentences] for i in rows]
     dim = store.sentence_dim
-    s = max([len(v) for v in per_recipe] + [1])
+    s = max([len(v) for v in per_recipe] + [fields + 1])
     vectors = np.zeros((len(rows), s, dim), dtype=np.float32)
     for i, v in enumerate(per_recipe):
         vectors[i, : len(v)] = v
     counts = np.asarray([len(v) for v in per_recipe], dtype=np.int64)
     terms = np.asarray(store.term_features, dtype=np.float32)[np.asarray(rows, dtype=np.int64)]
-    return RecipeTensors(torch.from_numpy(vectors), torch.from_numpy(counts), torch.from_numpy(terms))
+    return RecipeTensors(torch.from_numpy(vectors), torch.from_numpy(counts), torch.from_numpy(terms), fields + 1)
 
 
 def category_features(store: Any, split: PairSplit, mode: str = "top1", temperature: float = 1.0) -> tuple[Tensor, Tensor]:

@@ -118,16 +118,19 @@ class ImageEncoder(nn.Module):
 class RecipeEncoder(nn.Module):
     """(sentence_tokens (B,S,L), sentence_lengths (B,S), term_feature (B,W)) -> embedding (B,D).
 
-    Frozen skip-instruction encoder per sentence -> fixed whitening -> instruction LSTM
-    (last valid sentence), concatenated with the term branch Linear(W, term_dim) -> LeakyReLU,
-    then the head.
+    Frozen sentence encoder per slot (skip-instructions, or MiniLM) -> fixed whitening ->
+    instruction LSTM (last valid sentence), concatenated with the term branch Linear(W, term_dim)
+    -> LeakyReLU, then the head. With `fields` (MiniLM's title and ingredient slots), the first
+    `fields` slots skip the LSTM: their vectors go through Linear(fields*Dsent, field_dim) -> LeakyReLU
+    into the head.
     """
 
     def __init__(self, sentence_encoder: nn.Module, sentence_dim: int, word_dim: int, instruction_dim: int,
                  term_dim: int, embed_dim: int, use_term_feature: bool = True,
-                 sentence_whitening: tuple[Tensor, Tensor] | None = None) -> None:
+                 sentence_whitening: tuple[Tensor, Tensor] | None = None, fields: int = 0, field_dim: int = 0) -> None:
         super().__init__()
         self.sentence_encoder = _freeze(sentence_encoder)
+        self.fields = fields
         # Skip-instruction vectors from a short Phase 1 are nearly constant (pairwise cosine 0.999,
         # |h| ~0.9: a saturated LSTM; 99% of their spread lies on one direction), so the instruction
         # LSTM saw one input repeated and encoded little more than the sentence count. A fixed PCA
@@ -140,7 +143,10 @@ class RecipeEncoder(nn.Module):
         self.instructions = nn.LSTM(sentence_dim, instruction_dim, batch_first=True)
         self.use_term_feature = use_term_feature
         self.term = nn.Sequential(nn.Linear(word_dim, term_dim), nn.LeakyReLU(LEAKY_SLOPE)) if use_term_feature else None
-        self.head = _head(instruction_dim + (term_dim if use_term_feature else 0), embed_dim)
+        self.field_branch = (nn.Sequential(nn.Linear(fields * sentence_dim, field_dim), nn.LeakyReLU(LEAKY_SLOPE))
+                             if fields else None)
+        self.head = _head(instruction_dim + (term_dim if use_term_feature else 0) + (field_dim if fields else 0),
+                          embed_dim)
 
     def train(self, mode: bool = True) -> "RecipeEncoder":
         super().train(mode)
@@ -148,10 +154,24 @@ class RecipeEncoder(nn.Module):
         return self
 
     def sentence_vectors(self, sentence_tokens: Tensor, sentence_lengths: Tensor) -> Tensor:
-        """Skip-instruction vectors (B,S,Dsent) of every sentence; padded sentences give zeros."""
+        """Sentence-encoder vectors (B,S,Dsent) of every slot; padded slots give zeros."""
         b, s, length = sentence_tokens.shape
         flat = self.sentence_encoder(sentence_tokens.reshape(b * s, length), sentence_lengths.reshape(b * s))
         return flat.reshape(b, s, -1)
+
+    def packed_sentence_vectors(self, sentence_tokens: Tensor, sentence_lengths: Tensor, chunk: int = 64) -> Tensor:
+        """sentence_vectors without the padding work: only non-empty slots, length-sorted, each chunk cut to its
+        longest. Equal to sentence_vectors (masked pooling) and much faster for MiniLM slots; eval only."""
+        b, s, _ = sentence_tokens.shape
+        flat_tokens, flat_lengths = sentence_tokens.reshape(b * s, -1), sentence_lengths.reshape(b * s)
+        rows = torch.nonzero(flat_lengths > 0).flatten()
+        rows = rows[torch.argsort(flat_lengths[rows], stable=True)]
+        out = torch.zeros(b * s, self.sentence_mean.shape[0], dtype=torch.float32, device=sentence_tokens.device)
+        for start in range(0, len(rows), chunk):
+            r = rows[start:start + chunk]
+            longest = int(flat_lengths[r].max())
+            out[r] = self.sentence_encoder(flat_tokens[r, :longest], flat_lengths[r])
+        return out.reshape(b, s, -1)
 
     def forward(self, sentence_tokens: Tensor, sentence_lengths: Tensor, term_feature: Tensor) -> Tensor:
         vectors = self.sentence_vectors(sentence_tokens, sentence_lengths)
@@ -159,10 +179,14 @@ class RecipeEncoder(nn.Module):
         return self.forward_from_vectors(vectors, num_sentences, term_feature)
 
     def forward_from_vectors(self, sentence_vectors: Tensor, num_sentences: Tensor, term_feature: Tensor) -> Tensor:
-        """Training fast path: precomputed skip-instruction vectors (B,S,D), counts (B,)."""
+        """Training fast path: precomputed sentence vectors (B,S,D) (field slots first), slot counts (B,)."""
+        fields = []
+        if self.fields:
+            fields = [self.field_branch(sentence_vectors[:, :self.fields].flatten(1))]
+            sentence_vectors, num_sentences = sentence_vectors[:, self.fields:], num_sentences - self.fields
         # Padded steps come after each recipe's last sentence, so their whitened value is never read.
         outputs, _ = self.instructions((sentence_vectors - self.sentence_mean) @ self.sentence_whitening)
-        parts = [gather_last(outputs, num_sentences)]
+        parts = [gather_last(outputs, num_sentences), *fields]
         if self.use_term_feature:
             parts.append(self.term(term_feature))
         return F.normalize(self.head(torch.cat(parts, dim=1)), dim=1)
@@ -187,6 +211,7 @@ def build_model(config: Any, features_dir: str | Path, pretrained: bool = True) 
     """The SEJE model for `config` (a TrainConfig) over the Phase 1 artefacts in FEATURES_DIR."""
     from trainer.backbones import TIMM_BACKBONES, build_backbone
     from trainer.features.categories import load_category_classifier
+    from trainer.features.minilm import load_minilm
     from trainer.features.skip_instructions import load_sentence_encoder
     from trainer.features.store import FeatureStore
 
@@ -204,7 +229,10 @@ def build_model(config: Any, features_dir: str | Path, pretrained: bool = True) 
                 warnings.simplefilter("ignore")
             backbone, feat_dim = build_backbone(name, weights=weights,
                                                 pretrained=pretrained and (weights is not None or name in TIMM_BACKBONES))
-    sentence_encoder = load_sentence_encoder(features_dir)
+    if store.config.get("sentence_encoder", "skip") == "minilm":
+        sentence_encoder = load_minilm(store.config)[1]
+    else:
+        sentence_encoder = load_sentence_encoder(features_dir)
     whitening = sentence_whitening(store) if getattr(config, "whiten_sentences", False) else None
     category_vectors = torch.as_tensor(store.category_vectors, dtype=torch.float32)
     image_encoder = ImageEncoder(
@@ -218,12 +246,13 @@ def build_model(config: Any, features_dir: str | Path, pretrained: bool = True) 
         sentence_encoder, sentence_dim=store.sentence_dim, word_dim=int(store.term_features.shape[1]),
         instruction_dim=config.instruction_dim, term_dim=config.term_dim, embed_dim=config.embed_dim,
         use_term_feature=config.use_term_feature, sentence_whitening=whitening,
+        fields=store.sentence_fields, field_dim=config.term_dim,
     )
     return SejeModel(image_encoder, recipe_encoder, num_classes=len(store.category_names), embed_dim=config.embed_dim)
 
 
 def sentence_whitening(store: Any, floor: float = 1e-5) -> tuple[Tensor, Tensor]:
-    """PCA whitening of the training recipes' skip-instruction vectors: (mean (D,), matrix (D,D)).
+    """PCA whitening of the training recipes' sentence vectors (field slots left out): (mean (D,), matrix (D,D)).
 
     Each principal direction is scaled to unit variance; eigenvalues below `floor` times the
     largest are raised to it, so directions without spread are not blown up into noise.
@@ -231,7 +260,8 @@ def sentence_whitening(store: Any, floor: float = 1e-5) -> tuple[Tensor, Tensor]
     import numpy as np
 
     train = [i for i, part in enumerate(store.partitions) if part == "train"]
-    vectors = np.concatenate([store.sentence_vectors(i) for i in train] or [np.zeros((2, store.sentence_dim))])
+    fields = store.sentence_fields
+    vectors = np.concatenate([store.sentence_vectors(i)[fields:] for i in train] or [np.zeros((2, store.sentence_dim))])
     vectors = vectors.astype(np.float64)
     mean = vectors.mean(axis=0)
     eigenvalues, eigenvectors = np.linalg.eigh(np.cov(vectors - mean, rowvar=False))

@@ -145,4 +145,6 @@ def explanation_line(explained: dict[str, Any]) -> str:
     return (f"  of those {explained['recipes']} recipes, {explained['only_unknown_words']} differ from their nearest "
             f"recipe only in words outside the model's vocabulary (most frequent: {words}), "
             f"{explained['identical_words']} have the same words, {explained['known_words_differ']} differ in known "
-            "words; unknown words all read as one token, so train on data that contains them or use subword vectors")
+            "words; unknown words all read as one token: train on data that contains them, or build the features with "
+            "`word_vectors: fasttext` (subword vectors: unseen ingredient words, and title words with title_terms, "
+            "get a vector from their letters; numbers and instruction words stay unknown)")

@@ -27,7 +27,7 @@ from seje_sdk.io import atomic_file, write_json
 from seje_sdk.progress import progress_bar
 from trainer import distributed as D
 from trainer.checkpoints import convert_command, load_plain
-from trainer.config import TrainConfig, config_from_dict, resolve_config
+from trainer.config import SMALL_COLLECTION_PAIRS, TrainConfig, config_from_dict, resolve_config
 from trainer.data.validate import check_dataset
 from trainer.datasets import (PairSplit, PixelPairs, cache_backbone_features, category_features, load_split,
                               recipe_tensors)
@@ -164,6 +164,9 @@ class Trainer:
         self.store = FeatureStore.load(features_dir)
         self.image_size = int(cfg.image_size or self.store.config["image_size"])
         self.spec = ImageSpec.for_size(self.image_size)
+        if cfg.field_dropout > 0 and self.store.sentence_fields:
+            raise InputError("field_dropout needs features without MiniLM field slots (minilm_fields: false): "
+                             "a dropped title or ingredient list has no vector to stand in for it")
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg, features_dir).to(self.device)
         if not cfg.category_loss:  # unused parameters would stall DDP's gradient reduction
@@ -433,6 +436,9 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         raise InputError(f"batch_size {cfg.batch_size} is too small for {info.world_size} processes")
     try:
         trainer = Trainer(cfg, data_dir, features_dir, out_dir, info)
+        if info.is_main and cfg.preset == "cpu" and len(trainer.train_split) < SMALL_COLLECTION_PAIRS:
+            print(f"hint: {len(trainer.train_split)} training pairs (under {SMALL_COLLECTION_PAIRS:,}): `--preset small` "
+                  "trained better on small collections (docs/small-collections.md)")
         if info.is_main:
             write_json(saved, {**cfg.to_dict(), "features_dir": str(features_dir.resolve()),
                                "data_dir": str(data_dir.resolve()), "resolved_image_size": trainer.image_size,
@@ -442,6 +448,10 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         if resume:
             trainer.load(out_dir / "checkpoints" / "last.pt")
         trainer.fit()
+        if cfg.text_encoder and trainer.schedule.done and info.is_main:
+            from trainer.query_encoder import TextEncoderConfig, train_text_encoder
+
+            train_text_encoder(out_dir, TextEncoderConfig(epochs=cfg.text_encoder_epochs, seed=cfg.seed), log=tqdm.write)
     finally:
         D.cleanup(info)
     return out_dir

@@ -10,6 +10,9 @@ from typing import Any
 from seje_sdk.errors import InputError
 from seje_sdk.terms import RANKERS
 
+SENTENCE_ENCODERS = ("skip", "minilm")
+WORD_VECTORS = ("word2vec", "fasttext")
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -22,6 +25,12 @@ class FeatureConfig:
     w2v_min_count: int = 2  # paper: 10 on 1M recipes; scaled down for a ~2000-recipe dataset
     w2v_epochs: int = 5  # gensim's default
     w2v_file: str | None = None  # load this word2vec C file (binary or text) instead of training
+    # "fasttext": gensim FastText on the same corpus (subwords min_n..max_n), so a word unseen in
+    # training still gets a vector from its character n-grams; the bundle carries the n-gram table.
+    word_vectors: str = "word2vec"
+    fasttext_min_n: int = 3
+    fasttext_max_n: int = 6
+    fasttext_buckets: int = 50_000  # gensim's default is 2M (2.4 GB at 300-d); 50k x 300 float32 = 60 MB in the bundle
     # Skip-instructions sentence encoder (encoder-decoder LSTM predicting the next sentence).
     # paper: 1024. Measured on the shared 2-core box (batch 64, 16 tokens): 1024-d 7 s/step, 512-d 2.4 s,
     # 256-d 1.0 s; 256 keeps the cpu preset's skip-instructions stage within a few minutes.
@@ -33,6 +42,11 @@ class FeatureConfig:
     sentence_lr: float = 1e-3
     max_sentences: int = 20  # the recipe encoder reads at most 20 sentences (im2recipe)
     max_tokens: int = 20  # tokens per sentence, <eos> included
+    # Sentence vectors: "skip" trains skip-instructions (above); "minilm" embeds each sentence with the
+    # pretrained all-MiniLM-L6-v2 (bert_model's folder; 384-d, mean-pooled, L2-normalised), nothing trained.
+    sentence_encoder: str = "skip"
+    minilm_fields: bool = False  # minilm only: the title and the joined ingredient lines get a vector each too
+    minilm_max_tokens: int = 64  # word pieces per MiniLM text, [CLS] and [SEP] included
     # Ingredient tagger (BiLSTM + linear decision).
     tagger_hidden: int = 64
     tagger_epochs: int = 3
@@ -72,9 +86,17 @@ class FeatureConfig:
     finetune_lr: float = 1e-4
 
     def __post_init__(self) -> None:
+        if self.word_vectors not in WORD_VECTORS:
+            raise InputError(f"config: word_vectors must be one of {WORD_VECTORS}, got {self.word_vectors!r}")
+        if self.word_vectors == "fasttext" and self.w2v_file:
+            raise InputError("config: word_vectors 'fasttext' trains its own vectors; drop w2v_file (a word2vec file has no subwords)")
+        if self.word_vectors == "fasttext" and not 1 <= self.fasttext_min_n <= self.fasttext_max_n:
+            raise InputError(f"config: fasttext n-gram range must satisfy 1 <= min_n <= max_n, got {self.fasttext_min_n}..{self.fasttext_max_n}")
         if self.ranker not in RANKERS:
             raise InputError(f"config: ranker must be one of {RANKERS}, got {self.ranker!r}")
-        for name in ("word_dim", "sentence_dim", "max_sentences", "max_tokens", "tagger_hidden", "image_size"):
+        if self.sentence_encoder not in SENTENCE_ENCODERS:
+            raise InputError(f"config: sentence_encoder must be one of {SENTENCE_ENCODERS}, got {self.sentence_encoder!r}")
+        for name in ("word_dim", "sentence_dim", "max_sentences", "max_tokens", "minilm_max_tokens", "tagger_hidden", "image_size"):
             if getattr(self, name) <= 0:
                 raise InputError(f"config: {name} must be positive, got {getattr(self, name)}")
 
@@ -92,6 +114,8 @@ PRESETS: dict[str, FeatureConfig] = {
     ),
     # Minutes on 2 CPU cores on the ~2000-recipe synthetic dataset.
     "cpu": FeatureConfig(),
+    # Small collections: the features of the cpu preset (the small fit preset differs in batches and epochs).
+    "small": FeatureConfig(),
     # The published settings, for GPU runs on Recipe1M.
     "paper": FeatureConfig(
         w2v_epochs=10, w2v_min_count=10, sentence_dim=1024, sentence_epochs=5, sentence_batch=128, tagger_epochs=5,

@@ -1,7 +1,7 @@
 """`build_features`: run every Phase 1 step on a Recipe1M-layout folder and write FEATURES_DIR atomically.
 
 Order: labels -> word2vec -> IDF + lexicon -> tagger -> term features (through seje_sdk.terms, as
-the SDK computes them) -> skip-instructions -> category classifier -> probes -> manifest.
+the SDK computes them) -> sentence vectors (skip-instructions, or MiniLM) -> category classifier -> probes -> manifest.
 A rerun with the same inputs and config reuses the folder; otherwise it says what changed.
 """
 from __future__ import annotations
@@ -21,12 +21,13 @@ import torch
 
 from seje_sdk.errors import DataError, InputError
 from seje_sdk.io import atomic_dir, save_npy, sha256_file, write_json
+from seje_sdk.subwords import SubwordTable
 from seje_sdk.terms import TermTables, batch_key_terms, phrase_table, recipe_tokens, term_features
 from seje_sdk.text import SPECIALS, RecipeText, Vocab, clean_ingredient_name
 
 from trainer.data.classes import write_classes
 from trainer.data.validate import check_dataset
-from trainer.features import categories, lexicon, skip_instructions, tagger, word2vec
+from trainer.features import categories, lexicon, minilm, skip_instructions, tagger, word2vec
 from trainer.features.config import FeatureConfig, resolve_config
 from trainer.features.labels import category_labels
 from trainer.features.probes import ranker_disagreement, linear_probe
@@ -159,7 +160,8 @@ def _build(data_dir: Path, out: Path, cfg: FeatureConfig, skip_bad: bool) -> tup
         lex = lexicon.learn_lexicon((r.instructions for r in train), entities, phrases, cfg.lexicon_min_count, cfg.lexicon_min_ratio)
         write_json(out / "lexicon.json", lex)
         write_json(out / "entities.json", sorted(entities))
-        tables = TermTables(vocab, vectors, idf, entities, frozenset(lex["actions"]), frozenset(lex["utensils"]))
+        tables = TermTables(vocab, vectors, idf, entities, frozenset(lex["actions"]), frozenset(lex["utensils"]),
+                            subwords=SubwordTable.load(out))
         m["lexicon"] = {"actions": len(lex["actions"]), "utensils": len(lex["utensils"]),
                         "top_actions": lex["actions"][:6], "top_utensils": lex["utensils"][:6]}
     with _stage(m, "tagger"):  # evaluated on val next to the dictionary baseline
@@ -169,14 +171,11 @@ def _build(data_dir: Path, out: Path, cfg: FeatureConfig, skip_bad: bool) -> tup
         m["tagger"] = tagger.evaluate_tagger(tag_model, val_lines, tables)
     with _stage(m, "term features"):
         feats = _term_features(recipes, texts, tables, tagger.torch_tagger_fn(tag_model), cfg, out, m)
-    with _stage(m, "skip-instructions"):
-        encoder, sk = skip_instructions.train_skip_instructions([r.instructions for r in train], vocab, vectors, cfg)
-        skip_instructions.save_sentence_encoder(encoder, out / "skip_instructions.pt")
-        sent, offsets = skip_instructions.encode_recipes(encoder, [r.instructions for r in recipes], vocab, cfg)
+    with _stage(m, "sentence vectors" if cfg.sentence_encoder == "minilm" else "skip-instructions"):
+        sent, offsets = _sentence_vectors(recipes, train, texts, vocab, vectors, cfg, out, m)
         save_npy(out / "sentence_vectors.npy", sent)
         save_npy(out / "sentence_offsets.npy", offsets)
         write_json(out / "recipes.json", {"ids": [r.id for r in recipes], "partition": [r.partition for r in recipes]})
-        m["skip_instructions"] = {**sk, "sentences": int(len(sent)), "dim": int(sent.shape[1])}
     with _stage(m, "category classifier"):
         m["classifier"], image_cat, image_probe = _categories(recipes, class_of, names, vocab, vectors, cfg, out)
         write_json(out / "image_categories.json", image_cat)  # image_category_logits.npy: rows in its sorted id order
@@ -189,6 +188,20 @@ def _build(data_dir: Path, out: Path, cfg: FeatureConfig, skip_bad: bool) -> tup
     return m, cfg
 
 
+def _sentence_vectors(recipes, train, texts, vocab, vectors, cfg: FeatureConfig, out: Path, m: dict
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Every recipe's sentence vectors and offsets: pretrained MiniLM, or skip-instructions trained here."""
+    if cfg.sentence_encoder == "minilm":
+        sent, offsets, mm = minilm.encode_recipes(texts, cfg.to_dict())
+        m["minilm"] = {**mm, "vectors": int(len(sent)), "dim": int(sent.shape[1])}
+        return sent, offsets
+    encoder, sk = skip_instructions.train_skip_instructions([r.instructions for r in train], vocab, vectors, cfg)
+    skip_instructions.save_sentence_encoder(encoder, out / "skip_instructions.pt")
+    sent, offsets = skip_instructions.encode_recipes(encoder, [r.instructions for r in recipes], vocab, cfg)
+    m["skip_instructions"] = {**sk, "sentences": int(len(sent)), "dim": int(sent.shape[1])}
+    return sent, offsets
+
+
 def _word2vec(train, phrases, cfg: FeatureConfig, out: Path) -> tuple[Vocab, np.ndarray, FeatureConfig]:
     """Train skip-gram on the training text (entity phrases joined), or load --w2v FILE; write the tables."""
     if cfg.w2v_file:
@@ -199,6 +212,8 @@ def _word2vec(train, phrases, cfg: FeatureConfig, out: Path) -> tuple[Vocab, np.
         model = word2vec.train_word2vec(word2vec.build_corpus((as_text(r) for r in train), phrases), cfg)
         model.save(str(out / "word2vec.model"))
         kv = model.wv
+        if cfg.word_vectors == "fasttext":
+            word2vec.save_subwords(kv, out)
     vocab, vectors = word2vec.word2vec_tables(kv)
     write_json(out / "vocab.json", vocab.to_dict())
     save_npy(out / "word2vec.npy", vectors)

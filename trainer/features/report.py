@@ -32,8 +32,7 @@ def summary_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
         (f"tagger (val, all {tag.get('lines', 0)} lines)", _prf(tag.get("tagger", {}))),
         ("contextless lookup (val, same lines)", _prf(tag.get("dictionary", {}))),
         (f"term feature ({m['term_features']['ranker']})", f"{m['term_features']['recipes_without_key_terms']} recipes without key terms"),
-        ("skip-instructions", f"{m['skip_instructions']['sentences']} sentences x {m['skip_instructions']['dim']}, "
-                              f"loss {m['skip_instructions']['skip_instructions_loss']}"),
+        _sentence_row(m),
         (f"classifier (val, {clf.get('val_images', 0)} images)", f"top-1 {_pct(clf.get('val_top1'))}  top-5 {_pct(clf.get('val_top5'))}"),
         ("images skipped", str(clf.get("skipped_images", 0))),
     ]
@@ -46,6 +45,15 @@ def summary_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("time", f"{m.get('seconds', 0)} s"))
     rows += [(f"  {k}", f"{v} s") for k, v in m.get("stage_seconds", {}).items()]
     return rows
+
+
+def _sentence_row(m: dict[str, Any]) -> tuple[str, str]:
+    if "minilm" in m:
+        mm = m["minilm"]
+        return ("MiniLM sentence vectors", f"{mm['vectors']} x {mm['dim']} ({mm['fields']} field slots; "
+                                           f"{mm['embedded']} of {mm['unique_texts']} texts embedded, rest cached)")
+    sk = m["skip_instructions"]
+    return ("skip-instructions", f"{sk['sentences']} sentences x {sk['dim']}, loss {sk['skip_instructions_loss']}")
 
 
 def format_table(rows: list[tuple[str, str]]) -> str:

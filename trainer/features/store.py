@@ -90,6 +90,13 @@ class FeatureStore:
     def sentence_dim(self) -> int:
         return int(self._sentences.shape[1])
 
+    @property
+    def sentence_fields(self) -> int:
+        """Leading slots of each recipe's sentence vectors that are fields (title, ingredients), not sentences."""
+        from trainer.features.minilm import slot_count
+
+        return slot_count(self.config)[0]
+
     def index_of(self, recipe_id: str) -> int:
         """Row of a recipe in every per-recipe array."""
         try:
@@ -107,7 +114,7 @@ class FeatureStore:
         return self.image_logits[np.asarray([row[i] for i in image_ids], dtype=np.int64)]
 
     def sentence_vectors(self, i: int) -> np.ndarray:
-        """(n_i, D) skip-instruction vectors of recipe row i (at most max_sentences rows)."""
+        """(n_i, D) sentence vectors of recipe row i: sentence_fields field rows, then at most max_sentences sentences."""
         return np.asarray(self._sentences[self._offsets[i] : self._offsets[i + 1]])
 
     @classmethod

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from seje_sdk.errors import InputError
+from seje_sdk.io import save_npy, write_json
 from seje_sdk.terms import join_phrases
 from seje_sdk.text import SPECIALS, UNK_ID, RecipeText, Vocab, tokenize
 
@@ -38,19 +39,34 @@ def build_corpus(recipes: Iterable[RecipeText], phrases: dict[tuple[str, ...], s
 
 
 def train_word2vec(corpus: Sequence[list[str]], cfg: FeatureConfig):
-    """gensim skip-gram (sg=1), deterministic: one worker and a fixed seed."""
-    from gensim.models import Word2Vec
+    """gensim skip-gram (sg=1), deterministic: one worker and a fixed seed.
 
+    word_vectors "fasttext": gensim FastText on the same corpus with character n-grams
+    fasttext_min_n..fasttext_max_n hashed into fasttext_buckets rows, so unseen words get a vector.
+    """
+    from gensim.models import FastText, Word2Vec
+
+    name = cfg.word_vectors
     if not corpus:
-        raise InputError("word2vec: the training partition has no text; check the dataset's layer1.json")
+        raise InputError(f"{name}: the training partition has no text; check the dataset's layer1.json")
     logging.getLogger("gensim").setLevel(logging.WARNING)
-    model = Word2Vec(
-        sentences=list(corpus), vector_size=cfg.word_dim, window=cfg.w2v_window, min_count=cfg.w2v_min_count,
-        sg=1, workers=1, seed=cfg.seed, epochs=cfg.w2v_epochs,
-    )
+    common = dict(sentences=list(corpus), vector_size=cfg.word_dim, window=cfg.w2v_window, min_count=cfg.w2v_min_count,
+                  sg=1, workers=1, seed=cfg.seed, epochs=cfg.w2v_epochs)
+    if name == "fasttext":
+        model = FastText(**common, min_n=cfg.fasttext_min_n, max_n=cfg.fasttext_max_n, bucket=cfg.fasttext_buckets)
+    else:
+        model = Word2Vec(**common)
     if len(model.wv) == 0:
-        raise InputError(f"word2vec: no token occurs {cfg.w2v_min_count}+ times; lower w2v_min_count")
+        raise InputError(f"{name}: no token occurs {cfg.w2v_min_count}+ times; lower w2v_min_count")
     return model
+
+
+def save_subwords(kv, folder: Path) -> dict[str, int]:
+    """The n-gram bucket table and its settings as plain files (subwords.npy, subwords.json) for the SDK."""
+    meta = {"min_n": int(kv.min_n), "max_n": int(kv.max_n), "buckets": int(kv.bucket), "hash": "fasttext-fnv1a-signed-bytes"}
+    save_npy(folder / "subwords.npy", np.asarray(kv.vectors_ngrams, dtype=np.float32))
+    write_json(folder / "subwords.json", meta)
+    return meta
 
 
 def load_word2vec_file(path: str | Path):
