@@ -191,8 +191,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"Command: `{report['command']}`", "",
              f"Machine: {env['cpus']} CPUs ({' '.join(env['cpu_flags'])}), OMP_NUM_THREADS={env['omp_num_threads']}, "
              f"load {env['load']} at the end (started at {report['load_at_start']}).", "",
-             "Embedded data from `seje-train synth --recipes N --seed 0`; features once per (N, option); "
-             "per fit seed: `seje-train fit --seed S`, `seje-train eval --bag-sizes 1000` (the bag is the whole "
+             "Embedded data from `seje-train synth DATA_DIR --recipes N --seed 0`; features once per (N, option); "
+             "per fit seed: `seje-train fit --data DATA_DIR --features FEATURES_DIR --out RUN_DIR --seed S`, `seje-train eval --run RUN_DIR --bag-sizes 1000` (the bag is the whole "
              "test split when it is smaller: column `bag`). MedR lower is better, R@K in %; mean ± sd over the seeds.", "",
              "| N | row | seeds | bag | i2r MedR | i2r R@1 | i2r R@10 | r2i MedR | r2i R@1 | r2i R@10 |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

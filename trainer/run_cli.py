@@ -93,7 +93,7 @@ def text_encoder(run_dir: str, epochs: int | None, seed: int | None, checkpoint:
 
     config_path = Path(run_dir) / "config.json"
     if not config_path.is_file():
-        raise click.BadParameter(f"{run_dir} has no config.json; train it with `seje-train fit` first", param_hint="--run")
+        raise click.BadParameter(f"{run_dir} has no config.json; train it with `seje-train fit --data DATA_DIR --features FEATURES_DIR --out RUN_DIR` first", param_hint="--run")
     cfg = config_from_dict({"field_dropout": 0.0, **json.loads(config_path.read_text(encoding="utf-8"))})
     summary = train_text_encoder(run_dir, TextEncoderConfig(epochs=epochs or cfg.text_encoder_epochs,
                                                             seed=cfg.seed if seed is None else seed), which=checkpoint)
