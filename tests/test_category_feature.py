@@ -187,3 +187,15 @@ def test_collector_tables_a_run_with_its_int8_damage_and_references(tiny_run, ti
     assert "| **mean ± sd** | soft |" in table and "| category-only oracle |" in table and "| chance |" in table
     bad = CliRunner().invoke(main, [str(run), "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "RUN_DIR:BUNDLE_DIR" in bad.output
+
+
+def test_resuming_a_run_saved_before_the_option_keeps_top1(tiny_data, tiny_features, tmp_path):
+    from trainer.train import run_fit
+
+    run = run_fit(tiny_data, tiny_features, tmp_path / "run", preset="tiny",
+                  overrides={"category_feature": "top1", "epochs": 2, "stop_after_epoch": 1, "text_encoder": False})
+    config = json.loads((run / "config.json").read_text())
+    del config["category_feature"], config["category_temperature"]
+    (run / "config.json").write_text(json.dumps(config))
+    run_fit(tiny_data, tiny_features, run, preset="tiny", resume=True, overrides={"stop_after_epoch": None})
+    assert json.loads((run / "config.json").read_text())["category_feature"] == "top1"
