@@ -421,7 +421,8 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
     if resume:
         if not (out_dir / "checkpoints" / "last.pt").is_file():
             raise InputError(f"--resume: {out_dir} has no checkpoints/last.pt to continue from")
-        base = {"field_dropout": 0.0, **json.loads(saved.read_text(encoding="utf-8"))}  # runs saved before the option
+        # runs saved before these options: whole recipes, the top-1 category feature
+        base = {"field_dropout": 0.0, "category_feature": "top1", **json.loads(saved.read_text(encoding="utf-8"))}
         cfg = config_from_dict({**base, **(overrides or {})})
         resolve_config(cfg.preset, overrides=overrides)  # unknown override keys are still refused by name
     else:
