@@ -79,7 +79,6 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
         files, int8_settings = export_onnx_variants(run, tmp, precisions, opset)
         table_hashes = {**copy_tables(run.features_dir, tmp), **copy_sentence_tokenizer(run.store.config, tmp)}
         ranker = export_ranker(run, tmp, opset, thresholds if verify else None)
-        text_encoder = export_text_encoder(run.run_dir, run.store, run.texts, tmp, opset, thresholds if verify else None)
         variants: dict[str, Any] = {"onnxruntime": files}
         if env.available:
             engine_precisions = ["fp32"] + (["fp16"] if fp16 else [])
@@ -94,6 +93,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
         if parity is not None:  # PyTorch + every variant over the held-out set, and the gate
             parity["seconds"] = round(time.perf_counter() - start, 1)
         refused = drop_refused(tmp, variants, parity) if parity else {}
+        text_encoder = export_text_encoder(run.run_dir, run.store, run.texts, tmp, opset, thresholds if verify else None)
         if parity is not None and "parity" in ranker:
             parity["ranker"] = ranker.pop("parity")
         manifest = build_manifest(run, tmp, variants, {**table_hashes, **ranker.pop("hashes", {})}, ranker, env,

@@ -202,7 +202,7 @@ class Embedder:
         Through the bundle's text encoder when it has one, else as title-only recipes through the
         recipe graph (docs/free-text.md says which route measured better for which query).
         """
-        from seje_sdk.text_query import TextEncoderSession, text_queries
+        from seje_sdk.text_query import MAX_QUERY_TOKENS, TextEncoderSession, text_queries
 
         entry = self.bundle.text_encoder
         queries = text_queries(texts, self.tables.vocab, self.bundle.title_terms or entry is not None)
@@ -211,7 +211,7 @@ class Embedder:
         with self._text_lock:
             if self._text is None:
                 self._text = TextEncoderSession(self.bundle.file(entry["model"], "text_encoder model"), self.tables.vocab,
-                                                entry.get("max_tokens", 48))
+                                                entry.get("max_tokens", MAX_QUERY_TOKENS))
         texts = [q.text for q in queries]
         return np.concatenate([self._text(texts[s:s + batch_size]) for s in range(0, len(texts), batch_size)]), queries
 

@@ -166,3 +166,36 @@ def test_run_saved_before_the_option_loads_and_exports_as_top1(tiny_run, tmp_pat
     manifest = json.loads((bundle / "manifest.json").read_text())
     ops = {n.op_type for n in onnx.load(str(bundle / manifest["variants"]["onnxruntime"]["fp32"]["image"])).graph.node}
     assert "ArgMax" in ops and "Softmax" not in ops
+
+
+def test_collector_tables_a_run_with_its_int8_damage_and_references(tiny_run, tiny_bundle, tmp_path):
+    from click.testing import CliRunner
+
+    from benchmarks.category_feature import main
+    from trainer.evaluate import evaluate_run
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("cache"))
+    evaluate_run(run, None, bag_sizes=(1000,), n_bags=1)
+    result = CliRunner().invoke(main, [f"{run}:{tiny_bundle}", "--out", str(tmp_path / "cf"), "--note", "tiny"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "cf.json").read_text())
+    row = saved["rows"][0]
+    assert row["mode"] == "soft" and 0.0 <= row["int8"]["low_cos_share"] <= 1.0
+    assert set(row["int8"]["r1_interval"]) == {"image_to_recipe", "recipe_to_image"}
+    table = (tmp_path / "cf.md").read_text()
+    assert "| **mean ± sd** | soft |" in table and "| category-only oracle |" in table and "| chance |" in table
+    bad = CliRunner().invoke(main, [str(run), "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "RUN_DIR:BUNDLE_DIR" in bad.output
+
+
+def test_resuming_a_run_saved_before_the_option_keeps_top1(tiny_data, tiny_features, tmp_path):
+    from trainer.train import run_fit
+
+    run = run_fit(tiny_data, tiny_features, tmp_path / "run", preset="tiny",
+                  overrides={"category_feature": "top1", "epochs": 2, "stop_after_epoch": 1, "text_encoder": False})
+    config = json.loads((run / "config.json").read_text())
+    del config["category_feature"], config["category_temperature"]
+    (run / "config.json").write_text(json.dumps(config))
+    run_fit(tiny_data, tiny_features, run, preset="tiny", resume=True, overrides={"stop_after_epoch": None})
+    assert json.loads((run / "config.json").read_text())["category_feature"] == "top1"

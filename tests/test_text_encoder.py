@@ -101,6 +101,18 @@ def test_typed_text_goes_through_the_text_encoder(photo_retriever):
     assert not np.allclose(vectors[:1], r.embed_recipes([{"title": titles[0]}]), atol=1e-3)
 
 
+def test_cli_search_text_prints_photo_hits(photo_retriever, tiny_bundle, tmp_path):
+    from seje_sdk.cli import main
+
+    r, test = photo_retriever
+    index = r.save_index(tmp_path / "idx")
+    args = ["search", str(tiny_bundle), "--index", str(index), "--text", f"{test[0].title} zzqxv", "-k", "3",
+            "--backend", "onnxruntime"]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "zzqxv" in res.output and all(str(i) in res.output for i, _ in r.search(text=test[0].title, k=3)[0])
+
+
 @pytest.mark.parametrize("recipe", [
     {"title": "tomato pasta"}, {"ingredients": ["2 cups rice", "1 onion"]}, {"instructions": ["Boil the rice."]},
     {"title": "tomato pasta", "ingredients": ["salt"]}, {"title": "soup", "instructions": "Stir. Serve."},

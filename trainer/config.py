@@ -58,7 +58,7 @@ class TrainConfig:
     # The image category feature: "soft" (softmax(logits / category_temperature) @ category vectors;
     # not in SEJE) or "top1" (SEJE: the Word2vec vector of the classifier's top class). Soft by
     # default: under int8, 1.0% of test images moved below cosine 0.95 against top1's 4.3%, with
-    # retrieval as good (3 seeds each, benchmarks/results/category_feature.md).
+    # retrieval tied (5 seeds each, benchmarks/results/category_feature.md).
     category_feature: str = "soft"
     category_temperature: float = 1.0
     category_loss: bool = True

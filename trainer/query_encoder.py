@@ -135,7 +135,7 @@ def split_image_embeddings(model: Any, run_dir: Path, store: Any, split: Any, sp
     from trainer.evaluate import embed_images_torch
 
     encoder = model.image_encoder.eval()
-    cat, offsets = category_features(store, split)
+    cat, offsets = category_features(store, split, encoder.category_feature, encoder.category_temperature)
     cache = run_dir / "cache" / f"{split.name}_features.pt"
     if cache.is_file():
         saved = load_plain(cache)

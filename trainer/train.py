@@ -421,7 +421,8 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
     if resume:
         if not (out_dir / "checkpoints" / "last.pt").is_file():
             raise InputError(f"--resume: {out_dir} has no checkpoints/last.pt to continue from")
-        base = {"field_dropout": 0.0, **json.loads(saved.read_text(encoding="utf-8"))}  # runs saved before the option
+        # runs saved before these options: whole recipes, the top-1 category feature
+        base = {"field_dropout": 0.0, "category_feature": "top1", **json.loads(saved.read_text(encoding="utf-8"))}
         cfg = config_from_dict({**base, **(overrides or {})})
         resolve_config(cfg.preset, overrides=overrides)  # unknown override keys are still refused by name
     else:
@@ -451,7 +452,11 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         if cfg.text_encoder and trainer.schedule.done and info.is_main:
             from trainer.query_encoder import TextEncoderConfig, train_text_encoder
 
-            train_text_encoder(out_dir, TextEncoderConfig(epochs=cfg.text_encoder_epochs, seed=cfg.seed), log=tqdm.write)
+            summary = train_text_encoder(out_dir, TextEncoderConfig(epochs=cfg.text_encoder_epochs, seed=cfg.seed),
+                                         log=lambda line: None)
+            best = summary["history"][summary["best_epoch"] - 1]
+            tqdm.write(f"text encoder: best epoch {summary['best_epoch']}/{cfg.text_encoder_epochs}, val title->image "
+                       f"R@1 {best['val_title_r1']:.1f} MedR {best['val_title_medr']:.1f} ({summary['seconds']:.0f} s)")
     finally:
         D.cleanup(info)
     return out_dir
