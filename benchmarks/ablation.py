@@ -82,7 +82,7 @@ def load_test_inputs(run_dir: Path) -> SharedInputs:
     spec = ImageSpec.for_size(int(config["resolved_image_size"]))
     with torch.no_grad():
         feats = cache_backbone_features(model.image_encoder, split, spec, 0, 0)[:, 0]
-    cats, _ = category_features(store, split)
+    cats, _ = category_features(store, split, config["category_feature"], config.get("category_temperature", 1.0))
     recipes = recipe_tensors(store, split.rows, int(store.config["max_sentences"]))
     return SharedInputs(feats, cats, recipes, split.labels)
 

@@ -148,14 +148,16 @@ def retrieval(bundle, data_dir, run_dir, out_dir, scales, dim, max_test, bag_siz
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=str(DEFAULT_OUT), show_default=True,
               help="Report folder (learning_curve.json and .md).")
 @click.option("--stem", default="learning_curve", show_default=True, help="Report file name without extension.")
+@click.option("--report-only", is_flag=True, help="Tabulate the runs already finished under --work; train nothing.")
 @needs_extra("seje-bench learning-curve", "train")
-def learning_curve(sizes, option_names, seeds, work, out_dir, stem):
+def learning_curve(sizes, option_names, seeds, work, out_dir, stem, report_only):
     """Features + fit + eval per collection size, option and seed: MedR, R@1, R@10 with chance and the oracle."""
     from benchmarks.learning_curve import CurveConfig, run_curve
 
     seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     names = tuple(o.strip() for o in option_names.split(",") if o.strip())
-    cfg = CurveConfig(sizes=_ints(sizes, "--sizes"), options=names, seeds=seed_list, work=Path(work), out=Path(out_dir), stem=stem)
+    cfg = CurveConfig(sizes=_ints(sizes, "--sizes"), options=names, seeds=seed_list, work=Path(work), out=Path(out_dir), stem=stem,
+                      report_only=report_only)
     report = run_curve(cfg, _command())
     click.echo(f"wrote {Path(out_dir) / (stem + '.md')} ({len(report['runs'])} runs)")
 

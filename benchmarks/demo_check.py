@@ -15,6 +15,8 @@ from benchmarks.demo_summary import DIRECTIONS, DemoLayout
 from benchmarks.report import PNG_MAGIC
 from seje_sdk.errors import SejeError
 
+# the marker line demo.sh echoes, an optional unknown-words line, the table header, its rule, a first hit
+TEXT_HITS = re.compile(r"^Typed words: .*\n(?:not in the model's vocabulary.*\n)?rank +id +score +title\n[- ]+\n1 +\S+ +-?\d", re.MULTILINE)
 RANK_LINE = re.compile(r"^Search: query photo \S+ was taken from recipe .*: rank \d+ of \d+ recipes", re.MULTILINE)
 
 
@@ -92,6 +94,13 @@ def check_log(log: Path, problems: list[str]) -> None:
         problems.append(f"{log}: the demo never printed the rank line (Search: query photo ... rank N of M recipes)")
 
 
+def check_text_search(log: Path, problems: list[str]) -> None:
+    """The demo's typed-words search printed a table with at least one photo hit."""
+    printed = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    if not TEXT_HITS.search(printed):
+        problems.append(f"{log}: the typed-words search (seje search --text) printed no photo hit")
+
+
 def run_checks(out: str | Path, log: str | Path | None = None) -> dict[str, list[str]]:
     """{check name: its problems} for the demo folder `out` (and its log); every list empty when all is there."""
     layout = DemoLayout.under(out)
@@ -104,6 +113,8 @@ def run_checks(out: str | Path, log: str | Path | None = None) -> dict[str, list
     if log is not None:
         results["rank line printed"] = []
         check_log(Path(log), results["rank line printed"])
+        results["typed-words search printed hits"] = []
+        check_text_search(Path(log), results["typed-words search printed hits"])
     return results
 
 

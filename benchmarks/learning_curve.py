@@ -47,9 +47,11 @@ class Option:
     fit: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
 
     def features_key(self) -> str:
-        """Options with equal feature settings share one FEATURES_DIR."""
-        text = json.dumps([self.features_preset, self.features], sort_keys=True)
-        return f"{self.features_preset}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        """Options whose feature settings resolve to the same config share one FEATURES_DIR."""
+        from trainer.features.config import resolve_config
+
+        text = json.dumps(resolve_config(self.features_preset, self.features).to_dict(), sort_keys=True)
+        return f"features-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
 OPTIONS: dict[str, Option] = {}
@@ -62,6 +64,8 @@ def register_option(option: Option) -> Option:
 
 
 register_option(Option("seje", "SEJE as published: the cpu preset (Word2vec + skip-instructions)"))
+register_option(Option("small", "the small-collection preset: cpu features, fit in batches of 32 for up to 60 epochs",
+                       features_preset="small", fit_preset="small"))
 register_option(Option("fasttext", "cpu preset with FastText subword word vectors (unseen words get a vector)",
                        features={"word_vectors": "fasttext"}))
 register_option(Option("minilm", "cpu preset with pretrained MiniLM instruction-sentence vectors instead of skip-instructions",
@@ -81,6 +85,7 @@ class CurveConfig:
     out: Path = Path("benchmarks/results")
     stem: str = "learning_curve"
     data_seed: int = 0
+    report_only: bool = False  # tabulate the runs already finished under `work`; train nothing
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.options if o not in OPTIONS]
@@ -120,10 +125,10 @@ def ensure_data(cfg: CurveConfig, n: int) -> Path:
 
 
 def ensure_features(cfg: CurveConfig, n: int, data: Path, option: Option) -> tuple[Path, float | None]:
-    feats = cfg.work / f"n{n}" / f"features-{option.features_key()}"
+    feats = cfg.work / f"n{n}" / f"{option.features_key()}"
     if (feats / "manifest.json").is_file():
         return feats, None
-    extra = _config_file(cfg.work / f"n{n}" / f"features-{option.features_key()}.json", option.features)
+    extra = _config_file(cfg.work / f"n{n}" / f"{option.features_key()}.json", option.features)
     secs = _run(["trainer.cli", "features", "--data", str(data), "--out", str(feats), "--preset", option.features_preset, *extra],
                 cfg.work / "logs" / f"features-{n}-{option.features_key()}.log")
     return feats, secs
@@ -186,8 +191,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"Command: `{report['command']}`", "",
              f"Machine: {env['cpus']} CPUs ({' '.join(env['cpu_flags'])}), OMP_NUM_THREADS={env['omp_num_threads']}, "
              f"load {env['load']} at the end (started at {report['load_at_start']}).", "",
-             "Embedded data from `seje-train synth --recipes N --seed 0`; features once per (N, option); "
-             "per fit seed: `seje-train fit --seed S`, `seje-train eval --bag-sizes 1000` (the bag is the whole "
+             "Embedded data from `seje-train synth DATA_DIR --recipes N --seed 0`; features once per (N, option); "
+             "per fit seed: `seje-train fit --data DATA_DIR --features FEATURES_DIR --out RUN_DIR --seed S`, `seje-train eval --run RUN_DIR --bag-sizes 1000` (the bag is the whole "
              "test split when it is smaller: column `bag`). MedR lower is better, R@K in %; mean ± sd over the seeds.", "",
              "| N | row | seeds | bag | i2r MedR | i2r R@1 | i2r R@10 | r2i MedR | r2i R@1 | r2i R@10 |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -214,18 +219,23 @@ def run_curve(cfg: CurveConfig, command: str) -> dict[str, Any]:
     report: dict[str, Any] = {"kind": "learning_curve", "command": command, "status": "running", "options": list(cfg.options),
                               "sizes": list(cfg.sizes), "seeds": list(cfg.seeds), "load_at_start": environment()["load"],
                               "features_s": {}, "runs": [], "rows": [], "environment": environment()}
+    missing = []
     for n in sorted(cfg.sizes):
-        data = ensure_data(cfg, n)
+        data = cfg.work / f"data-{n}" if cfg.report_only else ensure_data(cfg, n)
         for name in cfg.options:
             option = OPTIONS[name]
-            feats, secs = ensure_features(cfg, n, data, option)
+            feats, secs = (None, None) if cfg.report_only else ensure_features(cfg, n, data, option)
             if secs is not None:
                 report["features_s"][f"{n}/{option.features_key()}"] = secs
             for seed in cfg.seeds:
+                if cfg.report_only and not (cfg.work / f"n{n}" / name / f"seed{seed}" / "eval.json").is_file():
+                    missing.append(f"N={n} {name} seed {seed}")
+                    continue
                 report["runs"].append(fit_and_eval(cfg, n, data, feats, option, seed))
                 report.update(rows=summarise(report["runs"]), environment=environment())
                 write(report, cfg)
                 print(f"learning curve: N={n} {name} seed {seed} done", flush=True)
-    report["status"] = "complete"
+    report["status"] = "complete" if not missing else f"not run: {', '.join(missing)}"
+    report.update(rows=summarise(report["runs"]), environment=environment())
     write(report, cfg)
     return report

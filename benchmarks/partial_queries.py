@@ -24,7 +24,7 @@ import numpy as np
 
 from seje_sdk.io import atomic_file, write_json
 
-FORMS = ("full", "title", "ingredients", "instructions", "text")
+FORMS = ("full", "title", "ingredients", "instructions", "title_ingredients", "text")
 METRICS = ("medr", "r1", "r10")
 
 
@@ -35,8 +35,31 @@ def form_recipe(recipe: Any, form: str) -> Any:
 
     if form == "text":
         return RecipeText(title=recipe.title, ingredients=(recipe.title,))
-    mask = {"full": FULL, "title": TITLE, "ingredients": INGREDIENTS, "instructions": INSTRUCTIONS}[form]
+    mask = {"full": FULL, "title": TITLE, "ingredients": INGREDIENTS, "instructions": INSTRUCTIONS,
+            "title_ingredients": TITLE | INGREDIENTS}[form]
     return keep_fields(recipe, mask)
+
+
+def form_text(recipe: Any, form: str) -> str:
+    """The typed text a form makes of a test recipe: its kept fields' words, title first."""
+    kept = form_recipe(recipe, "title" if form == "text" else form)
+    return " ".join([kept.title, *kept.ingredients, *kept.instructions])
+
+
+def embed_texts_torch(encoder_path: Path, run_dir: Path, texts: Sequence[str]) -> np.ndarray:
+    """Text-encoder embeddings (PyTorch: what text_encoder.onnx computes, export checks) of typed texts."""
+    import torch
+
+    from seje_sdk.text_query import encode_texts
+    from trainer.features.store import FeatureStore
+    from trainer.query_encoder import load_text_encoder
+
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    store = FeatureStore.load(config["features_dir"])
+    encoder = load_text_encoder(run_dir, store.word_vectors, encoder_path)
+    with torch.inference_mode():
+        return np.concatenate([encoder(torch.from_numpy(encode_texts(texts[s:s + 256], store.vocab))).numpy()
+                               for s in range(0, len(texts), 256)])
 
 
 def embed_forms(run_dir: Path, forms: Sequence[str], max_test: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict]:
@@ -60,7 +83,7 @@ def embed_forms(run_dir: Path, forms: Sequence[str], max_test: int | None = None
     tables, tagger_fn = TermTables.load(features_dir), torch_tagger_fn(load_tagger(features_dir))
     title_terms, ranker = bool(store.config.get("title_terms", False)), str(store.config.get("ranker", "tfidf"))
     texts = [RecipeText(r.title or "", tuple(r.ingredients), tuple(r.instructions)) for r in test]
-    out = {}
+    out = {"_texts": texts}
     for form in forms:
         queries = [form_recipe(t, form) for t in texts]
         vectors = []
@@ -87,50 +110,82 @@ def score(recipes: np.ndarray, images: np.ndarray, labels: np.ndarray, bag_size:
 
 
 def markdown(report: dict) -> str:
-    """One table: run x form rows, then chance and the category oracle on the same bags."""
-    lines = [f"Image retrieval (recipe query -> photo), {report['n_bags']} bags of {report['bag_size']} test pairs, "
-             "mean over bags (± std).", "",
-             "| model | query | MedR | R@1 | R@10 |", "| --- | --- | ---: | ---: | ---: |"]
+    """One table: run x route x form rows, then chance and the category oracle on the same bags."""
+    lines = [f"Image retrieval (query -> photo), {report['n_bags']} bags of {report['bag_size']} test pairs, "
+             "mean over bags (± std; text-encoder mean rows: mean and std over seeds).", "",
+             "| model | route | query | MedR | R@1 | R@10 |", "| --- | --- | --- | ---: | ---: | ---: |"]
     refs = None
     for run in report["runs"]:
-        for form, row in run["forms"].items():
-            m, s = row["metrics"], row["std"]
-            note = " (ties against)" if row["tie_rule"] == "against" else ""
-            lines.append(f"| {run['name']} | {form}{note} | {m['medr']:.1f} ± {s['medr']:.1f} | "
-                         f"{m['r1']:.1f} ± {s['r1']:.1f} | {m['r10']:.1f} ± {s['r10']:.1f} |")
-            refs = row["references"]
+        for route in run["routes"]:
+            for form, row in route["forms"].items():
+                m, s = row["metrics"], row["std"]
+                note = " (ties against)" if row.get("tie_rule") == "against" else ""
+                lines.append(f"| {run['name']} | {route['name']} | {form}{note} | {m['medr']:.1f} ± {s['medr']:.1f} | "
+                             f"{m['r1']:.1f} ± {s['r1']:.1f} | {m['r10']:.1f} ± {s['r10']:.1f} |")
+                refs = row.get("references", refs)
     for name in ("category_oracle", "chance"):
         r = refs[name]["recipe_to_image"]
-        lines.append(f"| {name.replace('_', '-')} | any | {r['medr']:.1f} | {r['r1']:.1f} | {r['r10']:.1f} |")
+        lines.append(f"| {name.replace('_', '-')} | | any | {r['medr']:.1f} | {r['r1']:.1f} | {r['r10']:.1f} |")
     return "\n".join(lines)
+
+
+def seed_mean(routes: list[dict]) -> dict:
+    """Mean and std over text-encoder seeds of each form's bag means."""
+    forms = {}
+    for form in routes[0]["forms"]:
+        values = {m: [r["forms"][form]["metrics"][m] for r in routes] for m in METRICS}
+        forms[form] = {"metrics": {m: float(np.mean(v)) for m, v in values.items()},
+                       "std": {m: float(np.std(v)) for m, v in values.items()}}
+    return {"name": f"text encoder, mean of {len(routes)}", "forms": forms}
+
+
+def score_run(run_dir: Path, forms: Sequence[str], encoders: Sequence[Path], bag_size: int, n_bags: int,
+              seed: int) -> tuple[list[dict], dict]:
+    """Rows of one run: the recipe encoder per form, then each text encoder per form (and their mean)."""
+    recipes, images, labels, config = embed_forms(run_dir, forms)
+    texts = recipes.pop("_texts")
+    routes = [{"name": "recipe encoder", "forms": {f: score(v, images, labels, bag_size, n_bags, seed)
+                                                   for f, v in recipes.items()}}]
+    text_routes = []
+    for path in encoders:
+        vectors = {f: embed_texts_torch(path, run_dir, [form_text(t, f) for t in texts]) for f in forms if f != "text"}
+        text_routes.append({"name": f"text encoder {path.stem}", "file": str(path),
+                            "forms": {f: score(v, images, labels, bag_size, n_bags, seed) for f, v in vectors.items()}})
+    if len(text_routes) > 1:
+        text_routes.append(seed_mean(text_routes))
+    return routes + text_routes, config
 
 
 @click.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--name", "names", multiple=True, help="row name per RUN_DIR (default: the folder name)")
 @click.option("--forms", default=",".join(FORMS), show_default=True)
+@click.option("--text-encoder", "encoders", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="a text_encoder.pt of the (last) run to score too; repeat for seeds")
 @click.option("--bag-size", default=1000, show_default=True)
 @click.option("--bags", "n_bags", default=10, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="writes OUT.json and OUT.md")
-def main(run_dirs, names, forms, bag_size, n_bags, seed, out) -> None:
-    """Score each run on every query form."""
+def main(run_dirs, names, forms, encoders, bag_size, n_bags, seed, out) -> None:
+    """Score each run on every query form (and its text encoders, if given)."""
+    from benchmarks.environment import capture_environment
+
     forms = [f for f in forms.split(",") if f]
     unknown = sorted(set(forms) - set(FORMS))
     if unknown:
         raise click.BadParameter(f"unknown forms {unknown}; choose from {', '.join(FORMS)}", param_hint="--forms")
     names = list(names) + [Path(d).name for d in run_dirs[len(names):]]
     report: dict[str, Any] = {"command": " ".join(["python -m benchmarks.partial_queries", *sys.argv[1:]]),
-                              "machine": platform.processor() or platform.machine(), "bag_size": bag_size,
-                              "n_bags": n_bags, "seed": seed, "runs": []}
-    for name, run_dir in zip(names, run_dirs):
+                              "machine": platform.processor() or platform.machine(), "environment": capture_environment(),
+                              "bag_size": bag_size, "n_bags": n_bags, "seed": seed, "runs": []}
+    for i, (name, run_dir) in enumerate(zip(names, run_dirs)):
         start = time.perf_counter()
-        recipes, images, labels, config = embed_forms(Path(run_dir), forms)
-        rows = {form: score(vectors, images, labels, bag_size, n_bags, seed) for form, vectors in recipes.items()}
+        mine = [Path(e) for e in encoders] if i == len(run_dirs) - 1 else []
+        routes, config = score_run(Path(run_dir), forms, mine, bag_size, n_bags, seed)
         report["runs"].append({"name": name, "run_dir": str(run_dir), "field_dropout": config.get("field_dropout", 0.0),
-                               "seed": config.get("seed"), "forms": rows, "seconds": time.perf_counter() - start})
+                               "seed": config.get("seed"), "routes": routes, "seconds": time.perf_counter() - start})
         click.echo(f"{name}: {time.perf_counter() - start:.0f} s")
-    report["bag_size"], report["n_bags"] = rows["full" if "full" in rows else forms[0]]["bag_size"], n_bags
+    report["bag_size"] = next(iter(routes[0]["forms"].values()))["bag_size"]
     out = Path(out)
     write_json(out.with_suffix(".json"), report)
     with atomic_file(out.with_suffix(".md")) as f:

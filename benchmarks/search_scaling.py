@@ -20,12 +20,13 @@ from benchmarks.environment import load_fields, load_snapshot, resolve_threads
 from benchmarks.harness import RssSampler
 from benchmarks.memory import rss_reader
 from seje_sdk.index import ExactIndex
+from seje_sdk.index_faiss import DEFAULTS as FAISS_DEFAULTS
 from seje_sdk.indexes import new_index
 from seje_sdk.index_int8 import Int8ExactIndex
 from seje_sdk.progress import progress_bar
 
 CHUNK = 50_000
-METHODS = ("numpy-fp32", "sdk-exact-fp32", "sdk-exact-fp16", "sdk-exact-int8", "faiss-flat-ip", "sdk-hnsw", "sdk-ivfpq")
+METHODS = ("numpy-fp32", "sdk-exact-fp32", "sdk-exact-fp16", "sdk-exact-int8", "faiss-flat-ip", "sdk-hnsw", "sdk-ivf", "sdk-ivfpq")
 EXACT_KINDS = ("sdk-exact-fp32", "sdk-exact-fp16", "sdk-exact-int8")  # the SDK kinds called "exact": recall@10 >= 0.99
 
 
@@ -46,6 +47,7 @@ class ScalingConfig:
     # Search-time settings measured on one build each (a build is the slow part).
     hnsw_ef_search: tuple[int, ...] = (64, 128, 256, 512)
     ivfpq_nprobe: tuple[int, ...] = (16, 64)
+    ivf_nprobe: tuple[int, ...] = (4, 8, 16, 32, 64)
 
 
 class ClusteredVectors:
@@ -167,9 +169,13 @@ def _build(method: str, base: np.ndarray, folder: Path, dim: int, cfg: ScalingCo
             index.add(np.ascontiguousarray(base[s : s + CHUNK]))
         return Built(lambda q, k: index.search(q, k)[1], n * dim * 4, 0, "faiss IndexFlatIP (BLAS for batches)")
     kind = method.removeprefix("sdk-")
-    params = {} if kind == "hnsw" else {"nlist": int(min(1024, max(1, n // 39)))}
+    params = {"hnsw": {}, "ivfpq": {"nlist": int(min(1024, max(1, n // 39)))},
+              "ivf": {"nlist": int(min(FAISS_DEFAULTS["ivf"]["nlist"], max(1, min(n, FAISS_DEFAULTS["ivf"]["train_size"]) // 39)))}}[kind]
     sdk = new_index(kind, dim, "bench", "recipe", **params)
-    for s in range(0, n, CHUNK):
+    first = min(n, FAISS_DEFAULTS["ivf"]["train_size"]) if kind == "ivf" else 0  # ivf trains on its first add: the sample
+    if first:
+        sdk.add(np.asarray(base[:first]), list(range(first)))
+    for s in range(first, n, CHUNK):
         sdk.add(np.asarray(base[s : s + CHUNK]), list(range(s, min(n, s + CHUNK))))
     path = folder / f"{kind}.faiss"
     # The serialised size is the memory the index holds; write_index streams to disk, whereas
@@ -177,7 +183,7 @@ def _build(method: str, base: np.ndarray, folder: Path, dim: int, cfg: ScalingCo
     faiss.write_index(sdk._index, str(path))
     size = path.stat().st_size
     path.unlink()
-    name, values = ("ef_search", cfg.hnsw_ef_search) if kind == "hnsw" else ("nprobe", cfg.ivfpq_nprobe)
+    name, values = {"hnsw": ("ef_search", cfg.hnsw_ef_search), "ivf": ("nprobe", cfg.ivf_nprobe), "ivfpq": ("nprobe", cfg.ivfpq_nprobe)}[kind]
     fixed = {k: v for k, v in sdk.params.items() if k != name}
     return Built(lambda q, k: np.asarray(sdk.search(q, k).ids, dtype=np.int64), size, 0, f"SDK FaissIndex {fixed}",
                  tune=lambda v: sdk.params.__setitem__(name, v), sweep=(name, values))

@@ -23,6 +23,7 @@ from export.onnx import DEFAULT_OPSET, GRAPHS, IMAGE, RANKER, check_io, check_on
 from export.parity import (HeldOut, ParityError, Thresholds, compare, engine_runner, onnx_runner, run_all,
                            torch_runner, verify_parity)
 from export.tables import copy_tables
+from export.text_encoder import export_text_encoder
 from seje_sdk.errors import BackendError, InputError
 from seje_sdk.io import atomic_dir, sha256_file, write_json
 
@@ -92,11 +93,14 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
         if parity is not None:  # PyTorch + every variant over the held-out set, and the gate
             parity["seconds"] = round(time.perf_counter() - start, 1)
         refused = drop_refused(tmp, variants, parity) if parity else {}
+        text_encoder = export_text_encoder(run.run_dir, run.store, run.texts, tmp, opset, thresholds if verify else None)
         if parity is not None and "parity" in ranker:
             parity["ranker"] = ranker.pop("parity")
         manifest = build_manifest(run, tmp, variants, {**table_hashes, **ranker.pop("hashes", {})}, ranker, env,
                                   parity, opset, max_batch)
         manifest["refused"] = refused
+        if text_encoder is not None:  # typed-text queries (export/text_encoder.py); absent: the old way
+            manifest["text_encoder"] = text_encoder
         if int8_settings and "int8" in variants["onnxruntime"]:
             manifest["int8"] = int8_settings
         manifest["near_duplicates"] = near_duplicates(run, reference)

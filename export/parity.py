@@ -32,6 +32,7 @@ from seje_sdk.errors import BundleError
 # runner(role, feeds) -> {output name: array}; one per variant (PyTorch, ORT fp32, ...)
 Runner = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 MAIN_OUTPUT = {"image": "embedding", "recipe": "embedding", "tagger": "logits"}
+LOW_COS = 0.95  # compare() reports the share of items below this cosine (the category-feature target: < 2% under int8)
 CATEGORY = "category"  # run_all's key for the image graph's top-1 class per item (when the runner returns logits)
 
 
@@ -122,12 +123,13 @@ def run_all(runner: Runner, held: HeldOut, batch_size: int = 16) -> dict[str, np
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
-    """Per-item cosine (min, mean) and max abs difference between two (N, ...) arrays."""
+    """Per-item cosine (min, mean, share of items below LOW_COS) and max abs difference of two (N, ...) arrays."""
     a, b = reference.reshape(len(reference), -1), candidate.reshape(len(candidate), -1)
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     cos = (a * b).sum(1) / np.maximum(na * nb, 1e-12)
     cos[(na == 0) & (nb == 0)] = 1.0  # two all-zero rows agree; one all-zero row does not
-    return {"cos_min": float(cos.min()), "cos_mean": float(cos.mean()), "max_abs": float(np.abs(a - b).max())}
+    return {"cos_min": float(cos.min()), "cos_mean": float(cos.mean()), "max_abs": float(np.abs(a - b).max()),
+            "low_cos_share": float(np.mean(cos < LOW_COS))}
 
 
 def retrieval(outputs: dict[str, np.ndarray]) -> dict[str, float]:

@@ -40,8 +40,8 @@ INT8=$(python -c "from seje_sdk.backends.onnxruntime import cpu_has_vnni; print(
 [ -n "$INT8" ] || echo "this CPU has no AVX-512/AVX VNNI: int8 runs exact but no faster than fp32 here, so it is skipped"
 seje-export "$OUT/run" --out "$OUT/bundle" --fp16 $INT8
 seje info "$OUT/bundle"
-stage "6/8 retrieve: index every recipe, then search with a test photo"
-seje index build "$OUT/bundle" --recipes "$OUT/data/layer1.json" --out "$OUT/index"
+stage "6/8 retrieve: index every recipe and the test photos, then search with a test photo and with typed words"
+seje index build "$OUT/bundle" --recipes "$OUT/data/layer1.json" --images "$OUT/data/images/test" --out "$OUT/index"
 # The first test photo by path, from a sorted glob: no pipe (find | sort | head killed sort with
 # SIGPIPE under pipefail once the list outgrew a pipe buffer).
 shopt -s globstar nullglob
@@ -50,6 +50,8 @@ shopt -u globstar nullglob
 [ "${#PHOTOS[@]}" -gt 0 ] || die "no test photos (*.jpg) under $OUT/data/images/test"
 QUERY=${PHOTOS[0]}
 seje search "$OUT/bundle" --index "$OUT/index" --image "$QUERY" -k 5
+echo 'Typed words: seje search ... --text "chicken curry" -k 5 (photos, titled by their recipe)'
+seje search "$OUT/bundle" --index "$OUT/index" --text "chicken curry" -k 5
 stage "7/8 bench: encoder latency at batch 1 and 32, every backend interleaved, ratio vs PyTorch (torch.compile once, at 32)"
 seje-bench latency "$OUT/bundle" --run "$OUT/run" --data "$OUT/data" --out "$OUT/bench" \
   --batch-sizes 1,32 --compile-batch-sizes 32 --iters 10 --warmup 2 --budget 60

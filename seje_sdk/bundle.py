@@ -162,6 +162,12 @@ class Bundle:
         return bool(self.manifest["text"].get("title_terms", False))
 
     @property
+    def text_encoder(self) -> dict[str, Any] | None:
+        """The manifest's `text_encoder` entry (model file, max_tokens), or None: typed text goes through the recipe model."""
+        entry = self.manifest.get("text_encoder")
+        return entry if isinstance(entry, dict) and entry.get("model") else None
+
+    @property
     def ranker(self) -> str:
         return str(self.manifest.get("ranker", {}).get("name", "tfidf"))
 

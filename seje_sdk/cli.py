@@ -157,7 +157,7 @@ def index() -> None:
               help="embed-corpus output folder(s), one per modality: index them without re-embedding")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--kind", type=click.Choice(INDEX_KINDS), default=None,
-              help="[default: exact, or chosen by --max-memory]")
+              help="[default: recommended by collection size (--from-shards; printed otherwise), or by --max-memory]")
 @click.option("--max-memory", default=None, help="with --from-shards: choose the kind that fits this much RAM (e.g. 4G)")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @click.option("--skip-bad", is_flag=True, help="skip unreadable items instead of failing")
@@ -177,7 +177,7 @@ def index_build(bundle, recipe_files, image_dirs, shard_dirs, out, kind, max_mem
     report = build_from_files(_load(bundle, backend, precision, index=kind or "exact"), out, recipe_files, image_dirs,
                               batch_size, skip_bad, show_progress=True)
     click.echo(_table(["indexed", "items", "skipped"], report.counts))
-    click.echo(f"wrote {out} ({report.kind})")
+    click.echo(f"wrote {out} ({report.kind}){'' if kind else report.advice()}")
 
 
 def _index_from_shards(bundle: str, shard_dirs: tuple[str, ...], out: str, kind: str | None, max_memory: str | None) -> None:

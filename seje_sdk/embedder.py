@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -69,6 +70,7 @@ class Embedder:
     def __init__(self, bundle: Bundle, sessions: dict[str, Session], tables: Any, bert: Any = None, workers: int | None = None):
         self.bundle, self.sessions, self.tables, self.bert = bundle, sessions, tables, bert
         self.image_spec = bundle.image_spec  # decode settings for image queries (jpeg_draft: docs/runtimes.md)
+        self._text, self._text_lock = None, threading.Lock()  # the text encoder session, opened at the first text query
         self.slots = SlotEncoder.from_bundle(bundle)  # MiniLM sentence slots; None: skip-instructions ids
         self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="seje-decode")
 
@@ -193,6 +195,25 @@ class Embedder:
                 rows = order[start : start + batch_size]
                 yield part, rows, [good[j] for j in rows]
             yield part, None, []
+
+    def embed_texts(self, texts: Any, batch_size: int = 64) -> tuple[np.ndarray, list[Any]]:
+        """(n, d) vectors of typed texts and their TextQuery (words, unknown words).
+
+        Through the bundle's text encoder when it has one, else as title-only recipes through the
+        recipe graph (docs/free-text.md says which route measured better for which query).
+        """
+        from seje_sdk.text_query import MAX_QUERY_TOKENS, TextEncoderSession, text_queries
+
+        entry = self.bundle.text_encoder
+        queries = text_queries(texts, self.tables.vocab, self.bundle.title_terms or entry is not None)
+        if entry is None:
+            return self.finish(list(self.iter_recipe_batches([q.recipe for q in queries], batch_size)), "raise"), queries
+        with self._text_lock:
+            if self._text is None:
+                self._text = TextEncoderSession(self.bundle.file(entry["model"], "text_encoder model"), self.tables.vocab,
+                                                entry.get("max_tokens", MAX_QUERY_TOKENS))
+        texts = [q.text for q in queries]
+        return np.concatenate([self._text(texts[s:s + batch_size]) for s in range(0, len(texts), batch_size)]), queries
 
     def finish(self, parts: list[EmbedResult], on_error: str) -> np.ndarray | EmbedResult:
         vectors = [p.vectors for p in parts if len(p.vectors)]

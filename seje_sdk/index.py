@@ -13,7 +13,7 @@ module holds the exact index and the helpers every kind shares.
 
 On-disk format (one folder per index; everything else in seje reads it through `indexes.load_index`):
 - manifest.json (`write_manifest`): schema_version "seje-index/1", seje_version, kind
-  ("exact", "exact-fp16", "exact-int8", "hnsw", "ivfpq"), fingerprint (the bundle's),
+  ("exact", "exact-fp16", "exact-int8", "hnsw", "ivf", "ivfpq"), fingerprint (the bundle's),
   embedding_dim, dtype ("float32" or "float16": the dtype of vectors.npy), modality, count,
   params (kind-specific), files ({relative path: sha256}; ids.json is always listed).
 - ids.json: a JSON list of the ids (str or int) in row order.

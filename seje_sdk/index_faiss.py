@@ -1,8 +1,11 @@
-"""Approximate search with FAISS (optional `faiss-cpu` extra): HNSW and IVF-PQ behind the ExactIndex API.
+"""Approximate search with FAISS (optional `faiss-cpu` extra): HNSW, IVF and IVF-PQ behind the ExactIndex API.
 
 Embeddings are L2-normalised, so inner product (METRIC_INNER_PRODUCT) ranks like cosine.
-HNSW grows incrementally; IVF-PQ must be trained, which happens on the first `add` (give it
-at least 39 * nlist vectors, FAISS's own rule of thumb, or nlist is lowered with a warning).
+HNSW grows incrementally. "ivf" scans the `nprobe` nearest of `nlist` k-means cells with 8-bit
+scalar-quantised codes, then re-ranks a shortlist of `shortlist_factor` x k rows with their
+float16 vectors (FAISS IndexRefine), so its scores are float16-exact. IVF kinds are trained on the
+first `add` (ivf: on a seeded sample of at most `train_size` of its rows); give it at least
+39 * nlist vectors, FAISS's own rule of thumb, or nlist is lowered with a warning.
 
 Example:
     >>> idx = FaissIndex("hnsw", dim=64, fingerprint="abc", modality="recipe")   # doctest: +SKIP
@@ -21,7 +24,11 @@ from seje_sdk.errors import InputError
 from seje_sdk.index import IdBook, SearchResult, check_vectors, check_ids, check_queries, read_ids, take_ids, write_manifest
 from seje_sdk.io import atomic_dir, atomic_file, sha256_file, write_json
 
-DEFAULTS = {"hnsw": {"M": 32, "ef_construction": 80, "ef_search": 128}, "ivfpq": {"nlist": 1024, "m": 16, "nbits": 8, "nprobe": 16}}
+DEFAULTS = {"hnsw": {"M": 32, "ef_construction": 80, "ef_search": 128},
+            "ivf": {"nlist": 2048, "nprobe": 8, "shortlist_factor": 4, "train_size": 100_000},
+            "ivfpq": {"nlist": 1024, "m": 16, "nbits": 8, "nprobe": 16}}
+LIMITS = {"M": (2, 256), "ef_construction": (1, 4096), "ef_search": (1, 65536), "nlist": (1, 1 << 20), "nprobe": (1, 1 << 20),
+          "shortlist_factor": (1, 1024), "train_size": (1, 1 << 31), "m": (1, 4096), "nbits": (1, 16)}
 
 
 def import_faiss():
@@ -44,6 +51,8 @@ class FaissIndex(IdBook):
             raise InputError(f"{kind} index: unknown parameters {sorted(unknown)}; known {sorted(DEFAULTS[kind])}")
         self.kind, self.dim, self.fingerprint, self.modality = kind, int(dim), fingerprint, modality
         self.params = {**DEFAULTS[kind], **params}
+        for name, value in self.params.items():
+            check_param(kind, name, value)
         self._faiss = import_faiss()
         self._index = None
         super().__init__()
@@ -54,11 +63,17 @@ class FaissIndex(IdBook):
             index = faiss.IndexHNSWFlat(self.dim, p["M"], faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = p["ef_construction"]
             return index
+        if self.kind == "ivf":
+            train = train[np.sort(np.random.default_rng(0).permutation(len(train))[: p["train_size"]])]
         nlist = p["nlist"]
         if len(train) < 39 * nlist:
             nlist = max(1, len(train) // 39)
-            warnings.warn(f"ivfpq: {len(train)} training vectors are too few for nlist={p['nlist']}; using nlist={nlist}", stacklevel=3)
+            warnings.warn(f"{self.kind}: {len(train)} training vectors are too few for nlist={p['nlist']}; using nlist={nlist}", stacklevel=3)
             self.params["nlist"] = nlist
+        if self.kind == "ivf":
+            index = faiss.index_factory(self.dim, f"IVF{nlist},SQ8,Refine(SQfp16)", faiss.METRIC_INNER_PRODUCT)
+            index.train(np.ascontiguousarray(train))
+            return index
         if self.dim % p["m"]:
             raise InputError(f"ivfpq: m={p['m']} sub-quantizers must divide the embedding dim {self.dim}")
         if len(train) < 2 ** p["nbits"]:
@@ -85,6 +100,9 @@ class FaissIndex(IdBook):
         with self._lock:
             if self.kind == "hnsw":
                 self._index.hnsw.efSearch = max(self.params["ef_search"], k)
+            elif self.kind == "ivf":
+                self._faiss.extract_index_ivf(self._index).nprobe = self.params["nprobe"]
+                self._faiss.downcast_index(self._index).k_factor = float(self.params["shortlist_factor"])
             else:
                 self._index.nprobe = self.params["nprobe"]
             scores, rows = self._index.search(queries, k)
@@ -112,3 +130,10 @@ class FaissIndex(IdBook):
         index._index = index._faiss.deserialize_index(data)
         index._set_ids(read_ids(path))
         return index
+
+
+def check_param(kind: str, name: str, value: Any) -> None:
+    """InputError unless `value` is an integer within the range FAISS accepts for parameter `name`."""
+    low, high = LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise InputError(f"{kind} index: {name} must be an integer from {low:,} to {high:,}, got {value!r}")

@@ -1,7 +1,7 @@
 """The index kinds in one table: what each is, how to make an empty one and how to load a saved one.
 
 Kinds: "exact" and "exact-fp16" (seje_sdk/index.py), "exact-int8" (seje_sdk/index_int8.py),
-"hnsw" and "ivfpq" (seje_sdk/index_faiss.py, optional faiss-cpu). Those modules import
+"hnsw", "ivf" and "ivfpq" (seje_sdk/index_faiss.py, optional faiss-cpu). Those modules import
 onnxruntime and faiss only when an index is made, so importing this one stays light. Adding a kind touches this
 module only; the CLI's choices come from `INDEX_KINDS`. The kind modules never import this one,
 so the index modules form no import circle.
@@ -76,6 +76,7 @@ KINDS: dict[str, IndexKind] = {
     "exact-fp16": IndexKind((), _exact("float16"), ExactIndex.load),  # saved as kind "exact", dtype float16
     "exact-int8": IndexKind(("shortlist",), Int8ExactIndex, Int8ExactIndex.load),
     "hnsw": IndexKind(tuple(FAISS_DEFAULTS["hnsw"]), _faiss("hnsw"), FaissIndex.load),
+    "ivf": IndexKind(tuple(FAISS_DEFAULTS["ivf"]), _faiss("ivf"), FaissIndex.load),
     "ivfpq": IndexKind(tuple(FAISS_DEFAULTS["ivfpq"]), _faiss("ivfpq"), FaissIndex.load),
 }
 INDEX_KINDS = tuple(KINDS)
@@ -89,7 +90,7 @@ def index_kind(name: str) -> IndexKind:
 
 
 def new_index(kind: str, dim: int, fingerprint: str, modality: str, **params: Any) -> Index:
-    """An empty index of `kind`: 'exact' (default), 'exact-fp16', 'exact-int8', 'hnsw' or 'ivfpq' (faiss-cpu)."""
+    """An empty index of `kind`: 'exact' (default), 'exact-fp16', 'exact-int8', 'hnsw', 'ivf' or 'ivfpq' (faiss-cpu)."""
     entry = index_kind(kind)
     unknown = set(params) - set(entry.params)
     if unknown:

@@ -104,6 +104,7 @@ class Retriever:
             "fallbacks": self.fallbacks,
             "index": {m: (len(i) if i is not None else 0) for m, i in self._indexes.items()},
             "index_kind": self.index_kind,
+            "text_encoder": self.bundle.text_encoder is not None,
         }
 
     def __repr__(self) -> str:
@@ -150,6 +151,14 @@ class Retriever:
         (1, 1024)
         """
         return self._embedder.finish(list(self.iter_recipe_batches(recipes, batch_size, show_progress, on_error)), on_error)
+
+    def embed_texts(self, texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """(n, d) embeddings of typed texts, in the image index's space (the bundle's text encoder, if any).
+
+        >>> r.embed_texts(["grilled beet pancakes", "chicken curry"]).shape    # doctest: +SKIP
+        (2, 1024)
+        """
+        return self._embedder.embed_texts(texts, batch_size)[0]
 
     # --- index ------------------------------------------------------------------------------
     def _index(self, modality: str, create: bool = False):
@@ -199,7 +208,7 @@ class Retriever:
                batch_size: int = 64, on_error: str = "raise", text: str | Sequence[str] | None = None) -> SearchResult:
         """Images -> top-k recipes, recipes or typed text -> top-k images. Iterate for [(id, score)] per query.
 
-        `text`: one string or a list (each a title-only recipe, seje_sdk.text_query); the result's
+        `text`: one string or a list (the bundle's text encoder, else a title-only recipe; seje_sdk.text_query); the result's
         `unknown_words` lists, per query, the words outside the bundle's vocabulary.
 
         >>> hits = r.search(images=["photo.jpg"], k=3); hits[0]              # doctest: +SKIP
@@ -210,10 +219,8 @@ class Retriever:
         if sum(x is not None for x in (images, recipes, text)) != 1:
             raise InputError("search: pass exactly one of images=..., recipes=... or text=...")
         if text is not None:
-            from seje_sdk.text_query import text_queries
-
-            queries = text_queries(text, self.tables.vocab, self.bundle.title_terms)
-            result = self.search_vectors(self.embed_recipes([q.recipe for q in queries], batch_size), "image", k)
+            vectors, queries = self._embedder.embed_texts(text, batch_size)
+            result = self.search_vectors(vectors, "image", k)
             result.unknown_words = [q.unknown_words for q in queries]
             return result
         if images is not None:

@@ -1,10 +1,11 @@
-"""Typed text as a query: "spicy chicken curry" -> a title-only recipe, with the words the model does not know.
+"""Typed text as a query: "spicy chicken curry" -> the text encoder's input, with the words the model does not know.
 
 The text goes through the bundle's own tokeniser and vocabulary (seje_sdk.text): a word outside the
 vocabulary has no vector and cannot steer the search, so it is reported back (SDK result, CLI, JSON)
-rather than silently ignored; text with no known word at all is refused. The text is embedded as a
-recipe's title (benchmarks/partial_queries.py measured title-only against title + the text as an
-ingredient line; docs/free-text.md), so only bundles whose model reads titles accept it.
+rather than silently ignored; text with no known word at all is refused. A bundle with a text
+encoder (text_encoder.onnx, trainer/query_encoder.py) embeds the known words' ids with it
+(`TextEncoderSession`); one without embeds the text as a recipe's title through the recipe graph,
+which only bundles whose model reads titles accept (docs/free-text.md measures both routes).
 
 Example:
     >>> from seje_sdk.text import Vocab
@@ -17,11 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
+
 from seje_sdk.errors import InputError
 from seje_sdk.recipe import text_value
 from seje_sdk.text import Vocab, normalize_text, tokenize
 
 MAX_TEXT_CHARS = 1000  # a typed query, not a document
+MAX_QUERY_TOKENS = 48  # known words the text encoder reads; the rest of a long query is cut
 
 
 @dataclass(frozen=True)
@@ -52,14 +56,48 @@ def text_query(text: Any, vocab: Vocab, where: str = "text") -> TextQuery:
 def text_queries(texts: str | Sequence[Any], vocab: Vocab, reads_titles: bool = True) -> list[TextQuery]:
     """text_query over one string or a list of them, each failure named by its position (text[2]).
 
-    `reads_titles`: the bundle's Bundle.title_terms; a model that ignores titles cannot take text.
+    `reads_titles`: whether the bundle can embed text (a text encoder, or a recipe model that reads titles).
     """
     if not reads_titles:
-        raise InputError("text: this bundle's model does not read titles (its features were built before "
-                         "title_terms), so typed text cannot steer it; search with a recipe, or re-export from a "
-                         "run whose features have title_terms: true")
+        raise InputError("text: this bundle has no text encoder and its recipe model does not read titles, so "
+                         "typed text cannot steer it; search with a recipe, or train one with `seje-train "
+                         "text-encoder --run RUN_DIR` and export the run again")
     if isinstance(texts, (str, bytes)):
         return [text_query(texts, vocab)]
     if not isinstance(texts, (list, tuple)) or not texts:
         raise InputError(f"text: pass a string or a non-empty list of strings, got {type(texts).__name__}")
     return [text_query(t, vocab, f"text[{i}]") for i, t in enumerate(texts)]
+
+
+def known_ids(text: str, vocab: Vocab) -> list[int]:
+    """Vocabulary ids of the words of `text` that the model knows (numbers and unknown words left out)."""
+    return [vocab.index[w] for w in tokenize(text) if w in vocab.index and not w[0].isdigit()]
+
+
+def pad_token_ids(texts: Sequence[Sequence[int]], max_tokens: int = MAX_QUERY_TOKENS) -> np.ndarray:
+    """(B, L) int64 ids, 0-padded to the longest text (at least 1 column), each cut at max_tokens."""
+    width = max([min(len(t), max_tokens) for t in texts] + [1])
+    out = np.zeros((len(texts), width), dtype=np.int64)
+    for i, t in enumerate(texts):
+        t = list(t)[:max_tokens]
+        out[i, : len(t)] = t
+    return out
+
+
+def encode_texts(texts: Sequence[str], vocab: Vocab, max_tokens: int = MAX_QUERY_TOKENS) -> np.ndarray:
+    """The text encoder's `token_ids` input (B, L) for typed texts."""
+    return pad_token_ids([known_ids(t, vocab) for t in texts], max_tokens)
+
+
+class TextEncoderSession:
+    """The bundle's text_encoder.onnx on ONNX Runtime (CPU): typed texts -> (n, d) L2-normalised vectors."""
+
+    def __init__(self, model_path: Any, vocab: Vocab, max_tokens: int = MAX_QUERY_TOKENS, threads: int = 0):
+        from seje_sdk.backends.onnxruntime import OrtSession
+
+        self.session, self.vocab, self.max_tokens = OrtSession(model_path, "cpu", threads), vocab, int(max_tokens)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        ids = encode_texts(texts, self.vocab, self.max_tokens)
+        out = np.asarray(self.session.run({"token_ids": ids})["embedding"], dtype=np.float32)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

@@ -230,12 +230,14 @@ def test_retrieval_quick_report_is_complete(quick_reports):
     for key in GPU_ROWS:
         assert rows[key]["status"] in ("skipped", "ok")
     methods = {r["method"]: r for r in report["search"]["rows"]}
-    assert set(methods) == {"numpy-fp32", "sdk-exact-fp32", "sdk-exact-fp16", "sdk-exact-int8", "faiss-flat-ip", "sdk-hnsw", "sdk-ivfpq"}
+    assert set(methods) == {"numpy-fp32", "sdk-exact-fp32", "sdk-exact-fp16", "sdk-exact-int8", "faiss-flat-ip", "sdk-hnsw", "sdk-ivf", "sdk-ivfpq"}
     assert methods["sdk-exact-fp32"]["recall_at_k"] == 1.0 and methods["numpy-fp32"]["qps_vs_numpy"] == 1.0
     assert methods["sdk-exact-int8"]["recall_at_k"] >= 0.99
     assert methods["sdk-exact-fp16"]["ram_gib_per_million"] == pytest.approx(methods["sdk-exact-fp32"]["ram_gib_per_million"] / 2, rel=0.01)
     hnsw = [r for r in report["search"]["rows"] if r["method"] == "sdk-hnsw"]
     assert [r["setting"] for r in hnsw] == ["ef_search=64", "ef_search=128", "ef_search=256", "ef_search=512"]
+    ivf = [r for r in report["search"]["rows"] if r["method"] == "sdk-ivf"]
+    assert [r["setting"] for r in ivf] == ["nprobe=4", "nprobe=8", "nprobe=16", "nprobe=32", "nprobe=64"] and ivf[-1]["recall_at_k"] >= 0.99
     for r in report["search"]["rows"]:  # every case records build time, peak memory and the load around it
         assert r["build_s"] >= 0 and r["peak_rss_mib"] > 0 and r["cpus"] >= 1 and isinstance(r["overloaded"], bool)
     md = (quick_reports / "retrieval.md").read_text()

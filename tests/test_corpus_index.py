@@ -52,7 +52,8 @@ def test_exact_index_from_shards_answers_like_the_in_memory_index(tiny_bundle, t
     assert len(image_rows) == report.counts["image"] and all(row["path"].endswith(".jpg") for row in image_rows)
 
 
-@pytest.mark.parametrize("kind, params", [("exact-fp16", {}), ("hnsw", {}), ("ivfpq", {"nlist": 2, "m": 16, "nbits": 4})])
+@pytest.mark.parametrize("kind, params", [("exact-fp16", {}), ("hnsw", {}), ("ivf", {"nlist": 2, "nprobe": 2, "train_size": 100}),
+                                          ("ivfpq", {"nlist": 2, "m": 16, "nbits": 4})])
 def test_every_kind_builds_from_shards(tiny_bundle, shards, reference, kind, params, tmp_path):
     from seje_sdk.indexes import load_index
 
@@ -60,7 +61,7 @@ def test_every_kind_builds_from_shards(tiny_bundle, shards, reference, kind, par
     build_from_shards(tiny_bundle, [shards / "recipes"], tmp_path / "idx", kind=kind, params=params)
     index = load_index(tmp_path / "idx" / "recipe")
     assert (index.kind, getattr(index, "dtype", "")) == (("exact", "float16") if kind == "exact-fp16" else (kind, ""))
-    assert sorted(index.ids) == sorted(r["id"] for r in layer1)  # every row once (IVF-PQ adds its sample first)
+    assert sorted(index.ids) == sorted(r["id"] for r in layer1)  # every row once (IVF kinds add their sample first)
     hits = index.search(ref.embed_recipes(layer1[:20]), k=1)
     found = np.mean([h[0][0] == rec["id"] for h, rec in zip(hits, layer1)])
     # A recipe's own vector is its nearest neighbour; 4-bit PQ codes of 160 near-identical tiny-model
@@ -85,11 +86,22 @@ def test_cli_chooses_by_max_memory_and_prints_the_trade_off(tiny_bundle, shards,
 
 
 def test_plan_by_memory_at_a_million_vectors():
-    assert plan_index(1_000_000, 1024, max_memory=parse_size("3G")).kind == "exact-fp16"
-    assert plan_index(1_000_000, 1024, max_memory=parse_size("8G")).kind == "hnsw"
+    assert plan_index(1_000_000, 1024, max_memory=parse_size("2.5G")).kind == "exact-fp16"
+    assert plan_index(1_000_000, 1024, max_memory=parse_size("8G")).kind == "ivf"
     assert plan_index(1_000_000, 1024, max_memory=parse_size("512M")).kind == "ivfpq"
     with pytest.raises(InputError, match="no index kind fits"):
         plan_index(1_000_000, 1024, max_memory=parse_size("10M"))
+
+
+def test_without_kind_or_memory_the_plan_recommends_by_size():
+    """exact up to the measured threshold, ivf (FAISS) above it; each reason quotes its results file."""
+    from seje_sdk.corpus.index_plan import EXACT_UP_TO, recommend_kind
+
+    small, above, large = (plan_index(n, 1024) for n in (EXACT_UP_TO, EXACT_UP_TO + 1, 1_000_000))
+    assert small.kind == "exact" and "benchmarks/results/retrieval.md" in small.reason
+    assert above.kind == "ivf" and "benchmarks/results/ivf-10k-100k/retrieval.md" in above.reason
+    assert large.kind == "ivf" and "recall@10 0.999" in large.reason and "benchmarks/results/1m-ivf/retrieval.md" in large.reason
+    assert recommend_kind(1_000_000)[0] == "ivf" and plan_index(1_000_000, 1024, kind="hnsw").kind == "hnsw"
 
 
 def test_refuses_shards_of_another_bundle_or_an_unfinished_job(tiny_bundle, shards, tmp_path):

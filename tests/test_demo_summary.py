@@ -26,7 +26,8 @@ def demo_dir(tiny_data, tiny_run, tiny_bundle, tmp_path_factory) -> Path:
         shutil.copytree(src, out / name, symlinks=True)
     runner = CliRunner()
     for cli, args in ((train, ["eval", "--run", str(out / "run"), "--bags", "2", "--bag-sizes", "10,1000"]),
-                      (seje, ["index", "build", str(out / "bundle"), "--recipes", str(out / "data/layer1.json"), "--out", str(out / "index")]),
+                      (seje, ["index", "build", str(out / "bundle"), "--recipes", str(out / "data/layer1.json"),
+                             "--images", str(out / "data/images/test"), "--out", str(out / "index")]),
                       (bench, ["latency", str(out / "bundle"), "--run", str(out / "run"), "--out", str(out / "bench"),
                                "--quick", "--batch-sizes", "1", "--no-e2e", "--threads", "1"])):
         result = runner.invoke(cli, args)
@@ -65,11 +66,22 @@ def test_summary_names_a_missing_stage_output(tmp_path, capsys):
     assert f"{DemoLayout.under(tmp_path).eval_json}: missing" in capsys.readouterr().err
 
 
+def _text_search_output(out: Path) -> str:
+    """What demo.sh's typed-words step prints: its marker line, then `seje search --text`'s table."""
+    from seje_sdk.cli import main as seje
+
+    result = CliRunner().invoke(seje, ["search", str(out / "bundle"), "--index", str(out / "index"),
+                                       "--text", "chicken curry", "-k", "5"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return 'Typed words: seje search ... --text "chicken curry" -k 5\n' + result.output
+
+
 def test_check_passes_on_the_complete_demo_and_names_each_missing_part(demo_dir, tmp_path):
     log = demo_dir / "demo.log"
     if not log.is_file():  # the summary test writes it; run alone, make it here
         summary_main([str(demo_dir), "--query", str(_first_test_photo(demo_dir))])
         log.write_text((demo_dir / "summary.md").read_text())
+    log.write_text(log.read_text() + _text_search_output(demo_dir))
     assert check_demo(demo_dir, log) == []
     assert check_main([str(demo_dir), "--log", str(log)]) == 0
 
@@ -86,4 +98,5 @@ def test_check_passes_on_the_complete_demo_and_names_each_missing_part(demo_dir,
     assert "no category_oracle reference row (image_to_recipe)" in problems
     assert "latency_image.png: missing or not a PNG" in problems
     assert "bundle/index:" in problems and "never printed the rank line" in problems
+    assert "(seje search --text) printed no photo hit" in problems
     assert check_main([str(broken), "--log", str(broken / "demo.log")]) == 1

@@ -100,8 +100,13 @@ def test_category_classifier_reproduces_image_categories(tiny_features, store, r
     held_out = [r for r in recipes if r.partition != "train"][:10]
     items = [(i, p, 0) for r in held_out for i, p in zip(r.image_ids, r.image_paths)]
     images = load_images(items, store.image_size, "check")
-    pred = predict(model, images).argmax(1).tolist()
-    assert pred == [store.image_category[i] for i in images.ids]
+    logits = predict(model, images)
+    assert logits.argmax(1).tolist() == [store.image_category[i] for i in images.ids]
+    # The stored logits (the soft category feature's input) are these logits, and out of fold for
+    # training photos: their argmax is the stored prediction of every image.
+    np.testing.assert_allclose(store.category_logits(images.ids), logits.numpy(), atol=1e-4)
+    every = sorted(store.image_category)
+    assert store.category_logits(every).argmax(1).tolist() == [store.image_category[i] for i in every]
 
 
 def test_rerun_reuses_and_changes_are_explained(tiny_data, tiny_features, store, capsys):

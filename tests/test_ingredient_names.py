@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.data.ingredient_names import derive_det_ingredients, ingredient_name
+from collections import Counter
+
+from trainer.data.ingredient_names import derive_det_ingredients, ingredient_name, shared_heads
 from trainer.features.tagger import line_labels
 
 LINES = [
@@ -27,6 +29,12 @@ LINES = [
     ("Brinjal 4", "brinjal"),
     ("Mango, ripe, kesar", "mango"),
     ("3 tbsp soy sauce", "soy sauce"),
+    # the first part that still names something wins: a cut before the noun no longer empties the name
+    ("3 tablespoons cold and cubed butter (about 200 g)", "butter"),
+    ("1 1/2 pounds boneless peeled and deveined shrimp", "shrimp"),
+    ("2 pints hulled and sliced fresh strawberries", "strawberries"),
+    ("water as needed", "water"),
+    ("1 recipe your favorite topping", "your favorite topping"),
 ]
 
 
@@ -42,3 +50,12 @@ def test_derived_names_label_their_lines_for_the_tagger():
     for (line, _), name in zip(LINES, names):
         tokens, labels = line_labels(line, name)
         assert " ".join(t for t, y in zip(tokens, labels) if y) == " ".join(name.split())
+
+
+def test_shared_heads_merge_modifiers_into_the_frequent_name():
+    counts = Counter({"butter": 5, "unsalted butter": 4, "salted butter": 1, "ground beef": 3, "lean ground beef": 2,
+                      "beef": 1, "coconut": 3, "coconut milk": 2, "milk": 6, "garlic cloves": 4})
+    heads = shared_heads(counts)
+    assert heads == {"unsalted butter": "butter", "salted butter": "butter", "lean ground beef": "ground beef"}
+    names, valid = derive_det_ingredients(["2 tbsp unsalted butter", "1 cup coconut milk"], heads)
+    assert names == ["butter", "coconut milk"] and valid == [True, True]

@@ -48,6 +48,7 @@ def test_index_build_then_search_table_and_json(sdk_bundle, sdk_images, files, t
               "--out", tmp_path / "idx")
     assert res.exit_code == 0, res.output
     assert "recipes  3" in res.output
+    assert "(exact); exact recommended up to 100,000 vectors" in res.output and "benchmarks/results/retrieval.md" in res.output
     res = run("search", sdk_bundle, "--index", tmp_path / "idx", "--image", sdk_images[0], "-k", "2")
     assert res.exit_code == 0, res.output
     assert res.output.splitlines()[0].split() == ["rank", "id", "score", "title"] and len(res.output.splitlines()) == 4
@@ -56,6 +57,20 @@ def test_index_build_then_search_table_and_json(sdk_bundle, sdk_images, files, t
     assert sorted(h["id"] for h in hits[0]) == ["cake", "pasta", "wine"]
     hits = json.loads(run("search", sdk_bundle, "--index", tmp_path / "idx", "--recipe", files / "one.json", "-k", "1", "--json").output)
     assert hits[0][0]["id"] in {p.name for p in sdk_images}  # an id, not a server path
+
+
+def test_index_build_kind_ivf_searches_like_exact(sdk_bundle, sdk_images, files, tmp_path):
+    """`--kind ivf` (FAISS IVF + float16 re-rank) through the Retriever: same hits as exact on a tiny collection."""
+    pytest.importorskip("faiss")
+    res = run("index", "build", sdk_bundle, "--images", sdk_images[0].parent, "--out", tmp_path / "ivf", "--kind", "ivf")
+    assert res.exit_code == 0, res.output
+    assert "(ivf)" in res.output and "recommended" not in res.output  # an explicit kind gets no advice
+    assert json.loads((tmp_path / "ivf" / "image" / "manifest.json").read_text())["kind"] == "ivf"
+    run("index", "build", sdk_bundle, "--images", sdk_images[0].parent, "--out", tmp_path / "exact")
+    query = ["search", sdk_bundle, "--recipe", files / "one.json", "-k", "3", "--json"]
+    ivf, exact = (json.loads(run(*query, "--index", tmp_path / name).output) for name in ("ivf", "exact"))
+    assert [h["id"] for h in ivf[0]] == [h["id"] for h in exact[0]]
+    assert [h["score"] for h in ivf[0]] == pytest.approx([h["score"] for h in exact[0]], abs=2e-3)
 
 
 def test_bad_input_exits_2_with_a_message(sdk_bundle, sdk_images, files, tmp_path):

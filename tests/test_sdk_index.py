@@ -89,7 +89,9 @@ def test_k_and_emptiness_errors():
         idx.add(np.eye(4, dtype=np.float32)[:1], ids=[1.5])
 
 
-@pytest.mark.parametrize("kind, params, min_recall", [("hnsw", {}, 0.85), ("hnsw", {"ef_search": 256}, 0.97), ("ivfpq", {"nlist": 8, "m": 8, "nbits": 6, "nprobe": 4}, 0.3)])
+@pytest.mark.parametrize("kind, params, min_recall", [("hnsw", {}, 0.85), ("hnsw", {"ef_search": 256}, 0.97),
+                                                      ("ivf", {"nlist": 16, "nprobe": 16}, 0.99), ("ivf", {"nlist": 32, "nprobe": 4}, 0.6),
+                                                      ("ivfpq", {"nlist": 8, "m": 8, "nbits": 6, "nprobe": 4}, 0.3)])
 def test_faiss_indexes_recall_and_persist(tmp_path, kind, params, min_recall):
     """Recall@10 vs exact (chance is 10/1500); PQ codes cap the recall of IVF-PQ."""
     faiss = pytest.importorskip("faiss")
@@ -106,6 +108,56 @@ def test_faiss_indexes_recall_and_persist(tmp_path, kind, params, min_recall):
     idx.save(tmp_path / kind)
     again = load_index(tmp_path / kind).search(queries, k=10, fingerprint="fp")
     assert again.ids.tolist() == got.ids.tolist()
+
+
+def test_ivf_reranks_with_float16_scores_and_keeps_its_settings(tmp_path):
+    """Every cell probed: IVF-SQ8 + float16 re-rank returns the exact top-10 with scores within float16 error."""
+    pytest.importorskip("faiss")
+    base, queries = _clustered(2000, 48, seed=2), _clustered(20, 48, seed=3)
+    idx = new_index("ivf", 48, "fp", "image", nlist=8, nprobe=8, shortlist_factor=2, train_size=1000)
+    idx.add(base[:1200], list(range(1200)))  # trains on a 1,000-row sample of this first add
+    idx.add(base[1200:], list(range(1200, 2000)))
+    got = idx.search(queries, k=10, fingerprint="fp")
+    scores = queries @ base.T
+    want = np.argsort(-scores, axis=1)[:, :10]
+    assert np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got.ids.tolist(), want.tolist())]) >= 0.99
+    assert np.allclose(got.scores, np.take_along_axis(scores, np.asarray(got.ids.tolist()), 1), atol=2e-3)
+    idx.save(tmp_path / "ivf")
+    again = load_index(tmp_path / "ivf")
+    assert (again.kind, again.modality, len(again), again.params) == ("ivf", "image", 2000, idx.params)
+    assert again.search(queries, k=10, fingerprint="fp").ids.tolist() == got.ids.tolist()
+
+
+def test_live_index_over_an_ivf_base_takes_writes_and_deletes(tmp_path):
+    """A saved ivf folder opened live: written vectors are found, deleted ones are not; compaction is refused clearly."""
+    pytest.importorskip("faiss")
+    from seje_sdk.indexes import save_indexes
+    from seje_sdk.live_index import LiveIndex
+
+    base = _clustered(800, 32, seed=4)
+    idx = new_index("ivf", 32, "fp", "recipe", nlist=8, nprobe=8)
+    idx.add(base, [f"r{i}" for i in range(800)])
+    save_indexes(tmp_path / "idx", {"recipe": idx}, "fp", "ivf")
+    live = LiveIndex.open(tmp_path / "live", tmp_path / "idx", "fp", 32)
+    new = _clustered(1, 32, seed=5)
+    live.put("recipe", "new", new[0])
+    assert live.modalities["recipe"].search(new, k=1, fingerprint="fp").ids[0, 0] == "new"
+    nearest = live.modalities["recipe"].search(base[:1], k=1, fingerprint="fp").ids[0, 0]
+    assert nearest == "r0" and live.delete("recipe", "r0")
+    assert "r0" not in live.modalities["recipe"].search(base[:1], k=10, fingerprint="fp").ids[0].tolist()
+    with pytest.raises(InputError, match="compaction folds into exact kinds only.*'ivf'"):
+        live.compact()
+    live.close()
+
+
+@pytest.mark.parametrize("params, message", [({"nprobe": 0}, "nprobe must be an integer from 1"),
+                                             ({"nlist": 2.5}, "nlist must be an integer"),
+                                             ({"shortlist_factor": True}, "shortlist_factor must be an integer"),
+                                             ({"nlist": 16, "probes": 3}, r"unknown parameters \['probes'\]")])
+def test_ivf_refuses_bad_parameters_before_any_work(params, message):
+    pytest.importorskip("faiss")
+    with pytest.raises(InputError, match=message):
+        new_index("ivf", 8, "fp", "recipe", **params)
 
 
 def test_unknown_kind_and_params():

@@ -76,3 +76,24 @@ def test_unseen_ingredient_gets_its_own_term_feature(model, table):
     np.testing.assert_allclose(a, table.vector("kesar"), rtol=1e-5)
     assert np.abs(a - b).max() > 1e-3
     assert not term_features(recipes, plain, every_token).any()
+
+
+def test_fasttext_features_carry_the_table_into_the_bundle(tiny_data, tmp_path):
+    """features with word_vectors "fasttext" -> subwords.npy/json -> bundle tables -> the SDK's vectors equal gensim's."""
+    from gensim.models import FastText
+
+    from export.tables import copy_tables
+    from trainer.features.pipeline import build_features
+
+    features = build_features(tiny_data, tmp_path / "features", preset="tiny",
+                              overrides={"word_vectors": "fasttext", "fasttext_buckets": 5000, "compare_bert": False})
+    hashes = copy_tables(features, tmp_path / "bundle")
+    assert {"tables/subwords.npy", "tables/subwords.json"} <= set(hashes)
+    tables = TermTables.load(tmp_path / "bundle" / "tables")
+    assert tables.subwords is not None and tables.subwords.buckets == 5000
+    kv = FastText.load(str(features / "word2vec.model")).wv  # our own file, written a moment ago
+    for word in ("gulabkhas", "brinjal"):
+        assert word not in tables.vocab
+        np.testing.assert_allclose(tables.term_vectors([word])[0], kv[word], rtol=1e-5, atol=1e-7)
+    known = tables.vocab.tokens[5]
+    np.testing.assert_array_equal(tables.term_vectors([known])[0], kv[known])

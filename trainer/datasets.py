@@ -18,6 +18,7 @@ from torch import Tensor
 from seje_sdk.errors import DataError
 from seje_sdk.image import ImageSpec, load_image, preprocess, resize_crop
 from seje_sdk.progress import progress_bar
+from trainer.model import category_feature_of
 
 
 @dataclass
@@ -90,19 +91,24 @@ def recipe_tensors(store: Any, rows: Sequence[int], max_sentences: int) -> Recip
     return RecipeTensors(torch.from_numpy(vectors), torch.from_numpy(counts), torch.from_numpy(terms), fields + 1)
 
 
-def category_features(store: Any, split: PairSplit) -> tuple[Tensor, Tensor]:
-    """Per image: the Phase 1 category feature (category_vectors of its predicted class), flattened,
-    with offsets (N+1,) so recipe i's images are rows off[i]:off[i+1]."""
-    vectors = np.asarray(store.category_vectors, dtype=np.float32)
-    ids, offsets = [], [0]
+def category_features(store: Any, split: PairSplit, mode: str = "top1", temperature: float = 1.0) -> tuple[Tensor, Tensor]:
+    """Per image: the Phase 1 category feature (trainer.model.category_feature_of over its predicted
+    class, or over its stored logits for "soft"), flattened, with offsets (N+1,) so recipe i's images
+    are rows off[i]:off[i+1]."""
+    vectors = torch.as_tensor(np.asarray(store.category_vectors, dtype=np.float32))
+    image_ids, offsets = [], [0]
     for recipe_id, images in zip(split.recipe_ids, split.image_ids):
         for image_id in images:
             if image_id not in store.image_category:
                 raise DataError(f"FEATURES_DIR image_categories.json has no entry for image {image_id} "
                                 f"(recipe {recipe_id}); rerun `seje-train features --data DATA_DIR --out FEATURES_DIR` on this data")
-            ids.append(int(store.image_category[image_id]))
-        offsets.append(len(ids))
-    return torch.from_numpy(vectors[np.asarray(ids, dtype=np.int64)]), torch.tensor(offsets, dtype=torch.long)
+            image_ids.append(image_id)
+        offsets.append(len(image_ids))
+    if mode == "soft":
+        logits = torch.from_numpy(np.asarray(store.category_logits(image_ids), dtype=np.float32))
+        return category_feature_of(logits, vectors, mode, temperature), torch.tensor(offsets, dtype=torch.long)
+    ids = torch.tensor([int(store.image_category[i]) for i in image_ids], dtype=torch.long)
+    return vectors[ids], torch.tensor(offsets, dtype=torch.long)
 
 
 def random_crop(src: Any, spec: ImageSpec, rng: np.random.Generator, augmentation: str = "release",

@@ -28,6 +28,17 @@ def _freeze(module: nn.Module) -> nn.Module:
     return module.eval()
 
 
+def category_feature_of(logits: Tensor, vectors: Tensor, mode: str = "top1", temperature: float = 1.0) -> Tensor:
+    """The image category feature from classifier logits (B,C) and category vectors (C,dim).
+
+    One function for training (out-of-fold logits) and the exported graph (ArgMax + Gather, or
+    Softmax + MatMul), so both compute the same thing.
+    """
+    if mode == "soft":
+        return torch.softmax(logits / temperature, dim=1) @ vectors
+    return vectors[logits.argmax(dim=1)]
+
+
 def _head(in_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.LeakyReLU(LEAKY_SLOPE))
 
@@ -35,13 +46,17 @@ def _head(in_dim: int, out_dim: int) -> nn.Sequential:
 class ImageEncoder(nn.Module):
     """pixels (B,3,H,W) raw 0..255 -> (embedding (B,D) L2-normalised, category_logits (B,C)).
 
-    Normalisation, the frozen category classifier with its top-1 category-vector lookup, the
-    backbone and the head are all inside, so the exported graph starts at raw pixels.
+    Normalisation, the frozen category classifier with its category feature, the backbone and the
+    head are all inside, so the exported graph starts at raw pixels. The category feature is the
+    vector of the top-1 class ("top1", SEJE) or the class-probability-weighted mean of the vectors
+    ("soft": softmax(logits / temperature) @ category_vectors), which moves smoothly when a
+    borderline image's top class changes (under int8, say) instead of jumping to another vector.
     """
 
     def __init__(self, backbone: nn.Module | None, feat_dim: int, classifier: nn.Module, category_vectors: Tensor,
                  embed_dim: int, use_category_feature: bool = True, classifier_size: int | None = None,
-                 freeze_backbone: bool = False, share_backbone: bool = False) -> None:
+                 freeze_backbone: bool = False, share_backbone: bool = False,
+                 category_feature: str = "top1", category_temperature: float = 1.0) -> None:
         super().__init__()
         self.classifier = _freeze(classifier)
         # Shared: the classifier's own (frozen) backbone feeds both the category head and the
@@ -53,6 +68,7 @@ class ImageEncoder(nn.Module):
         self.freeze_backbone = freeze_backbone
         self.classifier_size = classifier_size
         self.use_category_feature = use_category_feature
+        self.category_feature, self.category_temperature = category_feature, category_temperature
         self.register_buffer("category_vectors", category_vectors.float().clone())
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
@@ -84,8 +100,12 @@ class ImageEncoder(nn.Module):
         else:
             features, logits = self.backbone(x), self.category_logits(x)
         if category_feature is None:
-            category_feature = self.category_vectors[logits.argmax(dim=1)]
+            category_feature = self.category_feature_of(logits)
         return self.embed_features(features, category_feature), logits
+
+    def category_feature_of(self, logits: Tensor) -> Tensor:
+        """(B,C) classifier logits -> (B,dim) category feature (top-1 vector or probability-weighted mean)."""
+        return category_feature_of(logits, self.category_vectors, self.category_feature, self.category_temperature)
 
     def embed_features(self, features: Tensor, category_feature: Tensor | None) -> Tensor:
         """Head over pooled backbone features (training fast path when the backbone is frozen)."""
@@ -222,7 +242,8 @@ def build_model(config: Any, features_dir: str | Path, pretrained: bool = True) 
         backbone, feat_dim, classifier, category_vectors, config.embed_dim,
         use_category_feature=config.use_category_feature,
         classifier_size=int(store.config["image_size"]), freeze_backbone=config.freeze_backbone,
-        share_backbone=config.share_backbone,
+        share_backbone=config.share_backbone, category_feature=config.category_feature,
+        category_temperature=config.category_temperature,
     )
     recipe_encoder = RecipeEncoder(
         sentence_encoder, sentence_dim=store.sentence_dim, word_dim=int(store.term_features.shape[1]),
@@ -287,6 +308,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> tuple[SejeModel, dict]
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config.setdefault("whiten_sentences", False)  # runs saved before the option fed them raw
     config.setdefault("field_dropout", 0.0)  # runs saved before the option trained on whole recipes
+    config.setdefault("category_feature", "top1")  # runs saved before the option used the top-1 vector
     features_dir = Path(config["features_dir"])
     if not features_dir.is_dir():
         raise DataError(f"run {run_dir}: its FEATURES_DIR {features_dir} (config.json features_dir) is missing")

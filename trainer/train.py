@@ -27,7 +27,7 @@ from seje_sdk.io import atomic_file, write_json
 from seje_sdk.progress import progress_bar
 from trainer import distributed as D
 from trainer.checkpoints import convert_command, load_plain
-from trainer.config import TrainConfig, config_from_dict, resolve_config
+from trainer.config import SMALL_COLLECTION_PAIRS, TrainConfig, config_from_dict, resolve_config
 from trainer.data.validate import check_dataset
 from trainer.datasets import (PairSplit, PixelPairs, cache_backbone_features, category_features, load_split,
                               recipe_tensors)
@@ -178,8 +178,9 @@ class Trainer:
         self.field_dropout = (FieldDropout.build(cfg.field_dropout, self.train_recipes.terms, data_dir, features_dir,
                                                  self.store, self.train_split.recipe_ids, cfg.seed)
                               if cfg.field_dropout > 0 else None)
-        self.train_cat, self.train_offsets = category_features(self.store, self.train_split)
-        self.val_cat, _ = category_features(self.store, self.val_split)
+        mode = (cfg.category_feature, cfg.category_temperature)
+        self.train_cat, self.train_offsets = category_features(self.store, self.train_split, *mode)
+        self.val_cat, _ = category_features(self.store, self.val_split, *mode)
         self.cached = cfg.freeze_backbone
         if self.cached:
             self.train_feats = self._cache(self.train_split, cfg.augment_views)
@@ -420,7 +421,8 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
     if resume:
         if not (out_dir / "checkpoints" / "last.pt").is_file():
             raise InputError(f"--resume: {out_dir} has no checkpoints/last.pt to continue from")
-        base = {"field_dropout": 0.0, **json.loads(saved.read_text(encoding="utf-8"))}  # runs saved before the option
+        # runs saved before these options: whole recipes, the top-1 category feature
+        base = {"field_dropout": 0.0, "category_feature": "top1", **json.loads(saved.read_text(encoding="utf-8"))}
         cfg = config_from_dict({**base, **(overrides or {})})
         resolve_config(cfg.preset, overrides=overrides)  # unknown override keys are still refused by name
     else:
@@ -435,6 +437,9 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         raise InputError(f"batch_size {cfg.batch_size} is too small for {info.world_size} processes")
     try:
         trainer = Trainer(cfg, data_dir, features_dir, out_dir, info)
+        if info.is_main and cfg.preset == "cpu" and len(trainer.train_split) < SMALL_COLLECTION_PAIRS:
+            print(f"hint: {len(trainer.train_split)} training pairs (under {SMALL_COLLECTION_PAIRS:,}): `--preset small` "
+                  "trained better on small collections (docs/small-collections.md)")
         if info.is_main:
             write_json(saved, {**cfg.to_dict(), "features_dir": str(features_dir.resolve()),
                                "data_dir": str(data_dir.resolve()), "resolved_image_size": trainer.image_size,
@@ -444,6 +449,14 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
         if resume:
             trainer.load(out_dir / "checkpoints" / "last.pt")
         trainer.fit()
+        if cfg.text_encoder and trainer.schedule.done and info.is_main:
+            from trainer.query_encoder import TextEncoderConfig, train_text_encoder
+
+            summary = train_text_encoder(out_dir, TextEncoderConfig(epochs=cfg.text_encoder_epochs, seed=cfg.seed),
+                                         log=lambda line: None)
+            best = summary["history"][summary["best_epoch"] - 1]
+            tqdm.write(f"text encoder: best epoch {summary['best_epoch']}/{cfg.text_encoder_epochs}, val title->image "
+                       f"R@1 {best['val_title_r1']:.1f} MedR {best['val_title_medr']:.1f} ({summary['seconds']:.0f} s)")
     finally:
         D.cleanup(info)
     return out_dir

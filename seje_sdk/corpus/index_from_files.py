@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from seje_sdk.catalog import image_ids, image_rows, photo_owners, recipe_photos, recipe_rows
+from seje_sdk.corpus.index_plan import kind_advice
 from seje_sdk.corpus.reader import IMAGE_SUFFIXES, image_files, read_recipes
 from seje_sdk.errors import InputError
 
@@ -33,6 +34,10 @@ class FilesReport:
     out: str
     kind: str
     counts: list[tuple[str, int, int]]
+
+    def advice(self) -> str:
+        """'; <kind> recommended ...' for the larger modality's size (seje_sdk.corpus.index_plan.recommend_kind)."""
+        return kind_advice(max(n for _, n, _ in self.counts), self.kind)
 
 
 def build_from_files(retriever: Any, out: str | os.PathLike, recipe_files: Sequence[str | os.PathLike] = (),

@@ -2,8 +2,8 @@
 
 exact / exact-fp16: the vectors are copied shard by shard into a memory-mapped vectors.npy
 (numpy.lib.format.open_memmap) in the folder format ExactIndex.save writes, with its
-write_manifest, so Retriever.load_index reads it. hnsw: shards are added one by one. ivfpq: a
-seeded random sample over all shards is added first (FaissIndex trains on its first add), then the
+write_manifest, so Retriever.load_index reads it. hnsw: shards are added one by one. ivf and ivfpq:
+a seeded random sample over all shards is added first (FaissIndex trains on its first add), then the
 rest. Ids come from the metadata shards; catalog.jsonl gets each id's title (recipes) or path
 (images) for `seje search` and the service.
 
@@ -129,11 +129,11 @@ def _write_exact(s: ShardSet, folder: Path, kind: str, n: int) -> None:
 
 
 def _write_faiss(s: ShardSet, folder: Path, kind: str, n: int, params: dict[str, Any], seed: int) -> None:
-    """HNSW: shards added in order. IVF-PQ: a random sample first (it trains on it), then the remaining rows."""
+    """HNSW: shards added in order. IVF, IVF-PQ: a random sample first (they train on it), then the remaining rows."""
     index = new_index(kind, s.dim, s.fingerprint, s.modality, **params)
     sample = np.zeros(n, bool)
-    if kind == "ivfpq":
-        size = min(n, SAMPLE_PER_LIST * max(index.params["nlist"], 2 ** index.params["nbits"]))
+    if kind in ("ivf", "ivfpq"):
+        size = min(n, index.params["train_size"] if kind == "ivf" else SAMPLE_PER_LIST * max(index.params["nlist"], 2 ** index.params["nbits"]))
         sample[np.random.default_rng(seed).choice(n, size, replace=False)] = True
         vectors, ids = zip(*_rows(s, sample)) if size else ((), ())
         index.add(np.concatenate(vectors), [i for chunk in ids for i in chunk])

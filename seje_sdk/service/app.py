@@ -287,13 +287,14 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
         plain = body.recipe.to_sdk(cfg.max_recipe_chars)
         return hits_out("recipe", body.k, (await answers(batcher.enqueue("recipe", [plain], body.k), ["recipe"]))[0])
 
-    @app.post("/search/text", response_model=SearchOut, summary="Top-k photos for typed words (a title-only recipe)")
+    @app.post("/search/text", response_model=SearchOut, summary="Top-k photos for typed words")
     async def search_text(body: TextSearch, batcher: Batcher = Depends(running)):
         check_k(body.k, "image")
         from seje_sdk.text_query import text_queries
 
-        query = text_queries(body.text, state.retriever.tables.vocab, state.retriever.bundle.title_terms)[0]
-        hits = (await answers(batcher.enqueue("recipe", [query.recipe], body.k), ["text"]))[0]
+        bundle = state.retriever.bundle
+        query = text_queries(body.text, state.retriever.tables.vocab, bundle.title_terms or bundle.text_encoder is not None)[0]
+        hits = (await answers(batcher.enqueue("text", [query.text], body.k), ["text"]))[0]
         return hits_out("text", body.k, hits, query.unknown_words)
 
     @app.post("/embed/image", response_model=EmbedOut, summary="Embeddings of uploaded photos")

@@ -27,7 +27,7 @@ from seje_sdk.errors import InputError
 from seje_sdk.retriever import EmbedResult, Retriever
 
 log = logging.getLogger("seje.service")
-TARGET = {"image": "recipe", "recipe": "image"}  # a photo finds recipes, a recipe finds photos
+TARGET = {"image": "recipe", "recipe": "image", "text": "image"}  # a photo finds recipes; a recipe or typed text, photos
 
 
 class QueueFull(Exception):
@@ -142,6 +142,8 @@ class Batcher:
         items = [job.item for job in jobs]
         if kind == "image":  # decoded before the queue: one forward pass for the batch
             res = EmbedResult(self.retriever.embed_pixels(np.stack(items)), list(range(len(items))))
+        elif kind == "text":  # checked by the route already (seje_sdk.text_query)
+            res = EmbedResult(self.retriever.embed_texts(items, batch_size=self.batch_items), list(range(len(items))))
         else:
             res = self.retriever.embed_recipes(items, batch_size=self.batch_items, on_error="skip")
         for pos, reason in res.skipped:  # the SDK names the item by its place in this batch: keep only what is wrong

@@ -54,7 +54,7 @@ class RecipeSearch(Strict):
 
 
 class TextSearch(Strict):
-    """Typed words ("spicy chicken curry"), searched as a title-only recipe."""
+    """Typed words ("spicy chicken curry"): the bundle's text encoder, else a title-only recipe."""
 
     text: str
     k: int = Field(default=5, ge=1)

@@ -135,5 +135,5 @@ def import_(source: str, out_dir: str, images_root: str | None, split_text: str,
         click.echo(f"warning: {unseen['share']:.1%} of the test recipes differ from another only in words seen fewer than "
                    f"{unseen['min_count']} times in training ({', '.join(list(unseen['words'])[:8])}); the model reads "
                    "those as one unknown word and will give such recipes the same vector; `word_vectors: fasttext` in the "
-                   "features config (`seje-train features --config`) gives unseen ingredient words, and title words with "
+                   "features config (`seje-train features --data DATA_DIR --out FEATURES_DIR --config FILE`) gives unseen ingredient words, and title words with "
                    "title_terms, a vector from their letters", err=True)

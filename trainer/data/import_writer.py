@@ -11,11 +11,12 @@ import hashlib
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 from seje_sdk.errors import InputError
-from trainer.data.ingredient_names import derive_det_ingredients
+from trainer.data.ingredient_names import derive_det_ingredients, ingredient_name, shared_heads
 from trainer.data.split import PARTITIONS, SplitResult
 from trainer.data.staging import Staging
 
@@ -54,6 +55,8 @@ class LayoutWriter:
     def write(self, staging: Staging, split: SplitResult, class_of_name: Callable[[str, str | None], int],
               names: dict[int, str]) -> dict[str, int]:
         """Write every staged recipe; return {recipe_id: class_id} for classes1M.pkl."""
+        heads = shared_heads(Counter(ingredient_name(line) for n, _, _, (_, ingredients, _) in staging.rows()
+                                     if PARTITIONS[split.partition[n]] == "train" for line in ingredients))
         files = {name: _JsonList(self.folder / name) for name in ("layer1.json", "layer2.json", "det_ingrs.json")}
         class_of: dict[str, int] = {}
         try:
@@ -62,7 +65,7 @@ class LayoutWriter:
                 files["layer1.json"].add({"id": rid, "title": title, "url": "", "partition": part,
                                           "ingredients": [{"text": t} for t in ingredients],
                                           "instructions": [{"text": t} for t in instructions]})
-                det, valid = derive_det_ingredients(ingredients)
+                det, valid = derive_det_ingredients(ingredients, heads)
                 files["det_ingrs.json"].add({"id": rid, "ingredients": [{"text": t} for t in det], "valid": valid,
                                              "derived": True})
                 self.lines += len(det)

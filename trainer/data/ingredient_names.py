@@ -9,13 +9,16 @@ Recipe1M's det_ingrs.json gives each line its ingredient ("2 cups chopped fresh 
   3. drop leading quantities and sizes: numbers, fractions ("1/2", "½", "1-2"), number words,
      units ("cups", "tbsp", "oz", "cloves", "can", ...) and "of";
   4. drop preparation words anywhere ("chopped", "finely", "fresh", "softened", "boneless", ...);
-  5. keep at most the last four words (the head of the name).
+  5. keep at most the last four words (the head of the name);
+  6. across the collection (`shared_heads`): drop a leading modifier when the shorter name is a
+     frequent name on its own ("unsalted butter" -> "butter" when "butter" is common).
 The name is marked valid when it is non-empty and every token of it occurs among the line's tokens (seje_sdk.text.tokenize), which is
 what the ingredient tagger needs to label the line (trainer.features.tagger.line_labels).
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from seje_sdk.text import tokenize
 
@@ -27,7 +30,8 @@ UNITS = frozenset(
     package packages pkg pkgs packet packets jar jars bottle bottles box boxes bag bags carton cartons container
     containers envelope envelopes stick sticks bunch bunches sprig sprigs slice slices piece pieces pinch pinches
     dash dashes handful handfuls head heads stalk stalks rib ribs inch inches cm drop drops scoop scoops sheet sheets
-    cube cubes fillet fillets loaf loaves leaf ear ears knob splash squeeze wedge wedges strip strips""".split()
+    cube cubes fillet fillets loaf loaves leaf ear ears knob splash squeeze wedge wedges strip strips recipe recipes
+    batch batches""".split()
 )
 SIZES = frozenset("large small medium big little extra jumbo heaping heaped level generous scant rounded whole".split())
 PREPARATION = frozenset(
@@ -35,20 +39,30 @@ PREPARATION = frozenset(
     halved quartered cubed trimmed seeded pitted cored julienned mashed sifted toasted roasted divided optional
     finely thinly roughly coarsely lightly freshly firmly loosely packed fresh frozen thawed canned boneless skinless
     warm cold cool room temperature about approximately plus more needed desired garnish serving taste into
-    torn cut chunks pieces bite size sized thin thick rings dice deveined shelled""".split()
+    torn cut chunks pieces bite size sized thin thick rings dice deveined shelled hulled stemmed""".split()
 )
 _FRACTION = r"\d+(?:[./]\d+)?|[\u00bc-\u00be\u2150-\u215e]"
 _QUANTITY = re.compile(rf"^(?:{_FRACTION})(?:\s*(?:-|to|–)\s*(?:{_FRACTION}))?(?:[a-z]+)?$")
-_CUT = re.compile(r",|;|:|\bfor\b|\bto taste\b|\bsuch as\b|\bor\b|\band\b|\bif\b|\bplus\b")
+_CUT = re.compile(r",|;|:|\bfor\b|\bto taste\b|\bas needed\b|\bsuch as\b|\bor\b|\band\b|\bif\b|\bplus\b")
 _WORD = re.compile(r"[a-z\u00e0-\u00ff]+(?:['-][a-z\u00e0-\u00ff]+)*|\d+(?:[./]\d+)?|[\u00bc-\u00be\u2150-\u215e]")
 MAX_NAME_WORDS = 4
+HEAD_MIN_COUNT = 3
 
 
 def ingredient_name(line: str) -> str:
-    """The ingredient a raw line names ("2 (15 oz) cans black beans, rinsed" -> "black beans"); "" if none."""
+    """The ingredient a raw line names ("2 (15 oz) cans black beans, rinsed" -> "black beans"); "" if none.
+
+    The first part of the line (cut as in step 2) that still names something after steps 3-4 wins,
+    so "3 tbsp cold and cubed butter" gives "butter", not the empty "cold".
+    """
     text = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", line.lower())
-    head = _CUT.split(text, maxsplit=1)[0]
-    text = head if head.strip() else text  # "or to taste, salt" keeps the whole line
+    for part in _CUT.split(text):
+        if name := _name_of(part):
+            return name
+    return ""
+
+
+def _name_of(text: str) -> str:
     words = _WORD.findall(text)
     while words and (_QUANTITY.match(words[0]) or words[0] in NUMBER_WORDS | UNITS | SIZES | {"of", "x", "to"}):
         words = words[1:]
@@ -60,8 +74,27 @@ def ingredient_name(line: str) -> str:
     return " ".join(words[-MAX_NAME_WORDS:])
 
 
-def derive_det_ingredients(lines: list[str]) -> tuple[list[str], list[bool]]:
-    """(names, valid) aligned with `lines`, as det_ingrs.json stores them."""
+def shared_heads(counts: Counter, min_count: int = HEAD_MIN_COUNT) -> dict[str, str]:
+    """Collection-level step 6: name -> its shorter form when that form is itself a frequent name.
+
+    A leading word is dropped while the rest is a name at least `min_count` times in the collection
+    and the word alone is not ("unsalted butter", "lean ground beef", "domino white sugar" ->
+    "butter", "ground beef", "white sugar"; "coconut milk" stays when "coconut" is a name). One
+    ingredient then gets one entity across recipes, as Recipe1M's det_ingrs mostly does.
+    """
+    out = {}
+    for name in counts:
+        words = name.split()
+        while len(words) > 1 and counts[" ".join(words[1:])] >= min_count and counts[words[0]] < min_count:
+            words = words[1:]
+        if len(words) < len(name.split()):
+            out[name] = " ".join(words)
+    return out
+
+
+def derive_det_ingredients(lines: list[str], heads: dict[str, str] | None = None) -> tuple[list[str], list[bool]]:
+    """(names, valid) aligned with `lines`, as det_ingrs.json stores them; `heads` from shared_heads."""
     names = [ingredient_name(line) for line in lines]
+    names = [(heads or {}).get(n, n) for n in names]
     valid = [bool(n) and set(tokenize(n)) <= set(tokenize(line)) for n, line in zip(names, lines)]
     return names, valid

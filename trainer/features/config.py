@@ -114,6 +114,8 @@ PRESETS: dict[str, FeatureConfig] = {
     ),
     # Minutes on 2 CPU cores on the ~2000-recipe synthetic dataset.
     "cpu": FeatureConfig(),
+    # Small collections: the features of the cpu preset (the small fit preset differs in batches and epochs).
+    "small": FeatureConfig(),
     # The published settings, for GPU runs on Recipe1M.
     "paper": FeatureConfig(
         w2v_epochs=10, w2v_min_count=10, sentence_dim=1024, sentence_epochs=5, sentence_batch=128, tagger_epochs=5,

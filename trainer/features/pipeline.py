@@ -32,7 +32,7 @@ from trainer.features.config import FeatureConfig, resolve_config
 from trainer.features.labels import category_labels
 from trainer.features.probes import ranker_disagreement, linear_probe
 from trainer.features.report import print_summary
-from trainer.features.store import SCHEMA, data_fingerprint, explain_changes
+from trainer.features.store import LOGITS_FILE, SCHEMA, data_fingerprint, explain_changes
 
 TERM_BATCH = 256
 
@@ -90,6 +90,8 @@ def build_features(
     if manifest_path.is_file():
         old = json.loads(manifest_path.read_text(encoding="utf-8"))
         reasons = explain_changes(old, requested, fingerprint)
+        if LOGITS_FILE not in old.get("files", {}):  # folders written before the soft category feature
+            reasons.append(f"{LOGITS_FILE} (the soft category feature's input) is missing")
         if not reasons and all((out_dir / n).is_file() for n in old.get("files", {})):
             print(f"features: reusing {out_dir} (same inputs and config)")
             return out_dir
@@ -176,7 +178,7 @@ def _build(data_dir: Path, out: Path, cfg: FeatureConfig, skip_bad: bool) -> tup
         write_json(out / "recipes.json", {"ids": [r.id for r in recipes], "partition": [r.partition for r in recipes]})
     with _stage(m, "category classifier"):
         m["classifier"], image_cat, image_probe = _categories(recipes, class_of, names, vocab, vectors, cfg, out)
-        write_json(out / "image_categories.json", image_cat)
+        write_json(out / "image_categories.json", image_cat)  # image_category_logits.npy: rows in its sorted id order
     # Linear probes: does each semantic feature alone predict the category?
     labels = np.array([class_of.get(r.id, 0) for r in recipes])
     part = np.array([r.partition for r in recipes])
@@ -251,6 +253,10 @@ def _categories(recipes, class_of, names, vocab, vectors, cfg, out) -> tuple[dic
     categories.save_classifier(model, cfg.image_size, out / "category_classifier.pt")
     pred = {part: (lg.argmax(1) if len(lg) else torch.zeros(0, dtype=torch.long)) for part, lg in logits.items()}
     predictions = {iid: int(c) for part, s in images.items() for iid, c in zip(s.ids, pred[part].tolist())}
+    # The soft category feature (softmax of these logits) needs the same out-of-fold numbers.
+    rows = {iid: row for part, s in images.items() for iid, row in zip(s.ids, logits[part])}
+    save_npy(out / LOGITS_FILE, np.stack([rows[i].numpy() for i in sorted(rows)]).astype(np.float32)
+             if rows else np.zeros((0, max(names) + 1), dtype=np.float32))
     skipped = [msg for s in images.values() for msg in s.skipped]
     metrics = {"train_images": len(images["train"].ids), "val_images": len(images["val"].ids),
                "skipped_images": len(skipped), "skipped_examples": skipped[:5],

@@ -19,6 +19,9 @@ from seje_sdk.text import Vocab
 from trainer.data.classes import read_classes
 
 SCHEMA = "seje-features/1"
+# (n_images, C) float32: each image's classifier logits (training images: out of fold), rows in the
+# sorted order of image_categories.json's ids. Folders built before the soft category feature lack it.
+LOGITS_FILE = "image_category_logits.npy"
 DATA_FILES = ("layer1.json", "layer2.json", "det_ingrs.json", "classes1M.pkl")
 
 
@@ -69,6 +72,8 @@ class FeatureStore:
     category_vectors: np.ndarray  # (C, word_dim)
     class_of: dict[str, int]
     image_category: dict[str, int]
+    # (n_images, C) classifier logits, rows in sorted image-id order; None in folders built before them
+    image_logits: np.ndarray | None
     _sentences: np.ndarray
     _offsets: np.ndarray
     _index: dict[str, int]
@@ -99,6 +104,15 @@ class FeatureStore:
         except KeyError:
             raise DataError(f"{self.root}: recipe {recipe_id!r} is not in this FEATURES_DIR (built from another dataset?)") from None
 
+    def category_logits(self, image_ids: list[str]) -> np.ndarray:
+        """(len(image_ids), C) classifier logits of these images (training images: out of fold)."""
+        if self.image_logits is None:
+            raise DataError(f"{self.root} has no {LOGITS_FILE} (built before the soft category feature); rebuild "
+                            f"it with `seje-train features --data DATA_DIR --out {self.root}`, or train with "
+                            "`--category-feature top1`")
+        row = {image_id: i for i, image_id in enumerate(sorted(self.image_category))}
+        return self.image_logits[np.asarray([row[i] for i in image_ids], dtype=np.int64)]
+
     def sentence_vectors(self, i: int) -> np.ndarray:
         """(n_i, D) sentence vectors of recipe row i: sentence_fields field rows, then at most max_sentences sentences."""
         return np.asarray(self._sentences[self._offsets[i] : self._offsets[i + 1]])
@@ -118,6 +132,12 @@ class FeatureStore:
             return json.loads((root / name).read_text(encoding="utf-8"))
 
         recipes = read_json("recipes.json")
+        image_category = {k: int(v) for k, v in read_json("image_categories.json").items()}
+        logits_path = root / LOGITS_FILE
+        image_logits = np.load(logits_path) if logits_path.is_file() else None
+        if image_logits is not None and len(image_logits) != len(image_category):
+            raise DataError(f"{logits_path}: {len(image_logits)} rows for {len(image_category)} images in "
+                            f"image_categories.json; rebuild with `seje-train features --data DATA_DIR --out {root}`")
         names = read_json("category_names.json")
         class_of, _ = read_classes(root / "classes1M.pkl")
         return cls(
@@ -131,7 +151,8 @@ class FeatureStore:
             category_names=list(names),
             category_vectors=np.load(root / "category_vectors.npy"),
             class_of=class_of,
-            image_category={k: int(v) for k, v in read_json("image_categories.json").items()},
+            image_category=image_category,
+            image_logits=image_logits,
             _sentences=np.load(root / "sentence_vectors.npy", mmap_mode="r"),
             _offsets=np.load(root / "sentence_offsets.npy"),
             _index={rid: i for i, rid in enumerate(recipes["ids"])},
