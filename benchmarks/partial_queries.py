@@ -91,7 +91,7 @@ def embed_forms(run_dir: Path, forms: Sequence[str], max_test: int | None = None
             batch = queries[start:start + 128]
             tokens, lengths = sentence_inputs(batch, store)  # vocabulary ids, or MiniLM slots
             terms = term_features(batch, tables, tagger_fn, ranker, None, title_terms)
-            vectors.append(encode_recipe_batch(model.recipe_encoder, store, tokens, lengths, terms))
+            vectors.append(encode_recipe_batch(model.recipe_encoder, tokens, lengths, terms))
         out[form] = np.concatenate(vectors)
     return out, images, labels, config
 

@@ -119,7 +119,7 @@ def test_unknown_sentence_encoder_is_refused():
 
 
 def test_packed_sentence_vectors_equal_the_graph_path(minilm_chain, tiny_data):
-    """eval's packed path (non-empty slots, length-sorted) gives the embedding the padded graph path gives."""
+    """The eager packed path (non-empty slots, length-sorted) gives the embedding the padded graph path gives."""
     from trainer.data.recipe1m import read_split
     from trainer.evaluate import recipe_inputs
     from trainer.features.store import FeatureStore
@@ -129,8 +129,10 @@ def test_packed_sentence_vectors_equal_the_graph_path(minilm_chain, tiny_data):
     store = FeatureStore.load(config["features_dir"])
     tokens, lengths, terms = (torch.from_numpy(x) for x in recipe_inputs(read_split(tiny_data, "test")[:9], store))
     encoder = model.recipe_encoder
+    counts = (lengths > 0).sum(dim=1)
     with torch.inference_mode():
-        padded = encoder(tokens, lengths, terms)
-        packed = encoder.forward_from_vectors(encoder.packed_sentence_vectors(tokens, lengths, chunk=4),
-                                              (lengths > 0).sum(dim=1), terms)
+        padded = encoder.forward_from_vectors(encoder.sentence_vectors(tokens, lengths), counts, terms)  # the graph's way
+        packed = encoder.forward_from_vectors(encoder.packed_sentence_vectors(tokens, lengths, chunk=4), counts, terms)
+        eager = encoder(tokens, lengths, terms)  # eager MiniLM takes the packed path
     np.testing.assert_allclose(packed.numpy(), padded.numpy(), atol=2e-5)
+    np.testing.assert_allclose(eager.numpy(), packed.numpy(), atol=2e-5)  # chunks of 64, not 4

@@ -281,9 +281,7 @@ def _compute_term_features(recipes: Sequence[Any], store: Any, features_dir: str
 
 def embed_recipes_torch(model: Any, recipes: Sequence[Any], store: Any, batch_size: int = 64,
                         features_dir: str | Path | None = None, show_progress: bool = False) -> np.ndarray:
-    """Embeddings (N, D) of recipes through model.recipe_encoder's full graph (tokens -> embedding).
-
-    MiniLM slots skip the graph's padding work (RecipeEncoder.packed_sentence_vectors): same vectors, far less time."""
+    """Embeddings (N, D) of recipes through model.recipe_encoder's full graph (tokens -> embedding)."""
     import torch
     from seje_sdk.progress import progress_bar
 
@@ -291,20 +289,16 @@ def embed_recipes_torch(model: Any, recipes: Sequence[Any], store: Any, batch_si
     out = []
     with torch.inference_mode():
         for start in progress_bar(range(0, len(recipes), batch_size), desc="embed recipes", disable=not show_progress):
-            out.append(encode_recipe_batch(encoder, store, *recipe_inputs(recipes[start:start + batch_size], store, features_dir)))
+            out.append(encode_recipe_batch(encoder, *recipe_inputs(recipes[start:start + batch_size], store, features_dir)))
     return np.concatenate(out) if out else np.zeros((0, model.embed_dim), np.float32)
 
 
-def encode_recipe_batch(encoder: Any, store: Any, tokens: np.ndarray, lengths: np.ndarray, terms: np.ndarray) -> np.ndarray:
-    """One batch through the recipe encoder (no grad); MiniLM slots skip the graph's padded work (same vectors)."""
+def encode_recipe_batch(encoder: Any, tokens: np.ndarray, lengths: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """One batch of recipe-graph inputs through the PyTorch recipe encoder, in inference mode."""
     import torch
 
-    tokens, lengths, terms = torch.from_numpy(tokens), torch.from_numpy(lengths), torch.from_numpy(terms)
     with torch.inference_mode():
-        if store.config.get("sentence_encoder", "skip") == "minilm":
-            vectors = encoder.packed_sentence_vectors(tokens, lengths)
-            return encoder.forward_from_vectors(vectors, (lengths > 0).sum(dim=1), terms).numpy()
-        return encoder(tokens, lengths, terms).numpy()
+        return encoder(torch.from_numpy(tokens), torch.from_numpy(lengths), torch.from_numpy(terms)).numpy()
 
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, bag_sizes: Sequence[int] = (1000, 10000),

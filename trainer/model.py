@@ -161,7 +161,7 @@ class RecipeEncoder(nn.Module):
 
     def packed_sentence_vectors(self, sentence_tokens: Tensor, sentence_lengths: Tensor, chunk: int = 64) -> Tensor:
         """sentence_vectors without the padding work: only non-empty slots, length-sorted, each chunk cut to its
-        longest. Equal to sentence_vectors (masked pooling) and much faster for MiniLM slots; eval only."""
+        longest. Equal to sentence_vectors (masked pooling) and much faster for MiniLM slots; not exportable."""
         b, s, _ = sentence_tokens.shape
         flat_tokens, flat_lengths = sentence_tokens.reshape(b * s, -1), sentence_lengths.reshape(b * s)
         rows = torch.nonzero(flat_lengths > 0).flatten()
@@ -174,7 +174,10 @@ class RecipeEncoder(nn.Module):
         return out.reshape(b, s, -1)
 
     def forward(self, sentence_tokens: Tensor, sentence_lengths: Tensor, term_feature: Tensor) -> Tensor:
-        vectors = self.sentence_vectors(sentence_tokens, sentence_lengths)
+        # The exported graph runs every padded slot; eager MiniLM (eval, export's reference) skips that work.
+        packed = getattr(self.sentence_encoder, "packs_slots", False) and not (torch.jit.is_tracing()
+                                                                              or torch.onnx.is_in_onnx_export())
+        vectors = (self.packed_sentence_vectors if packed else self.sentence_vectors)(sentence_tokens, sentence_lengths)
         num_sentences = (sentence_lengths > 0).sum(dim=1)
         return self.forward_from_vectors(vectors, num_sentences, term_feature)
 

@@ -33,6 +33,8 @@ BATCH = 64
 class MiniLMSentences(nn.Module):
     """(tokens (N,L) word-piece ids, lengths (N,)) -> (N,384) mean-pooled, L2-normalised vectors; length 0 -> zeros."""
 
+    packs_slots = True  # RecipeEncoder skips padded slots when it runs this eagerly (masked pooling: same vectors)
+
     def __init__(self, transformer: nn.Module):
         super().__init__()
         self.transformer = transformer
