@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,10 +48,16 @@ class Option:
     fit: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
 
     def features_key(self) -> str:
-        """Options whose feature settings resolve to the same config share one FEATURES_DIR."""
-        from trainer.features.config import resolve_config
+        """Options whose feature settings resolve to the same config share one FEATURES_DIR.
 
-        text = json.dumps(resolve_config(self.features_preset, self.features).to_dict(), sort_keys=True)
+        The key hashes only the settings that differ from FeatureConfig's defaults, so a new config
+        field (with its default) does not rename every existing FEATURES_DIR.
+        """
+        from trainer.features.config import FeatureConfig, resolve_config
+
+        defaults = FeatureConfig().to_dict()
+        changed = {k: v for k, v in resolve_config(self.features_preset, self.features).to_dict().items() if v != defaults[k]}
+        text = json.dumps(changed, sort_keys=True)
         return f"features-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
@@ -64,7 +71,7 @@ def register_option(option: Option) -> Option:
 
 
 register_option(Option("seje", "SEJE as published: the cpu preset (Word2vec + skip-instructions)"))
-register_option(Option("small", "the small-collection preset: cpu features, fit in batches of 32 for up to 60 epochs",
+register_option(Option("small", "the small preset: cpu features on 224-px photos; fit in batches of 32, up to 60 epochs",
                        features_preset="small", fit_preset="small"))
 register_option(Option("fasttext", "cpu preset with FastText subword word vectors (unseen words get a vector)",
                        features={"word_vectors": "fasttext"}))
@@ -140,6 +147,7 @@ def fit_and_eval(cfg: CurveConfig, n: int, data: Path, feats: Path, option: Opti
     logs = cfg.work / "logs"
     times: dict[str, float] = {}
     if not (run / "eval.json").is_file():
+        share_cache(cfg.work / f"n{n}", feats, run)
         extra = _config_file(cfg.work / f"n{n}" / option.name / "fit.json", option.fit)
         times["fit_s"] = _run(["trainer.cli", "fit", "--data", str(data), "--features", str(feats), "--out", str(run),
                                "--preset", option.fit_preset, "--seed", str(seed), *extra], logs / f"fit-{n}-{option.name}-{seed}.log")
@@ -152,6 +160,21 @@ def fit_and_eval(cfg: CurveConfig, n: int, data: Path, feats: Path, option: Opti
             "metrics": {d: {m: bags[d][m]["mean"] for m in METRICS} for d in DIRECTIONS},
             "references": {ref: {d: {m: bags["references"][ref][d][m] for m in METRICS} for d in DIRECTIONS}
                            for ref in ("chance", "category_oracle")}}
+
+
+def share_cache(size_dir: Path, feats: Path, run: Path) -> None:
+    """Copy the frozen-backbone image cache of a finished run on the same FEATURES_DIR into `run`.
+
+    The trainer reuses a cache only when its key (split, images, image size, backbone, views)
+    matches and recomputes it otherwise, so a copy is never wrong, only sometimes unused.
+    """
+    if (run / "cache").exists():
+        return
+    for config in sorted(size_dir.glob("*/seed*/config.json")):
+        donor = json.loads(config.read_text(encoding="utf-8"))
+        if Path(donor.get("features_dir", "")).resolve() == feats.resolve() and (config.parent / "cache").is_dir():
+            shutil.copytree(config.parent / "cache", run / "cache")
+            return
 
 
 def environment() -> dict[str, Any]:
@@ -224,7 +247,8 @@ def run_curve(cfg: CurveConfig, command: str) -> dict[str, Any]:
         data = cfg.work / f"data-{n}" if cfg.report_only else ensure_data(cfg, n)
         for name in cfg.options:
             option = OPTIONS[name]
-            feats, secs = (None, None) if cfg.report_only else ensure_features(cfg, n, data, option)
+            finished = all((cfg.work / f"n{n}" / name / f"seed{seed}" / "eval.json").is_file() for seed in cfg.seeds)
+            feats, secs = (None, None) if cfg.report_only or finished else ensure_features(cfg, n, data, option)
             if secs is not None:
                 report["features_s"][f"{n}/{option.features_key()}"] = secs
             for seed in cfg.seeds:
