@@ -71,8 +71,10 @@ def register_option(option: Option) -> Option:
 
 
 register_option(Option("seje", "SEJE as published: the cpu preset (Word2vec + skip-instructions)"))
-register_option(Option("small", "the small preset: cpu features on 224-px photos; fit in batches of 32, up to 60 epochs",
-                       features_preset="small", fit_preset="small"))
+register_option(Option("small", "the small preset: 224-px photos, MiniLM vectors of sentences, title and ingredients; "
+                       "fit in batches of 32, up to 60 epochs", features_preset="small", fit_preset="small"))
+register_option(Option("small-photos", "cpu features on 224-px photos (skip-instructions kept), the small fit preset",
+                       features={"image_size": 224}, fit_preset="small"))
 register_option(Option("fasttext", "cpu preset with FastText subword word vectors (unseen words get a vector)",
                        features={"word_vectors": "fasttext"}))
 register_option(Option("minilm", "cpu preset with pretrained MiniLM instruction-sentence vectors instead of skip-instructions",

@@ -11,7 +11,7 @@ from seje_sdk.errors import InputError
 
 
 def test_unknown_option_is_refused_by_name(tmp_path):
-    with pytest.raises(InputError, match="unknown options \\['nope'\\]; registered: seje, small, fasttext"):
+    with pytest.raises(InputError, match="unknown options \\[.nope.\\]; registered: seje, small, "):
         CurveConfig(options=("seje", "nope"), work=tmp_path)
     assert {"seje", "fasttext"} <= set(OPTIONS)
 
@@ -49,5 +49,7 @@ def test_small_preset_is_the_cpu_preset_with_smaller_batches_and_more_epochs():
     cpu, small = resolve_config("cpu").to_dict(), resolve_config("small").to_dict()
     assert {k for k in cpu if cpu[k] != small[k]} == {"preset", "batch_size", "epochs", "plateau_patience", "stop_patience"}
     assert (small["batch_size"], small["epochs"]) == (32, 60)
-    assert PRESETS["small"] == dataclasses.replace(PRESETS["cpu"], image_size=224)  # SEJE's features, larger photos
-    assert OPTIONS["small"].features_key() != OPTIONS["seje"].features_key()
+    # larger photos and pretrained MiniLM sentence/title/ingredient vectors; the rest is the cpu preset
+    assert PRESETS["small"] == dataclasses.replace(PRESETS["cpu"], image_size=224, sentence_encoder="minilm", minilm_fields=True)
+    keys = {OPTIONS[name].features_key() for name in ("seje", "small", "small-photos")}
+    assert len(keys) == 3

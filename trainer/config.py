@@ -162,7 +162,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
                 lr_after_plateau=5e-5, augment_views=0, plateau_patience=3, stop_patience=3, val_bags=5),
     # Small collections (a few hundred to ~2,000 recipes): the cpu preset with batches of 32, so an
     # epoch has enough steps, and up to 60 epochs with 5 validations of patience (cpu: 100 / 20 / 3).
-    # 1,000 embedded recipes, seed 0, cpu features: R@1 12.2 / 15.1 vs cpu 8.6 / 7.6 (docs/small-collections.md).
+    # 1,000 embedded recipes, seed 0, cpu features: R@1 12.2 / 15.1 vs cpu 8.6 / 7.6; with the small
+    # features preset (224 px, MiniLM text), 3 seeds: R@1 34.3 / 34.4 (docs/small-collections.md).
     "small": dict(share_backbone=True, instruction_dim=256, term_dim=1024, epochs=60, batch_size=32, lr=5e-4,
                   lr_after_plateau=5e-5, augment_views=0, plateau_patience=5, stop_patience=5, val_bags=5),
     # SEJE's published settings: the CNN is fine-tuned end to end (release: 500 epochs at most).

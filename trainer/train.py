@@ -438,8 +438,8 @@ def run_fit(data_dir: str | Path, features_dir: str | Path, out_dir: str | Path,
     try:
         trainer = Trainer(cfg, data_dir, features_dir, out_dir, info)
         if info.is_main and cfg.preset == "cpu" and len(trainer.train_split) < SMALL_COLLECTION_PAIRS:
-            print(f"hint: {len(trainer.train_split)} training pairs (under {SMALL_COLLECTION_PAIRS:,}): `--preset small` "
-                  "trained better on small collections (docs/small-collections.md)")
+            print(f"hint: {len(trainer.train_split)} training pairs (under {SMALL_COLLECTION_PAIRS:,}): the small preset "
+                  "(`--preset small` for features and fit) trained better on small collections (docs/small-collections.md)")
         if info.is_main:
             write_json(saved, {**cfg.to_dict(), "features_dir": str(features_dir.resolve()),
                                "data_dir": str(data_dir.resolve()), "resolved_image_size": trainer.image_size,

@@ -114,10 +114,12 @@ PRESETS: dict[str, FeatureConfig] = {
     ),
     # Minutes on 2 CPU cores on the ~2000-recipe synthetic dataset.
     "cpu": FeatureConfig(),
-    # Small collections: the cpu preset with 224-pixel images for the frozen ImageNet backbone (cpu: 128),
-    # which the category classifier and the image encoder share: 1,000 embedded recipes, seed 0, with the
-    # small fit preset: R@1 16.8 / 18.8 vs 12.2 / 15.1 at 128 px (val top-1 42.7% vs 37.5%), features 5x slower.
-    "small": FeatureConfig(image_size=224),
+    # Small collections: 224-pixel images for the frozen ImageNet backbone (cpu: 128) and pretrained
+    # all-MiniLM-L6-v2 vectors of the instruction sentences, the title and the joined ingredient lines
+    # in place of skip-instructions. 1,000 embedded recipes, 3 seeds, small fit preset: MedR 2.3 / 2.7,
+    # R@1 34.3 / 34.4 vs cpu 18.3 / 19.8, 7.7 / 8.0 (oracle 4.1 / 13.5; docs/small-collections.md).
+    # Costs: features ~5x slower (224 px), the SDK's recipe embedding ~60x (MiniLM in the recipe graph).
+    "small": FeatureConfig(image_size=224, sentence_encoder="minilm", minilm_fields=True),
     # The published settings, for GPU runs on Recipe1M.
     "paper": FeatureConfig(
         w2v_epochs=10, w2v_min_count=10, sentence_dim=1024, sentence_epochs=5, sentence_batch=128, tagger_epochs=5,
