@@ -105,7 +105,7 @@ def test_soft_training_feature_equals_the_graph_on_held_out_images(soft_run, tin
     assert cfg["category_feature"] == "soft" and model.image_encoder.category_feature == "soft"
     store = FeatureStore.load(tiny_features)
     split = load_split(tiny_data, store, "val", 1)
-    stored, offsets = category_features(store, split, "soft")
+    stored, offsets = category_features(store, split, "soft", cfg["category_temperature"])
     spec = ImageSpec.for_size(cfg["resolved_image_size"])
     by_id = {r.id: r for r in read_split(tiny_data, "val", require_images=True)}
     paths = [by_id[rid].image_paths[0] for rid in split.recipe_ids[:8]]
