@@ -62,6 +62,9 @@ def _worker(rank, world, port, out):
     gathered = gather_with_grad(x, info)
     gathered.sum().backward()
     torch.save({"logged": logged, "state": state, "grads": grads, "gathered": gathered.detach(), "grad": x.grad}, f"{out}/{rank}.pt")
+    # Both ranks finish their collectives before either tears gloo down: without this barrier a rank
+    # that leaves first could abort the other ("terminate called without an active exception", 1 in 6).
+    dist.barrier()
     dist.destroy_process_group()
 
 
