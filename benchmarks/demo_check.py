@@ -87,16 +87,14 @@ def check_summary(layout: DemoLayout, problems: list[str]) -> None:
         problems.append(f"{summary}: no rank line")
 
 
-def check_log(log: Path, problems: list[str]) -> None:
+def check_log(printed: str, log: Path, problems: list[str]) -> None:
     """The demo printed the rank line (so a newcomer saw it, not only a file)."""
-    printed = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
     if not RANK_LINE.search(printed):
         problems.append(f"{log}: the demo never printed the rank line (Search: query photo ... rank N of M recipes)")
 
 
-def check_text_search(log: Path, problems: list[str]) -> None:
+def check_text_search(printed: str, log: Path, problems: list[str]) -> None:
     """The demo's typed-words search printed a table with at least one photo hit."""
-    printed = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
     if not TEXT_HITS.search(printed):
         problems.append(f"{log}: the typed-words search (seje search --text) printed no photo hit")
 
@@ -111,10 +109,12 @@ def run_checks(out: str | Path, log: str | Path | None = None) -> dict[str, list
         results[name] = []
         check(layout, results[name])
     if log is not None:
+        log = Path(log)
+        printed = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         results["rank line printed"] = []
-        check_log(Path(log), results["rank line printed"])
+        check_log(printed, log, results["rank line printed"])
         results["typed-words search printed hits"] = []
-        check_text_search(Path(log), results["typed-words search printed hits"])
+        check_text_search(printed, log, results["typed-words search printed hits"])
     return results
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from seje_sdk.errors import InputError
 from seje_sdk.recipe import text_value
-from seje_sdk.text import Vocab, normalize_text, tokenize
+from seje_sdk.text import Vocab, tokenize
 
 MAX_TEXT_CHARS = 1000  # a typed query, not a document
 MAX_QUERY_TOKENS = 48  # known words the text encoder reads; the rest of a long query is cut
@@ -45,7 +45,7 @@ def text_query(text: Any, vocab: Vocab, where: str = "text") -> TextQuery:
         raise InputError(f"{where}: empty text; type a few words such as \"chicken curry\"")
     if len(text) > MAX_TEXT_CHARS:
         raise InputError(f"{where}: {len(text)} characters, the limit is {MAX_TEXT_CHARS}; a few words find photos best")
-    words = tokenize(normalize_text(text))
+    words = tokenize(text)  # tokenize normalises (lower-case, NFKC, fractions) itself
     unknown = list(dict.fromkeys(w for w in words if w not in vocab and not w[0].isdigit()))
     if not any(w in vocab for w in words):
         raise InputError(f"{where}: none of the words {' '.join(words) or text!r} is in the model's vocabulary; "
