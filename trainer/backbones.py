@@ -134,3 +134,27 @@ def rename_lite0_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
             module, _, param = key.partition(".")
             out[f"{_TOP_NAMES.get(module, module)}.{param}"] = value
     return out
+
+
+def backbone_stages(model: nn.Module) -> int:
+    """How many stages `split_backbone` can cut off the top: lite0 has 7 block stages, ResNets 4 layers."""
+    return len(model.blocks) if hasattr(model, "blocks") else 4
+
+
+def split_backbone(model: nn.Module, stages: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """(trunk, top) with top(trunk(x)) == model(x); top is the last `stages` stages plus the conv head and pooling.
+
+    Both share the model's own modules, so training `top` changes `model` (and its state_dict).
+    """
+    total = backbone_stages(model)
+    if not 1 <= stages <= total:
+        raise InputError(f"split_backbone: stages must be 1..{total}, got {stages}")
+    cut = total - stages
+    if hasattr(model, "blocks"):  # timm EfficientNet: forward_features then global pool (classifier is Identity)
+        trunk = [model.conv_stem, model.bn1, *model.blocks[:cut]]
+        top = [*model.blocks[cut:], model.conv_head, model.bn2, model.global_pool]
+    else:  # torchvision ResNet with fc = Identity
+        layers = [model.layer1, model.layer2, model.layer3, model.layer4]
+        trunk = [model.conv1, model.bn1, model.relu, model.maxpool, *layers[:cut]]
+        top = [*layers[cut:], model.avgpool, nn.Flatten(1)]
+    return nn.Sequential(*trunk), nn.Sequential(*top)

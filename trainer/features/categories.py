@@ -3,7 +3,8 @@
 trains on the dataset's own categories, any `trainer.backbones` backbone).
 
 Training is two-stage so that CPU runs stay short: a linear head on cached features of the
-frozen backbone, then `finetune_epochs` of the whole network at a lower learning rate.
+frozen backbone, then `finetune_epochs` of the whole network at a lower learning rate. Or, with
+`finetune_blocks`, only the last stages and the head train, on cached activations (trainer.features.finetune).
 
 The training images' category features come out of fold (`category_folds` heads, each trained
 without the fold it predicts), so they carry the same kind of errors as the val/test images'
@@ -11,6 +12,7 @@ features; in-sample predictions would be nearly always right and teach Phase 2 t
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +28,10 @@ from seje_sdk.io import atomic_file
 from seje_sdk.progress import progress_bar
 from seje_sdk.text import Vocab, clean_ingredient_name, tokenize
 
-from trainer.backbones import build_backbone
+from trainer.backbones import build_backbone, split_backbone
 from trainer.checkpoints import load_plain
 from trainer.features.config import FeatureConfig
+from trainer.features.finetune import cache_activations, predict_from_cache, train_on_cache
 
 
 class CategoryClassifier(nn.Module):
@@ -99,6 +102,8 @@ def train_classifier(
     model = CategoryClassifier(cfg.backbone, num_classes, cfg.backbone_weights, cfg.pretrained)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.eval()
+    if cfg.finetune_blocks:
+        return model, train_last_stages(model, images, num_classes, cfg, gen)
     feats = {part: _batched(model.backbone, s.pixels, cfg.classifier_batch, f"{part} image features") for part, s in images.items()}
     fit_head(model.head, feats["train"], train.labels, cfg, gen, "classifier head")
     if not cfg.finetune_epochs:
@@ -127,6 +132,35 @@ def train_classifier(
     # image, so these are still somewhat better than test-time predictions (stated in the README).
     train_feats = _batched(model.backbone, train.pixels, cfg.classifier_batch, "train image features")
     return model, {**logits, "train": out_of_fold_logits(train_feats, train.labels, num_classes, cfg, logits["train"])}
+
+
+def train_last_stages(model: CategoryClassifier, images: dict[str, ImageSet], num_classes: int, cfg: FeatureConfig,
+                      gen: torch.Generator) -> dict[str, Tensor]:
+    """Fine-tune the backbone's last `finetune_blocks` stages and the head in place, on cached activations.
+
+    Returns each partition's logits; the training images' come from fold models, each fine-tuned
+    from the ImageNet weights on the other folds' images only (out of fold, as for the frozen head).
+    """
+    trunk, top = split_backbone(model.backbone, cfg.finetune_blocks)
+    acts = {part: cache_activations(trunk, s.pixels, normalise, cfg.classifier_batch, 2 if part == "train" else 1,
+                                    f"{part} activations") for part, s in images.items()}
+    labels, pretrained = images["train"].labels, copy.deepcopy(top)
+    train_on_cache(top, nn.Sequential(nn.Dropout(0.2), model.head), acts["train"], labels, cfg.block_epochs,
+                   cfg.block_lr, cfg.classifier_lr, cfg.classifier_batch, gen, "fine-tune last stages")
+    logits = {part: predict_from_cache(top, model.head, a) if len(a) else torch.zeros(0, num_classes) for part, a in acts.items()}
+    k = cfg.category_folds
+    if k < 2 or len(labels) < 2 * k:
+        return logits
+    fold = torch.randperm(len(labels), generator=torch.Generator().manual_seed(cfg.seed + 1)) % k
+    for f in range(k):
+        held = fold == f
+        torch.manual_seed(cfg.seed + 100 + f)
+        fold_top, fold_head = copy.deepcopy(pretrained), nn.Linear(model.head.in_features, num_classes)
+        train_on_cache(fold_top, nn.Sequential(nn.Dropout(0.2), fold_head), acts["train"][~held], labels[~held],
+                       cfg.block_epochs, cfg.block_lr, cfg.classifier_lr, cfg.classifier_batch, gen,
+                       f"out-of-fold fine-tune {f + 1}/{k}")
+        logits["train"][held] = predict_from_cache(fold_top, fold_head, acts["train"][held])
+    return logits
 
 
 def fit_head(head: nn.Linear, feats: Tensor, labels: Tensor, cfg: FeatureConfig, gen: torch.Generator, desc: str) -> nn.Linear:

@@ -81,6 +81,12 @@ class FeatureConfig:
     # are far more accurate on training images than on test images). Not in SEJE's release, whose
     # classifier is trained on another dataset (Food-101), so its predictions are never in-sample.
     category_folds: int = 5
+    # Fine-tune only the backbone's last N stages (with its conv head and the classifier head) on
+    # activations cached once per photo at those stages' input: seconds per epoch where the whole
+    # network costs minutes (docs/photo-features.md). 0: the frozen backbone. Excludes finetune_epochs.
+    finetune_blocks: int = 0
+    block_epochs: int = 8
+    block_lr: float = 3e-4
     classifier_batch: int = 32
     classifier_lr: float = 1e-3
     finetune_lr: float = 1e-4
@@ -99,6 +105,12 @@ class FeatureConfig:
         for name in ("word_dim", "sentence_dim", "max_sentences", "max_tokens", "minilm_max_tokens", "tagger_hidden", "image_size"):
             if getattr(self, name) <= 0:
                 raise InputError(f"config: {name} must be positive, got {getattr(self, name)}")
+
+        stages = 7 if self.backbone == "efficientnet_lite0" else 4
+        if not 0 <= self.finetune_blocks <= stages:
+            raise InputError(f"config: finetune_blocks must be 0..{stages} for {self.backbone}, got {self.finetune_blocks}")
+        if self.finetune_blocks and self.finetune_epochs:
+            raise InputError("config: finetune_blocks and finetune_epochs exclude each other (the last stages, or the whole network)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
