@@ -257,3 +257,28 @@ def test_report_counts_test_recipes_only_unseen_words_tell_apart(tmp_path):
     write_jsonl(tmp_path / "recipes.jsonl", items)
     unseen = import_collection(tmp_path / "recipes.jsonl", tmp_path / "data")["unseen_words"]
     assert unseen["recipes"] == 3 and set(unseen["words"]) == {"kesar", "gulabkhas", "alphonso"}
+
+
+def test_import_writes_collection_level_ingredient_names_marked_derived(tmp_path):
+    """Lines as users write them; det_ingrs gets the name the recipes' instructions use for each."""
+    from tests.test_ingredient_names import COLLECTION
+
+    items = []
+    for i in range(28):
+        lines, instructions = COLLECTION[i % len(COLLECTION)]
+        photo(tmp_path / "photos" / f"p{i}.jpg", i)
+        items.append({"id": f"r{i}", "title": f"Weeknight supper {i}", "ingredients": lines,
+                      "instructions": instructions, "images": [f"photos/p{i}.jpg"]})
+    report = import_collection(write_jsonl(tmp_path / "recipes.jsonl", items), tmp_path / "data",
+                               cfg=ImportConfig(split=(0.6, 0.2, 0.2)))
+    det = {d["id"]: d for d in json.loads((tmp_path / "data/det_ingrs.json").read_text())}
+    named = {line: name for it in items for line, name in zip(it["ingredients"],
+                                                             (t["text"] for t in det[it["id"]]["ingredients"]))}
+    assert named["1/2 cup unsalted butter, softened"] == "butter"
+    assert named["3 garlic cloves, minced"] == named["3 cloves garlic, minced"] == "garlic"
+    assert named["1 pound lean ground beef"] == "ground beef"
+    assert named["1 (13.5 ounce) can coconut milk"] == "coconut milk"
+    assert named["1/2 cup freshly grated Parmesan cheese"] == "parmesan cheese"
+    assert all(d["derived"] and all(d["valid"]) for d in det.values())
+    distinct = report["ingredients"]["distinct"]
+    assert distinct["after_normalising"] < distinct["training_names"]

@@ -1,0 +1,117 @@
+"""Collection-level normalisation of derived ingredient names: one ingredient, one name.
+
+Line rules (trainer.data.ingredient_names) keep what a line says: "land o'lakes unsalted butter",
+"garlic cloves", "lean ground beef". As entities for the tagger and the term features these split
+one ingredient into many rarely seen names. The recipes themselves say which part of a name is the
+ingredient: after listing "3 garlic cloves" or "1/2 cup unsalted butter" their instructions say
+"add the garlic", "melt the butter"; after "1 can coconut milk" or "2 tbsp brown sugar" they say
+"coconut milk" and "brown sugar". So, over the training recipes:
+  1. each line's *referred name* is the longest part of its derived name (contiguous words, the
+     head-most first among equally long ones) that its recipe's instructions mention, plurals
+     folded ("tomatoes" ~ "tomato");
+  2. a name maps to the referred name most of its lines vote for, when that referred name is
+     itself a line's name at least `min_count` times (an ingredient, not "puree" or "sheets" of
+     "puree the soup" or "baking sheets"); a shorter part does not vote when another line of the
+     recipe contains it ("tomato" with "tomato paste" and "diced tomatoes");
+  3. names no instruction mentions fall back to `shared_heads`: a leading word is dropped while
+     the rest is a frequent name and the word alone is not;
+  4. mappings are followed to the end ("lean ground beef" -> "ground beef" -> "beef" only when
+     "ground beef" lines themselves vote for "beef").
+A mapped name is always words of the line, so the tagger can still label it. Counts are over
+distinct names, so memory stays small for a million rows.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from seje_sdk.text import tokenize
+
+MIN_COUNT = 3
+
+
+def singular(token: str) -> str:
+    """A crude plural fold, the same on both sides of a comparison ("tomatoes", "berries" -> "tomato", "berry")."""
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    if len(token) > 4 and token.endswith(("oes", "ches", "shes", "xes", "sses")):
+        return token[:-2]
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
+
+
+def _folded(text: str) -> str:
+    return " " + " ".join(singular(t) for t in tokenize(text)) + " "
+
+
+def sub_phrases(name: str) -> list[str]:
+    """Contiguous word runs of `name`, longest first, the head-most (rightmost) first among equals."""
+    words = name.split()
+    return [" ".join(words[i : i + n]) for n in range(len(words), 0, -1) for i in range(len(words) - n, -1, -1)]
+
+
+def referred_name(name: str, instructions_folded: str) -> str:
+    """The longest part of `name` that the folded instructions mention, or "" when none does."""
+    for phrase in sub_phrases(name):
+        if (folded := _folded(phrase)).strip() and folded in instructions_folded:
+            return phrase
+    return ""
+
+
+def shared_heads(counts: Counter, min_count: int = MIN_COUNT) -> dict[str, str]:
+    """Frequency fallback: name -> its shorter form when that form is itself a frequent name.
+
+    A leading word is dropped while the rest is a name at least `min_count` times and the word
+    alone is not ("unsalted butter", "domino white sugar" -> "butter", "white sugar";
+    "coconut milk" stays when "coconut" is a name).
+    """
+    out = {}
+    for name in counts:
+        words = name.split()
+        while len(words) > 1 and counts[" ".join(words[1:])] >= min_count and counts[words[0]] < min_count:
+            words = words[1:]
+        if len(words) < len(name.split()):
+            out[name] = " ".join(words)
+    return out
+
+
+@dataclass
+class NameCollector:
+    """Counts over training recipes: derived names, and which part of each name the instructions use."""
+
+    min_count: int = MIN_COUNT
+    names: Counter = field(default_factory=Counter)
+    votes: Counter = field(default_factory=Counter)  # (name, referred name) -> lines
+
+    def add(self, names: list[str], instructions: list[str]) -> None:
+        """Count one recipe's derived names (one per ingredient line) against its instructions.
+
+        A shorter part votes only when no other line of the recipe contains it: "tomato" in the
+        instructions of a recipe with "tomato paste" and "diced tomatoes" may mean either.
+        """
+        folded = _folded(" . ".join(instructions))
+        names = [n for n in names if n]
+        for i, name in enumerate(names):
+            self.names[name] += 1
+            referred = referred_name(name, folded)
+            others = [_folded(o) for j, o in enumerate(names) if j != i]
+            if referred == name or (referred and not any(_folded(referred) in o for o in others)):
+                self.votes[name, referred] += 1
+
+    def mapping(self) -> dict[str, str]:
+        """name -> canonical name, for the names that change (steps 2-4 of the module docstring)."""
+        best: dict[str, tuple[int, int, str]] = {}
+        for (name, referred), n in self.votes.items():
+            if referred == name or self.names[referred] >= self.min_count:
+                best[name] = max(best.get(name, (0, 0, name)), (n, len(referred.split()), referred))
+        step = {name: target for name, (_, _, target) in best.items() if target != name}
+        fallback = shared_heads(self.names, self.min_count)
+        step.update({name: target for name, target in fallback.items() if name not in best})
+        return {name: _follow(step, name) for name in step}
+
+
+def _follow(step: dict[str, str], name: str) -> str:
+    while name in step and len(step[name]) < len(name):
+        name = step[name]
+    return name
