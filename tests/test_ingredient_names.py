@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 from collections import Counter
-from trainer.data.import_ingredients import NameCollector, referred_name, shared_heads, singular
+from trainer.data.import_ingredients import NameCollector, referred_name, shared_heads
+from trainer.data.ingredient_names import misspelt, singular
 from trainer.data.ingredient_names import derive_det_ingredients, ingredient_name
 from trainer.features.tagger import line_labels
 
@@ -129,3 +130,16 @@ def test_names_without_instruction_evidence_fall_back_to_shared_heads():
     assert shared_heads(counts) == {"unsalted butter": "butter"}
     lines = ["2 tbsp unsalted butter", "1 cup coconut milk"]
     assert derive_det_ingredients(lines, names.mapping()) == (["butter", "coconut milk"], [True, True])
+
+
+def test_misspellings_of_a_far_more_frequent_name_take_its_spelling():
+    names = NameCollector()
+    for _ in range(12):
+        names.add(["garlic", "parmesan cheese", "tomatoes"], ["Add the garlic, tomatoes and parmesan cheese."])
+    names.add(["garlick", "parmesean cheese", "tomatoe", "pecan"], ["Add the garlick."])
+    canonical = names.mapping()
+    assert canonical["garlick"] == "garlic" and canonical["parmesean cheese"] == "parmesan cheese"
+    assert "pecan" not in canonical  # a rare genuine name stays
+    assert derive_det_ingredients(["2 cloves garlick", "1/4 cup grated parmesean cheese"], canonical) == \
+        (["garlic", "parmesan cheese"], [True, True])  # the tagger reads the misspelt words as the name
+    assert not misspelt("tomatoes", "tomato") and not misspelt("pear", "peas") and misspelt("oregeno", "oregano")

@@ -16,29 +16,22 @@ ingredient: after listing "3 garlic cloves" or "1/2 cup unsalted butter" their i
   3. names no instruction mentions fall back to `shared_heads`: a leading word is dropped while
      the rest is a frequent name and the word alone is not;
   4. mappings are followed to the end ("lean ground beef" -> "ground beef" -> "beef" only when
-     "ground beef" lines themselves vote for "beef").
-A mapped name is always words of the line, so the tagger can still label it. Counts are over
+     "ground beef" lines themselves vote for "beef");
+  5. misspellings of a far more frequent name take its spelling ("garlick" -> "garlic"); the
+     line still tags, as the tagger reads misspelt words (trainer.features.tagger).
+A mapped name is always words of the line (or their misspellings), so the tagger can still label it. Counts are over
 distinct names, so memory stays small for a million rows.
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from seje_sdk.text import tokenize
+from trainer.data.ingredient_names import misspelt, singular
 
 MIN_COUNT = 3
-
-
-def singular(token: str) -> str:
-    """A crude plural fold, the same on both sides of a comparison ("tomatoes", "berries" -> "tomato", "berry")."""
-    if len(token) > 4 and token.endswith("ies"):
-        return token[:-3] + "y"
-    if len(token) > 4 and token.endswith(("oes", "ches", "shes", "xes", "sses")):
-        return token[:-2]
-    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        return token[:-1]
-    return token
+TYPO_RATIO = 10  # a spelling is corrected when the right one is used 10 times as often
 
 
 def _folded(text: str) -> str:
@@ -76,6 +69,35 @@ def shared_heads(counts: Counter, min_count: int = MIN_COUNT) -> dict[str, str]:
     return out
 
 
+def spelling_fixes(counts: Counter, min_count: int = MIN_COUNT) -> dict[str, str]:
+    """Names -> the far more frequent name they misspell word by word ("garlick cloves" -> "garlic cloves").
+
+    A word is corrected to the most frequent similar word with the same first letter that is used
+    TYPO_RATIO times as often; the cost grows with distinct words, not with rows.
+    """
+    words: Counter = Counter()
+    for name, n in counts.items():
+        for word in name.split():
+            words[word] += n
+    by_letter = defaultdict(list)
+    for word, n in words.most_common():
+        by_letter[word[0]].append((word, n))
+    fixed: dict[str, str] = {}
+
+    def fix(word: str) -> str:
+        if word not in fixed:
+            common = (w for w, n in by_letter[word[0]] if n >= max(min_count, TYPO_RATIO * words[word]))
+            fixed[word] = next((w for w in common if misspelt(word, w)), word)
+        return fixed[word]
+
+    out = {}
+    for name, n in counts.items():
+        right = " ".join(fix(w) for w in name.split())
+        if right != name and counts[right] >= max(min_count, n):
+            out[name] = right
+    return out
+
+
 @dataclass
 class NameCollector:
     """Counts over training recipes: derived names, and which part of each name the instructions use."""
@@ -108,7 +130,10 @@ class NameCollector:
         step = {name: target for name, (_, _, target) in best.items() if target != name}
         fallback = shared_heads(self.names, self.min_count)
         step.update({name: target for name, target in fallback.items() if name not in best})
-        return {name: _follow(step, name) for name in step}
+        canonical = {name: _follow(step, name) for name in step}
+        for name, right in spelling_fixes(self.names, self.min_count).items():
+            canonical[name] = canonical.get(right, right)
+        return canonical
 
 
 def _follow(step: dict[str, str], name: str) -> str:
