@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import takewhile
 
 from seje_sdk.text import tokenize
 from trainer.data.ingredient_names import misspelt, singular
@@ -86,8 +87,9 @@ def spelling_fixes(counts: Counter, min_count: int = MIN_COUNT) -> dict[str, str
 
     def fix(word: str) -> str:
         if word not in fixed:
-            common = (w for w, n in by_letter[word[0]] if n >= max(min_count, TYPO_RATIO * words[word]))
-            fixed[word] = next((w for w in common if misspelt(word, w)), word)
+            enough = max(min_count, TYPO_RATIO * words[word])
+            common = takewhile(lambda item: item[1] >= enough, by_letter[word[0]])
+            fixed[word] = next((w for w, _ in common if misspelt(word, w)), word)
         return fixed[word]
 
     out = {}

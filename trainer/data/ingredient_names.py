@@ -87,9 +87,14 @@ def singular(token: str) -> str:
 
 
 def misspelt(word: str, right: str) -> bool:
-    """`word` reads as a misspelling of `right`: same first letter, both 4+ letters, similar enough, not a plural."""
-    return (word[0] == right[0] and min(len(word), len(right)) >= 4 and singular(word) != singular(right)
-            and SequenceMatcher(None, word, right).ratio() >= TYPO_SIMILARITY)
+    """`word` reads as a misspelling of `right`: same first letter, both 4+ letters, lengths within 2,
+    similar enough (difflib), and not a plural of it."""
+    if word[0] != right[0] or min(len(word), len(right)) < 4 or abs(len(word) - len(right)) > 2:
+        return False
+    if singular(word) == singular(right):
+        return False
+    match = SequenceMatcher(None, word, right, autojunk=False)
+    return match.quick_ratio() >= TYPO_SIMILARITY and match.ratio() >= TYPO_SIMILARITY
 
 
 def derive_det_ingredients(lines: list[str], canonical: dict[str, str] | None = None) -> tuple[list[str], list[bool]]:
