@@ -118,8 +118,9 @@ def export_command(data_dir: Path, out: Path) -> None:
 @main.command("report")
 @click.option("--native", "native_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="OUT.json and OUT.md are written.")
+@click.option("--note", default="", help="How the runs were made (commands, threads, load, CPU flags), under the table.")
 @click.argument("rows", nargs=-1, required=True)
-def report_command(native_dir: Path, out: Path, rows: tuple[str, ...]) -> None:
+def report_command(native_dir: Path, out: Path, note: str, rows: tuple[str, ...]) -> None:
     """ROWS: LABEL=DATA_DIR:RUN_DIR,RUN_DIR,... (each run evaluated with --bag-sizes 1000)."""
     table = []
     for spec in rows:
@@ -128,10 +129,10 @@ def report_command(native_dir: Path, out: Path, rows: tuple[str, ...]) -> None:
         if not (label and data and runs):
             raise click.BadParameter(f"{spec!r}: expected LABEL=DATA_DIR:RUN_DIR,RUN_DIR", param_hint="ROWS")
         table.append(row(label, Path(data), [Path(r) for r in runs.split(",")], native_dir))
-    report = {"rows": table, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    report = {"rows": table, "note": note, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
     write_json(out.with_suffix(".json"), report)
     with atomic_file(out.with_suffix(".md"), "w") as f:
-        f.write(markdown(table) + "\n")
+        f.write(markdown(table) + "\n" + (f"\n{note}\n" if note else ""))
     click.echo(markdown(table))
 
 

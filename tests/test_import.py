@@ -216,27 +216,23 @@ def test_same_seed_same_split_and_cli_table(tmp_path):
     assert bad.exit_code == 2 and "three non-negative fractions" in bad.output
 
 
-def export_jsonl(data_dir: Path, path: Path) -> Path:
-    """A Recipe1M folder as a user's JSONL export: no det_ingrs, no classes, photos by relative path."""
-    with open(path, "w", encoding="utf-8") as f:
-        for r in iter_recipes(data_dir):
-            f.write(json.dumps({"id": r.id, "title": r.title, "ingredients": r.ingredients,
-                                "instructions": r.instructions, "partition": r.partition,
-                                "images": [str(p.relative_to(data_dir)) for p in r.image_paths]}) + "\n")
-    return path
-
-
 def test_imported_export_trains_and_evaluates_like_the_native_layout(tiny_data, tmp_path):
     """The target check, at the tiny preset: JSONL export -> import -> features -> fit -> eval."""
     from trainer.evaluate import evaluate_run
     from trainer.features.pipeline import build_features
     from trainer.train import run_fit
 
-    src = export_jsonl(tiny_data, tmp_path / "export.jsonl")
+    from benchmarks.import_parity import export_jsonl, name_agreement
+
+    src = tmp_path / "export.jsonl"
+    assert export_jsonl(tiny_data, src) == sum(1 for _ in iter_recipes(tiny_data))
     report = import_collection(src, tmp_path / "data", images_root=tiny_data)
     native = {r.id: r.partition for r in iter_recipes(tiny_data)}
     assert {r.id: r.partition for r in iter_recipes(tmp_path / "data")} == native
     assert report["ingredients"]["valid_share"] > 0.9 and report["categories"]["coverage"] > 0.5
+    # the diagnostic against the synthetic det_ingrs (never read by the importer): mostly the same names
+    names = name_agreement(tmp_path / "data", tiny_data)
+    assert names["equal_native"] > 70 and names["purity"] > 95, names
     features = build_features(tmp_path / "data", tmp_path / "features", preset="tiny")
     run = run_fit(tmp_path / "data", features, tmp_path / "run", preset="tiny")
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
