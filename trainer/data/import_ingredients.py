@@ -116,15 +116,15 @@ class NameCollector:
         """
         folded = _folded(" . ".join(instructions))
         names = [n for n in names if n]
+        lines = [_folded(n) for n in names]
         for i, name in enumerate(names):
             self.names[name] += 1
             referred = referred_name(name, folded)
-            others = [_folded(o) for j, o in enumerate(names) if j != i]
-            if referred == name or (referred and not any(_folded(referred) in o for o in others)):
+            if referred == name or (referred and not any(_folded(referred) in o for o in lines[:i] + lines[i + 1:])):
                 self.votes[name, referred] += 1
 
     def mapping(self) -> dict[str, str]:
-        """name -> canonical name, for the names that change (steps 2-4 of the module docstring)."""
+        """name -> canonical name, for the names that change (steps 2-5 of the module docstring)."""
         best: dict[str, tuple[int, int, str]] = {}
         for (name, referred), n in self.votes.items():
             if referred == name or self.names[referred] >= self.min_count:
@@ -132,13 +132,14 @@ class NameCollector:
         step = {name: target for name, (_, _, target) in best.items() if target != name}
         fallback = shared_heads(self.names, self.min_count)
         step.update({name: target for name, target in fallback.items() if name not in best})
+        step.update(spelling_fixes(self.names, self.min_count))
         canonical = {name: _follow(step, name) for name in step}
-        for name, right in spelling_fixes(self.names, self.min_count).items():
-            canonical[name] = canonical.get(right, right)
-        return canonical
+        return {name: target for name, target in canonical.items() if target != name}
 
 
 def _follow(step: dict[str, str], name: str) -> str:
-    while name in step and len(step[name]) < len(name):
-        name = step[name]
+    """Apply `step` until the name stops changing (a step shortens a name or fixes a misspelling)."""
+    seen = {name}
+    while (name := step.get(name, name)) not in seen:
+        seen.add(name)
     return name
