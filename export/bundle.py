@@ -19,15 +19,17 @@ import numpy as np
 
 from export import int8 as int8_mod
 from export.fp16 import convert_fp16
-from export.onnx import DEFAULT_OPSET, GRAPHS, IMAGE, RANKER, check_io, check_onnx, export_graph, ort_session
+from export.onnx import DEFAULT_OPSET, IMAGE, RANKER, SENTENCE, check_io, check_onnx, export_graph, ort_session
 from export.parity import (HeldOut, ParityError, Thresholds, compare, engine_runner, onnx_runner, run_all,
                            torch_runner, verify_parity)
+from export.sentence_graph import example_inputs, graph_specs, is_split, split_modules, torch_sentence_run
 from export.tables import copy_tables
 from export.text_encoder import export_text_encoder
 from seje_sdk.errors import BackendError, InputError
 from seje_sdk.io import atomic_dir, sha256_file, write_json
 
 from seje_sdk.bundle import BUNDLE_SCHEMA, bundle_fingerprint
+from seje_sdk.sentences import SPLIT_GRAPH
 
 ENGINES = ("auto", "tensorrt", "none")
 REQUIRED_VARIANT = "onnxruntime/fp32"  # every other variant is optional: refused ones are left out
@@ -50,8 +52,11 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
                engine: str = "auto", opset: int | None = None, max_batch: int = 64,
                triton_dir: str | os.PathLike | None = None, verify: bool = True,
                held_out: HeldOutConfig = HeldOutConfig(), timing_cache: str | os.PathLike | None = None,
-               thresholds: Thresholds | None = None, strict: bool = False) -> Path:
+               thresholds: Thresholds | None = None, strict: bool = False, sentence_graph: bool = True) -> Path:
     """Export RUN_DIR's encoders and tables to BUNDLE_DIR `out_dir`; return its path.
+
+    MiniLM runs get MiniLM as its own graph (export.sentence_graph); `sentence_graph=False` keeps
+    it inside the recipe graph, the layout of bundles exported before the split (for comparisons).
 
     A refused optional variant (fp16, int8, any TensorRT engine) is left out of the bundle and
     recorded in the manifest's `refused`. Raises ParityError (with the table) when the fp32 ONNX
@@ -74,6 +79,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
         print(f"seje-export: TensorRT engines skipped: {env.reason}")
 
     run = load_run_inputs(run_dir, held_out)
+    run.split = sentence_graph and is_split(run.store.config)
     precisions = ["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
     with atomic_dir(out_dir) as tmp:
         files, int8_settings = export_onnx_variants(run, tmp, precisions, opset)
@@ -83,7 +89,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
         if env.available:
             engine_precisions = ["fp32"] + (["fp16"] if fp16 else [])
             variants["tensorrt"] = trt_mod.build_engines(tmp, engine_precisions, env, max_batch, run.limits(),
-                                                         timing_cache or default_timing_cache(env))
+                                                         timing_cache or default_timing_cache(env), run.split)
         else:
             variants["tensorrt"] = {"skipped": env.reason}
         start = time.perf_counter()
@@ -134,6 +140,7 @@ class RunInputs:
     texts: list[str]  # held-out recipe texts (titles, instruction sentences) for the BERT ranker's parity
     labels: np.ndarray  # category id per held-out pair (-1 = none): chance and the category oracle beside parity
     held_words: list[list[str]] = field(default_factory=list)  # each held-out recipe's words (near-duplicate report)
+    split: bool = False  # MiniLM as its own graph, the recipe graph on sentence vectors (export.sentence_graph)
 
     def limits(self) -> dict[str, int]:
         from seje_sdk.terms import MAX_LINE_TOKENS
@@ -142,7 +149,8 @@ class RunInputs:
         minilm = config.get("sentence_encoder", "skip") == "minilm"  # slots: fields + sentences of word pieces
         return {"image_size": self.image_size, "max_sentences": int(config["max_sentences"]) + self.store.sentence_fields,
                 "max_tokens": int(config["minilm_max_tokens"] if minilm else config["max_tokens"]),
-                "max_ingredient_tokens": MAX_LINE_TOKENS, "word_dim": int(self.store.term_features.shape[1])}
+                "max_ingredient_tokens": MAX_LINE_TOKENS, "word_dim": int(self.store.term_features.shape[1]),
+                "sentence_dim": int(self.store.sentence_dim)}
 
 
 def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConfig()) -> RunInputs:
@@ -191,21 +199,26 @@ def export_onnx_variants(run: RunInputs, out: Path, precisions: list[str], opset
     from seje_sdk.progress import progress_bar
 
     held = run.held
-    first = {role: next(held.batches(role, 2)) for role in ("image", "recipe", "tagger")}
+    first = {role: list(next(held.batches(role, 2)).values()) for role in ("image", "recipe", "tagger")}
     modules = {"image": run.model.image_encoder, "recipe": run.model.recipe_encoder, "tagger": run.tagger}
+    if run.split:  # MiniLM's own graph, and the recipe graph on its vectors
+        modules.update(split_modules(run.model.recipe_encoder))
+        first.update(example_inputs(next(held.batches("recipe", 2)), torch_sentence_run(modules["sentence"])))
     entry: dict[str, dict[str, str]] = {}
     int8_settings: dict[str, Any] = {}
-    steps = [(p, spec) for p in precisions for spec in GRAPHS]
+    steps = [(p, spec) for p in precisions for spec in graph_specs(run.split)]
     for precision, spec in progress_bar(steps, desc="ONNX graphs", unit="graph"):
         dst = out / spec.filename(precision)
         src = out / spec.filename("fp32")
         if precision == "fp32":
-            export_graph(modules[spec.role], list(first[spec.role].values()), spec, dst, opset)
+            export_graph(modules[spec.role], first[spec.role], spec, dst, opset)
             check_io(dst, spec)
         elif precision == "fp16":
             convert_fp16(src, dst)
         elif spec == IMAGE:
             int8_settings[spec.role] = int8_mod.quantize_image_static(src, dst, run.calibration)
+        elif spec == SENTENCE:  # MiniLM: per-channel MatMul weights, as the bert ranker's (export.int8)
+            int8_settings[spec.role] = int8_mod.quantize_graph_dynamic(src, dst, **int8_mod.RANKER_INT8)
         else:
             int8_settings[spec.role] = int8_mod.quantize_graph_dynamic(src, dst)
         entry.setdefault(precision, {})[spec.role] = dst.name
@@ -242,12 +255,13 @@ def copy_sentence_tokenizer(config: dict[str, Any], out: Path) -> dict[str, str]
     return {SENTENCE_TOKENIZER: sha256_file(dst)}
 
 
-def sentence_encoder_entry(store: Any, limits: dict[str, int]) -> dict[str, Any]:
-    """The manifest's text.sentence_encoder: skip-instructions (vocabulary ids), or MiniLM slots and their tokenizer."""
+def sentence_encoder_entry(store: Any, limits: dict[str, int], split: bool) -> dict[str, Any]:
+    """The manifest's text.sentence_encoder: skip-instructions (vocabulary ids), or MiniLM slots and their tokenizer;
+    `graph` names the variants' role of MiniLM's own graph (absent: MiniLM inside the recipe graph)."""
     if store.config.get("sentence_encoder", "skip") != "minilm":
         return {"name": "skip"}
     return {"name": "minilm", "fields": store.sentence_fields, "tokenizer": SENTENCE_TOKENIZER,
-            "max_tokens": limits["max_tokens"], "dim": store.sentence_dim}
+            "max_tokens": limits["max_tokens"], "dim": store.sentence_dim, **({"graph": SPLIT_GRAPH} if split else {})}
 
 
 def export_bert_ranker(tokenizer: Any, embedder: Any, out: Path, opset: int, texts: list[str],
@@ -366,7 +380,7 @@ def build_manifest(run: RunInputs, folder: Path, variants: dict[str, Any], table
         "image": {"size": spec.size, "resize": spec.resize, "mean": list(spec.mean), "std": list(spec.std)},
         "text": {**{k: limits[k] for k in ("max_sentences", "max_tokens", "max_ingredient_tokens", "word_dim")},
                  "title_terms": bool(run.store.config.get("title_terms", False)),
-                 "sentence_encoder": sentence_encoder_entry(run.store, limits)},
+                 "sentence_encoder": sentence_encoder_entry(run.store, limits, run.split)},
         "ranker": ranker,
         "category_names": list(run.store.category_names),
         "files": files,
