@@ -210,15 +210,19 @@ def export_onnx_variants(run: RunInputs, out: Path, precisions: list[str], opset
     for precision, spec in progress_bar(steps, desc="ONNX graphs", unit="graph"):
         dst = out / spec.filename(precision)
         src = out / spec.filename("fp32")
-        if precision == "fp32":
+        if spec == SENTENCE and precision != "fp32":
+            # One fp32 MiniLM serves every precision: its rounding noise, magnified by the recipe graph's
+            # sentence whitening, refused the whole int8 variant (docs/sentence-features.md).
+            dst = src
+            if precision == "int8":
+                int8_settings[spec.role] = {"method": "none: the fp32 sentence graph", "fp32_nodes": "all"}
+        elif precision == "fp32":
             export_graph(modules[spec.role], first[spec.role], spec, dst, opset)
             check_io(dst, spec)
         elif precision == "fp16":
             convert_fp16(src, dst)
         elif spec == IMAGE:
             int8_settings[spec.role] = int8_mod.quantize_image_static(src, dst, run.calibration)
-        elif spec == SENTENCE:  # MiniLM: per-channel MatMul weights, as the bert ranker's (export.int8)
-            int8_settings[spec.role] = int8_mod.quantize_graph_dynamic(src, dst, **int8_mod.RANKER_INT8)
         else:
             int8_settings[spec.role] = int8_mod.quantize_graph_dynamic(src, dst)
         entry.setdefault(precision, {})[spec.role] = dst.name
@@ -341,7 +345,8 @@ def drop_refused(folder: Path, variants: dict[str, Any], parity: dict[str, Any])
     for name, reasons in parity["refused"].items():
         backend, precision = name.split("/")
         for rel in variants[backend].pop(precision).values():
-            (folder / rel).unlink(missing_ok=True)
+            if not any(rel in kept.values() for kept in variants[backend].values() if isinstance(kept, dict)):
+                (folder / rel).unlink(missing_ok=True)  # a file that a kept variant shares (MiniLM's) stays
         numbers = parity["variants"][name]
         record[name] = {"reasons": reasons, "n_items": parity["n_items"],
                         **{k: numbers[k] for k in ("retrieval", "r1_interval", "category_flip_rate", "image", "recipe")

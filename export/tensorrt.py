@@ -155,6 +155,8 @@ def build_engines(bundle_dir: Path, precisions: list[str], env: TrtEnvironment, 
         shapes = profile_shapes(spec, max_batch, **limits)
         # Strongly typed: the engine takes the precision of the graph it is built from. The fp16
         # graphs keep fp32 inputs/outputs (and an fp32 normalisation), which is what callers pass.
-        build_engine(bundle_dir / spec.filename(precision), bundle_dir / rel, shapes, timing_cache=timing_cache)
+        # MiniLM's sentence graph is fp32 in every variant (export.bundle): its engines are built from that file.
+        source = spec.filename("fp32" if spec == SENTENCE else precision)
+        build_engine(bundle_dir / source, bundle_dir / rel, shapes, timing_cache=timing_cache)
         entry.setdefault(precision, {})[spec.role] = rel
     return entry
