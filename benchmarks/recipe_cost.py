@@ -9,7 +9,8 @@ at each batch size, best of `repeats`. The word-piece columns count, at the larg
 the MiniLM word pieces a recipe really has and those the graphs run (padding included). With
 `--compare`, every bundle embeds the whole test split (recipes and photos); the report gives each
 one's recipe-vector cosine to the first bundle and its retrieval beside chance and the category
-oracle. Prints Markdown, writes OUT.md / OUT.json; never asserts timings.
+oracle. `--int8-sentence` quantises the first split bundle's sentence graph (ONNX Runtime dynamic
+int8) and compares it with fp32. Prints Markdown, writes OUT.md / OUT.json; never asserts timings.
 """
 from __future__ import annotations
 
@@ -108,6 +109,34 @@ def compare(specs: list[str], data_dir: str, threads: int) -> dict[str, Any]:
     return out
 
 
+def int8_sentence(spec: str, recipes: list[dict], threads: int, repeats: int) -> dict[str, Any]:
+    """ORT dynamic int8 (the bert ranker's settings) of a bundle's sentence graph against its fp32: cosine and speed
+    on the slot texts of `recipes`, run in the SDK's buckets."""
+    import tempfile
+
+    from export.int8 import RANKER_INT8, quantize_graph_dynamic
+    from export.onnx import ort_session
+    from seje_sdk.recipe import parse_recipes
+    from seje_sdk.sentences import embed_ids, slot_texts
+
+    r = _open(spec, threads)
+    slots = r._embedder.slots
+    texts = [t for x in parse_recipes(recipes) for t in slot_texts(x, slots.max_sentences, slots.fields)]
+    ids = [e.ids[:sum(e.attention_mask)] for e in slots.tokenizer.encode_batch(texts)]
+    out: dict[str, Any] = {"bundle": spec, "texts": len(ids), "settings": dict(RANKER_INT8)}
+    with tempfile.TemporaryDirectory() as tmp:
+        quantize_graph_dynamic(r.sessions["sentence"].path, f"{tmp}/s8.onnx", **RANKER_INT8)
+        vectors = {}
+        for name, path in (("fp32", r.sessions["sentence"].path), ("int8", f"{tmp}/s8.onnx")):
+            session = ort_session(path, threads)
+            run = lambda feeds, s=session: {"embedding": s.run(None, feeds)[0]}  # noqa: E731
+            vectors[name] = embed_ids(ids, run, slots.dim)
+            out[f"{name}_ms_per_text"] = round(1000 * _best(lambda: embed_ids(ids, run, slots.dim), repeats) / len(ids), 3)
+    cos = (vectors["fp32"] * vectors["int8"]).sum(1)
+    out.update(cos_min=float(cos.min()), cos_mean=float(cos.mean()))
+    return out
+
+
 def markdown(rows: list[dict[str, Any]], batch_sizes: list[int], comparison: dict[str, Any] | None) -> str:
     """The latency table (and the comparison table) as Markdown."""
     cols = " | ".join(f"ms/recipe batch {b}" for b in batch_sizes)
@@ -143,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compare", action="store_true", help="cosine to the first bundle and retrieval, whole test split")
+    parser.add_argument("--int8-sentence", action="store_true",
+                        help="also quantise the first split bundle's sentence graph (int8) and compare it with fp32")
     parser.add_argument("--out", help="write OUT.md and OUT.json")
     args = parser.parse_args(argv)
     *specs, data = args.bundles
@@ -160,6 +191,13 @@ def main(argv: list[str] | None = None) -> None:
         print(rows[-1], flush=True)
     comparison = compare(specs, data, args.threads) if args.compare else None
     text = head + "\n\n" + markdown(rows, sizes, comparison)
+    quantised = None
+    split = [spec for spec, row in zip(specs, rows) if row["layout"] == "minilm sentence graph"]
+    if args.int8_sentence and split:
+        quantised = int8_sentence(split[0], recipes, args.threads, args.repeats)
+        text += (f"\n\nSentence graph int8 vs fp32 on {quantised['texts']} slot texts: cosine min "
+                 f"{quantised['cos_min']:.4f} / mean {quantised['cos_mean']:.4f}; ms per text fp32 "
+                 f"{quantised['fp32_ms_per_text']}, int8 {quantised['int8_ms_per_text']}")
     print(text)
     if args.out:
         from seje_sdk.io import atomic_file
@@ -167,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         with atomic_file(f"{args.out}.md", "w") as f:
             f.write(text + "\n")
         with atomic_file(f"{args.out}.json", "w") as f:
-            json.dump({"setup": head, "rows": rows, "comparison": comparison}, f, indent=1)
+            json.dump({"setup": head, "rows": rows, "comparison": comparison, "int8_sentence": quantised}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ SPLIT_GRAPH = "sentence"  # text.sentence_encoder.graph of bundles whose MiniLM 
 BUCKET_TEXTS = 64  # most texts per MiniLM run
 # A bucket grows while its padded word pieces stay within this factor of its real ones: fewer,
 # fuller runs against less padding (measured in docs/sentence-features.md).
-BUCKET_SLACK = 1.25
+BUCKET_SLACK = 1.5
 Run = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
