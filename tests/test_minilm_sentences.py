@@ -263,3 +263,25 @@ def test_parity_gate_judges_the_split_bundle(minilm_chain):
         assert manifest["variants"]["onnxruntime"]["int8"]["sentence"] == "sentence_encoder.onnx"
     assert (minilm_chain[2] / "sentence_encoder.onnx").is_file()
     assert not list(minilm_chain[2].glob("sentence_encoder.*.onnx"))
+
+
+def test_triton_repository_and_engine_profiles_hold_the_sentence_graph(minilm_chain, tmp_path):
+    """A split bundle's Triton repository has a fourth model, and the recipe model takes vectors; the TensorRT
+    profiles cover the sentence graph's texts and word pieces and the recipe graph's vectors."""
+    from export.onnx import RECIPE_VECTORS, SENTENCE
+    from export.tensorrt import profile_shapes
+    from export.triton import write_triton_repo
+
+    bundle = minilm_chain[2]
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    repo = write_triton_repo(bundle, tmp_path / "triton", manifest)
+    assert sorted(p.name for p in repo.iterdir()) == ["seje_image_encoder", "seje_recipe_encoder",
+                                                     "seje_sentence_encoder", "seje_tagger"]
+    recipe = (repo / "seje_recipe_encoder" / "config.pbtxt").read_text()
+    assert '"sentence_vectors"' in recipe and "dims: [ -1, 384 ]" in recipe and '"num_sentences"' in recipe
+    assert '"input_ids"' in (repo / "seje_sentence_encoder" / "config.pbtxt").read_text()
+    limits = {"image_size": 32, "max_sentences": 22, "max_tokens": 64, "max_ingredient_tokens": 32, "word_dim": 300}
+    sentence = profile_shapes(SENTENCE, 64, **limits)
+    assert sentence["input_ids"][2] == (64, 64) and sentence["attention_mask"][0] == (1, 1)
+    vectors = profile_shapes(RECIPE_VECTORS, 16, **limits, sentence_dim=384)
+    assert vectors["sentence_vectors"][2] == (16, 22, 384) and vectors["num_sentences"][2] == (16,)
