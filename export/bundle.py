@@ -22,14 +22,14 @@ from export.fp16 import convert_fp16
 from export.onnx import DEFAULT_OPSET, IMAGE, RANKER, SENTENCE, check_io, check_onnx, export_graph, ort_session
 from export.parity import (HeldOut, ParityError, Thresholds, compare, engine_runner, onnx_runner, run_all,
                            torch_runner, verify_parity)
-from export.sentence_graph import example_inputs, graph_specs, is_split, split_modules, torch_sentence_run
+from export.sentence_graph import (copy_sentence_tokenizer, example_inputs, graph_specs, is_split, sentence_encoder_entry,
+                                   split_modules, torch_sentence_run)
 from export.tables import copy_tables
 from export.text_encoder import export_text_encoder
 from seje_sdk.errors import BackendError, InputError
 from seje_sdk.io import atomic_dir, sha256_file, write_json
 
 from seje_sdk.bundle import BUNDLE_SCHEMA, bundle_fingerprint
-from seje_sdk.sentences import SPLIT_GRAPH
 
 ENGINES = ("auto", "tensorrt", "none")
 REQUIRED_VARIANT = "onnxruntime/fp32"  # every other variant is optional: refused ones are left out
@@ -240,32 +240,6 @@ def export_ranker(run: RunInputs, out: Path, opset: int, thresholds: Thresholds 
 
     tokenizer, embedder = load_bert(run.store.config.get("bert_model"))
     return {**export_bert_ranker(tokenizer, embedder, out, opset, run.texts, thresholds), "max_tokens": MAX_BERT_TOKENS}
-
-
-SENTENCE_TOKENIZER = "tables/sentences/tokenizer.json"
-
-
-def copy_sentence_tokenizer(config: dict[str, Any], out: Path) -> dict[str, str]:
-    """For MiniLM sentence features: the tokenizer.json training used, as tables/sentences/tokenizer.json; {path: sha256}."""
-    if config.get("sentence_encoder", "skip") != "minilm":
-        return {}
-    import shutil
-
-    from trainer.features.minilm import model_folder
-
-    dst = out / SENTENCE_TOKENIZER
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model_folder(config) / "tokenizer.json", dst)
-    return {SENTENCE_TOKENIZER: sha256_file(dst)}
-
-
-def sentence_encoder_entry(store: Any, limits: dict[str, int], split: bool) -> dict[str, Any]:
-    """The manifest's text.sentence_encoder: skip-instructions (vocabulary ids), or MiniLM slots and their tokenizer;
-    `graph` names the variants' role of MiniLM's own graph (absent: MiniLM inside the recipe graph)."""
-    if store.config.get("sentence_encoder", "skip") != "minilm":
-        return {"name": "skip"}
-    return {"name": "minilm", "fields": store.sentence_fields, "tokenizer": SENTENCE_TOKENIZER,
-            "max_tokens": limits["max_tokens"], "dim": store.sentence_dim, **({"graph": SPLIT_GRAPH} if split else {})}
 
 
 def export_bert_ranker(tokenizer: Any, embedder: Any, out: Path, opset: int, texts: list[str],

@@ -6,7 +6,8 @@ skip-instruction graph. Split in two, the SDK runs `sentence_encoder.onnx` (inpu
 attention_mask (N,T) -> (N,384)) on the batch's real texts only, in length buckets
 (seje_sdk.sentences), and `recipe_encoder.onnx` takes (sentence_vectors (B,S,384), num_sentences
 (B,), term_feature) as training's precomputed-vector path does. Skip-instruction bundles keep
-their one graph (export.onnx.GRAPHS).
+their one graph (export.onnx.GRAPHS). Every MiniLM bundle also carries the tokenizer and the
+manifest's text.sentence_encoder entry written here.
 
 Example:
     >>> modules = split_modules(run.model.recipe_encoder)                  # doctest: +SKIP
@@ -16,12 +17,14 @@ Example:
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from export.onnx import GRAPHS, SPLIT_GRAPHS, GraphSpec
-from seje_sdk.sentences import BUCKET_TEXTS
+from seje_sdk.io import sha256_file
+from seje_sdk.sentences import BUCKET_TEXTS, SPLIT_GRAPH
 
 Run = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -104,3 +107,29 @@ def torch_sentence_run(module: Any) -> Run:
             return {"embedding": module(*(torch.from_numpy(feeds[k]) for k in ("input_ids", "attention_mask"))).numpy()}
 
     return run
+
+
+SENTENCE_TOKENIZER = "tables/sentences/tokenizer.json"
+
+
+def copy_sentence_tokenizer(config: dict[str, Any], out: Path) -> dict[str, str]:
+    """For MiniLM sentence features: the tokenizer.json training used, as tables/sentences/tokenizer.json; {path: sha256}."""
+    if config.get("sentence_encoder", "skip") != "minilm":
+        return {}
+    import shutil
+
+    from trainer.features.minilm import model_folder
+
+    dst = out / SENTENCE_TOKENIZER
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_folder(config) / "tokenizer.json", dst)
+    return {SENTENCE_TOKENIZER: sha256_file(dst)}
+
+
+def sentence_encoder_entry(store: Any, limits: dict[str, int], split: bool) -> dict[str, Any]:
+    """The manifest's text.sentence_encoder: skip-instructions (vocabulary ids), or MiniLM slots and their tokenizer;
+    `graph` names the variants' role of MiniLM's own graph (absent: MiniLM inside the recipe graph)."""
+    if store.config.get("sentence_encoder", "skip") != "minilm":
+        return {"name": "skip"}
+    return {"name": "minilm", "fields": store.sentence_fields, "tokenizer": SENTENCE_TOKENIZER,
+            "max_tokens": limits["max_tokens"], "dim": store.sentence_dim, **({"graph": SPLIT_GRAPH} if split else {})}
