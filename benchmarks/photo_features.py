@@ -185,6 +185,22 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stage_seconds(sets: dict, blocks: int, epochs: int, lr: float) -> dict:
+    """Wall seconds and val top-1 of the features stage's classifier (cpu preset) with `finetune_blocks` = blocks."""
+    import dataclasses
+
+    from trainer.features.categories import train_classifier
+    from trainer.features.config import PRESETS
+
+    cfg = dataclasses.replace(PRESETS["cpu"], finetune_blocks=blocks, block_epochs=epochs, block_lr=lr)
+    classes = int(max(int(s.labels.max()) for s in sets.values())) + 1
+    load, start = os.getloadavg()[0], time.perf_counter()
+    _, logits = train_classifier(sets, classes, cfg)
+    return {"finetune_blocks": blocks, "seconds": time.perf_counter() - start, "load_before": round(load, 2),
+            "threads": torch.get_num_threads(),
+            "val_top1": float((logits["val"].argmax(1) == sets["val"].labels).float().mean())}
+
+
 @click.command()
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="writes OUT.json and OUT.md")
@@ -194,9 +210,18 @@ def markdown(report: dict) -> str:
 @click.option("--only", multiple=True, help="run only variants whose name contains this (repeatable)")
 @click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="keep the decoded photos' activation cache in this file and reuse it on a rerun")
-def main(data_dir: Path, out: Path, seed: int, ft_epochs: int, ft_lr: float, only: tuple[str, ...], cache: Path | None) -> None:
+@click.option("--time-stage", is_flag=True,
+              help="instead: time the features stage's classifier without and with finetune_blocks=1 (--ft-epochs, --ft-lr)")
+def main(data_dir: Path, out: Path, seed: int, ft_epochs: int, ft_lr: float, only: tuple[str, ...], cache: Path | None,
+         time_stage: bool) -> None:
     """Train every photo-feature variant on one activation cache and report dish accuracy and retrieval."""
     load_before = os.getloadavg()[0]
+    if time_stage:
+        sets = load_photos(data_dir, 128)[0]
+        rows = [stage_seconds(sets, blocks, ft_epochs, ft_lr) for blocks in (0, 1)]
+        write_json(out.with_suffix(".json"), {"data": data_dir.name, "stage": rows})
+        click.echo("\n".join(str(r) for r in rows))
+        return
     if cache and cache.is_file():  # a rerun: the decoded labels and the activation cache from last time
         saved = torch.load(cache, weights_only=False)
         sets, extra, acts, decode, cache_seconds = (saved[k] for k in ("sets", "extra", "acts", "decode", "cache_seconds"))
