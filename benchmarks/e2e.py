@@ -18,15 +18,22 @@ from benchmarks.harness import BenchCase
 from benchmarks.inputs import RecipeBatch, image_batch, sdk_recipe_batch
 
 RAW, SDK_ARRAYS, SDK_FILES, SDK_RECIPES = "raw-session", "sdk-embed-arrays", "sdk-search-files", "sdk-embed-recipes"
-SDK_FILES_EXACT = "sdk-search-files-exact"  # every JPEG pixel decoded (jpeg_draft off), for comparison
+# The same search with other decode settings (seje_sdk.image.ImageSpec), for comparison:
+FILE_VARIANTS = {
+    "sdk-search-files-exact": (dict(jpeg_draft=False), "every JPEG pixel decoded (jpeg_draft=False)"),
+    "sdk-search-files-pillow": (dict(jpeg_decoder="pillow"), "Pillow decodes (as without simplejpeg)"),
+    "sdk-search-files-exact-pillow": (dict(jpeg_draft=False, jpeg_decoder="pillow"), "Pillow decodes every JPEG pixel"),
+}
 
 
 def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes: Sequence[dict], batch_size: int = 64,
               batches_per_call: int = 4, threads: int = 0, k: int = 10) -> list[BenchCase]:
     """Image and recipe end-to-end cases for one ORT CPU precision (encoders 'image-e2e' and 'recipe-e2e')."""
     from seje_sdk import Retriever
+    from seje_sdk.jpeg import simplejpeg_module
 
     r = Retriever.load(bundle, backend="onnxruntime", precision=precision, threads=threads, verify=False)
+    decoder = "simplejpeg" if simplejpeg_module() is not None else "Pillow (simplejpeg not installed)"
     n = batch_size * batches_per_call
     files = [image_files[i % len(image_files)] for i in range(n)]
     spec = r.bundle.image_spec
@@ -51,14 +58,15 @@ def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes:
             recipe_session.run(b.feeds())
 
     note = f"{batches_per_call} batches of {batch_size} per call"
-    exact_spec = replace(r.image_spec, jpeg_draft=False)
 
-    def search_exact(f: Sequence[Path]) -> Any:
-        draft_spec, r.image_spec = r.image_spec, exact_spec  # cases run one at a time: safe to swap and restore
-        try:
-            return r.search(images=f, k=k, batch_size=batch_size)
-        finally:
-            r.image_spec = draft_spec
+    def search_with(settings: dict[str, Any]):
+        def search(f: Sequence[Path]) -> Any:
+            default, r.image_spec = r.image_spec, replace(r.image_spec, **settings)  # cases run one at a time: safe
+            try:
+                return r.search(images=f, k=k, batch_size=batch_size)
+            finally:
+                r.image_spec = default
+        return search
 
     common = dict(precision=precision, batch_size=batch_size, items=n)
     return [
@@ -66,10 +74,10 @@ def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes:
         BenchCase(SDK_ARRAYS, encoder="image-e2e", run=lambda a: r.embed_images(a, batch_size=batch_size), batch=arrays,
                   note=f"embed_images on decoded uint8 arrays; {note}", **common),
         BenchCase(SDK_FILES, encoder="image-e2e", run=lambda f: r.search(images=f, k=k, batch_size=batch_size), batch=files,
-                  note=f"search(images=JPEG files), JPEG draft decode, top-{k} over {len(recipes)} recipes; {note}",
+                  note=f"search(images=JPEG files), JPEG draft decode, decoder {decoder}, top-{k} over {len(recipes)} recipes; {note}",
                   **common),
-        BenchCase(SDK_FILES_EXACT, encoder="image-e2e", run=search_exact, batch=files,
-                  note=f"as {SDK_FILES} with every JPEG pixel decoded (jpeg_draft=False); {note}", **common),
+        *[BenchCase(name, encoder="image-e2e", run=search_with(settings), batch=files, note=f"as {SDK_FILES}, {what}; {note}",
+                    **common) for name, (settings, what) in FILE_VARIANTS.items()],
         BenchCase(RAW, encoder="recipe-e2e", run=raw_recipes, batch=prepared, note=f"bare InferenceSession.run on SDK-prepared feeds; {note}", **common),
         BenchCase(SDK_RECIPES, encoder="recipe-e2e", run=lambda rs: r.embed_recipes(rs, batch_size=batch_size), batch=recipe_list,
                   note=f"embed_recipes on recipe dicts (tokenise, tagger, key terms); {note}", **common),
