@@ -7,22 +7,28 @@ Each call covers several batches so the SDK's decode/inference overlap can show.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from benchmarks.cases import RawOrtSession
 from benchmarks.harness import BenchCase
 from benchmarks.inputs import RecipeBatch, image_batch, sdk_recipe_batch
+from seje_sdk.backends.onnxruntime import SPIN_ENV
 
 RAW, SDK_ARRAYS, SDK_FILES, SDK_RECIPES = "raw-session", "sdk-embed-arrays", "sdk-search-files", "sdk-embed-recipes"
-# The same search with other decode settings (seje_sdk.image.ImageSpec), for comparison:
-FILE_VARIANTS = {
-    "sdk-search-files-exact": (dict(jpeg_draft=False), "every JPEG pixel decoded (jpeg_draft=False)"),
-    "sdk-search-files-pillow": (dict(jpeg_decoder="pillow"), "Pillow decodes (as without simplejpeg)"),
-    "sdk-search-files-exact-pillow": (dict(jpeg_draft=False, jpeg_decoder="pillow"), "Pillow decodes every JPEG pixel"),
+# The same search with other decode settings (seje_sdk.image.ImageSpec) and ORT threads spin-waiting or not:
+FILE_VARIANTS = {  # name: (ImageSpec changes, spin-wait, what)
+    "sdk-search-files-exact": (dict(jpeg_draft=False), False, "every JPEG pixel decoded (jpeg_draft=False)"),
+    "sdk-search-files-pillow": (dict(jpeg_decoder="pillow"), False, "Pillow decodes (as without simplejpeg)"),
+    "sdk-search-files-spin": (dict(), True, "ORT threads spin-wait (SEJE_ORT_SPIN=1)"),
+    "sdk-search-files-before": (dict(jpeg_decoder="pillow"), True, "Pillow decodes, ORT threads spin-wait (the settings before)"),
+    "sdk-search-files-exact-before": (dict(jpeg_draft=False, jpeg_decoder="pillow"), True,
+                                      "every JPEG pixel decoded by Pillow, ORT threads spin-wait"),
 }
 
 
@@ -33,6 +39,8 @@ def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes:
     from seje_sdk.jpeg import simplejpeg_module
 
     r = Retriever.load(bundle, backend="onnxruntime", precision=precision, threads=threads, verify=False)
+    with _env(SPIN_ENV, "1"):  # the same bundle with ORT's spin-waiting threads, for the *-spin / *-before rows
+        spinning = Retriever.load(bundle, backend="onnxruntime", precision=precision, threads=threads, verify=False)
     decoder = "simplejpeg" if simplejpeg_module() is not None else "Pillow (simplejpeg not installed)"
     n = batch_size * batches_per_call
     files = [image_files[i % len(image_files)] for i in range(n)]
@@ -40,7 +48,8 @@ def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes:
     # Decoded arrays already at the resize size: the SDK does only its crop, layout and batching work.
     arrays = list(np.random.default_rng(1).integers(0, 256, (n, spec.resize, spec.resize, 3), dtype=np.uint8))
     pixels = image_batch(spec.size, batch_size)
-    r.add_recipes(list(recipes), ids=list(range(len(recipes))))  # the index searched by image queries
+    for retriever in (r, spinning):  # the index searched by image queries
+        retriever.add_recipes(list(recipes), ids=list(range(len(recipes))))
     k = min(k, len(recipes))
     # The reference: bare InferenceSessions on the same model files, same thread setting.
     image_session = RawOrtSession(r.bundle.model_path("onnxruntime", precision, "image"), threads)
@@ -59,13 +68,16 @@ def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes:
 
     note = f"{batches_per_call} batches of {batch_size} per call"
 
-    def search_with(settings: dict[str, Any]):
+    def search_with(settings: dict[str, Any], spin: bool):
+        retriever = spinning if spin else r
+        spec = replace(retriever.image_spec, **settings)
+
         def search(f: Sequence[Path]) -> Any:
-            default, r.image_spec = r.image_spec, replace(r.image_spec, **settings)  # cases run one at a time: safe
+            default, retriever.image_spec = retriever.image_spec, spec  # cases run one at a time: safe
             try:
-                return r.search(images=f, k=k, batch_size=batch_size)
+                return retriever.search(images=f, k=k, batch_size=batch_size)
             finally:
-                r.image_spec = default
+                retriever.image_spec = default
         return search
 
     common = dict(precision=precision, batch_size=batch_size, items=n)
@@ -76,12 +88,26 @@ def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes:
         BenchCase(SDK_FILES, encoder="image-e2e", run=lambda f: r.search(images=f, k=k, batch_size=batch_size), batch=files,
                   note=f"search(images=JPEG files), JPEG draft decode, decoder {decoder}, top-{k} over {len(recipes)} recipes; {note}",
                   **common),
-        *[BenchCase(name, encoder="image-e2e", run=search_with(settings), batch=files, note=f"as {SDK_FILES}, {what}; {note}",
-                    **common) for name, (settings, what) in FILE_VARIANTS.items()],
+        *[BenchCase(name, encoder="image-e2e", run=search_with(settings, spin), batch=files, note=f"as {SDK_FILES}, {what}; {note}",
+                    **common) for name, (settings, spin, what) in FILE_VARIANTS.items()],
         BenchCase(RAW, encoder="recipe-e2e", run=raw_recipes, batch=prepared, note=f"bare InferenceSession.run on SDK-prepared feeds; {note}", **common),
         BenchCase(SDK_RECIPES, encoder="recipe-e2e", run=lambda rs: r.embed_recipes(rs, batch_size=batch_size), batch=recipe_list,
                   note=f"embed_recipes on recipe dicts (tokenise, tagger, key terms); {note}", **common),
     ]
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for the block, then restore it."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
 
 
 def e2e_summary(rows: list[dict]) -> list[dict]:

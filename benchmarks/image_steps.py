@@ -2,7 +2,7 @@
 
 Each step runs alone over the same files, single-threaded, timed in CPU ms (time.process_time,
 less disturbed by other jobs than wall time); the image graph is timed by wall and CPU time with
-the given thread count. "previous" is the preprocessing before simplejpeg and the one-step resize
+the given thread count, its threads spin-waiting (ORT's default) or not. "previous" is the preprocessing before simplejpeg and the one-step resize
 (`previous_pixels`: Pillow decode, resize the whole image, crop, float per image).
 
     python -m benchmarks.image_steps BUNDLE --out benchmarks/results/image_steps.json [--data DATA_DIR]
@@ -67,20 +67,38 @@ def step_costs(files: list[Path], spec: ImageSpec, repeats: int = 5) -> dict[str
 
 
 def graph_costs(bundle: Any, batch: np.ndarray, threads: int, repeats: int = 5) -> dict[str, dict[str, float]]:
-    """Wall and CPU ms of one image-graph run on `batch`, per ONNX Runtime CPU precision, `threads` intra-op threads."""
-    from benchmarks.cases import RawOrtSession
+    """Image graph per ONNX Runtime CPU precision, with ORT's threads spin-waiting (its default) or blocking.
+
+    Wall and CPU ms of one run on `batch` (best of `repeats`), and the median wall ms at batch 1.
+    """
+    import onnxruntime as ort
+
+    from seje_sdk.backends.onnxruntime import SPIN_OPTION
 
     out = {}
     for precision in [p for p in ("fp32", "int8") if p in bundle.precisions("onnxruntime")]:
-        session = RawOrtSession(bundle.model_path("onnxruntime", precision, "image"), threads)
-        session.run({"pixels": batch})
-        walls, cpus = [], []
-        for _ in range(repeats):
-            wall, cpu = time.perf_counter(), time.process_time()
-            session.run({"pixels": batch})
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
-        out[precision] = {"wall_ms": round(min(walls) * 1000, 2), "cpu_ms": round(min(cpus) * 1000, 2)}
+        for spin in ("1", "0"):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.add_session_config_entry(SPIN_OPTION, spin)
+            session = ort.InferenceSession(str(bundle.model_path("onnxruntime", precision, "image")), options,
+                                           providers=["CPUExecutionProvider"])
+            session.run(None, {"pixels": batch})
+            walls, cpus = [], []
+            for _ in range(repeats):
+                wall, cpu = time.perf_counter(), time.process_time()
+                session.run(None, {"pixels": batch})
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+            one = batch[:1]
+            singles = []
+            for _ in range(50):
+                wall = time.perf_counter()
+                session.run(None, {"pixels": one})
+                singles.append(time.perf_counter() - wall)
+            out[f"{precision}, spin {'on' if spin == '1' else 'off'}"] = {
+                "wall_ms": round(min(walls) * 1000, 2), "cpu_ms": round(min(cpus) * 1000, 2),
+                "batch1_median_ms": round(float(np.median(singles)) * 1000, 3)}
     return out
 
 

@@ -66,6 +66,7 @@ def main(bundle: str, data_dir: str, out_path: str, upscale: int, max_test: int)
     """Cosine (draft vs exact) and R@1/R@10/MedR both ways with either decode, original and upscaled photos."""
     from itertools import islice
 
+    from export.gate import retrieval_intervals
     from seje_sdk import Retriever
     from trainer.data.recipe1m import iter_recipes
     from trainer.evaluate import rank_metrics
@@ -92,7 +93,11 @@ def main(bundle: str, data_dir: str, out_path: str, upscale: int, max_test: int)
                                      "draft_vs_previous_draft": _cos(got["draft"], got["previous_draft"]),
                                      "draft_vs_previous_exact": _cos(got["draft"], got["previous_exact"])},
                              "seconds": {k: round(got[f"{k}_seconds"], 2) for k in ways},
-                             "retrieval": {k: rank_metrics(got[k], recipes) for k in ways}}
+                             "retrieval": {k: rank_metrics(got[k], recipes) for k in ways},
+                             # paired bootstrap of the R@1 difference (points, 95%), as the export gate computes it
+                             "r1_interval": {f"{a}_vs_{b}": {d: i.as_dict() for d, i in retrieval_intervals(
+                                 {"image": got[b], "recipe": recipes}, {"image": got[a], "recipe": recipes}).items()}
+                                 for a, b in (("draft", "exact"), ("exact", "previous_exact"), ("draft", "previous_draft"))}}
     tmp_out = Path(f"{out_path}.tmp")
     tmp_out.write_text(json.dumps(report, indent=2))
     tmp_out.replace(out_path)

@@ -143,7 +143,8 @@ def _from_array(arr: np.ndarray, label: str) -> Image.Image:
 
 def _to_rgb(img: Image.Image, label: str) -> Image.Image:
     try:
-        img = ImageOps.exif_transpose(img)
+        if img.info or img.format:  # an image without metadata (from an array, say) has no orientation
+            img = ImageOps.exif_transpose(img)
     except Exception:  # broken EXIF must not make a good image unusable
         pass
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):

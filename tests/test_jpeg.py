@@ -145,3 +145,13 @@ def test_without_simplejpeg_pillow_decodes_and_embeds_the_same(tiny_bundle, jpeg
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"simplejpeg": False}
     here = Retriever.load(tiny_bundle, backend="onnxruntime", precision="fp32").embed_images(jpeg_files)
     assert _cosines(np.load(tmp_path / "v.npy"), here).min() >= 0.9999
+
+
+def test_cpu_sessions_block_instead_of_spinning_unless_asked(tiny_bundle, monkeypatch):
+    from seje_sdk.backends.onnxruntime import SPIN_ENV, SPIN_OPTION, OrtSession
+
+    path = Path(tiny_bundle) / "image_encoder.onnx"
+    monkeypatch.delenv(SPIN_ENV, raising=False)
+    assert OrtSession(path, intra_op_threads=2)._session.get_session_options().get_session_config_entry(SPIN_OPTION) == "0"
+    monkeypatch.setenv(SPIN_ENV, "1")
+    assert OrtSession(path, intra_op_threads=2)._session.get_session_options().get_session_config_entry(SPIN_OPTION) == "1"
