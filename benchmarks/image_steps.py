@@ -54,8 +54,8 @@ def step_costs(files: list[Path], spec: ImageSpec, repeats: int = 5) -> dict[str
     out: dict[str, float] = {}
     out["read bytes"], datas = _cpu_ms(lambda: [f.read_bytes() for f in files], repeats)
     out["open (header)"], _ = _cpu_ms(lambda: [Image.open(io.BytesIO(d)) for d in datas], repeats)
-    out["decode, Pillow"], decoded = _cpu_ms(lambda: [load_image(d, min_side=min_side, decoder="pillow") for d in datas], repeats)
-    out["decode, simplejpeg"], _ = _cpu_ms(lambda: [load_image(d, min_side=min_side) for d in datas], repeats)
+    out["decode file, Pillow"], decoded = _cpu_ms(lambda: [load_image(f, min_side=min_side, decoder="pillow") for f in files], repeats)
+    out["decode file, simplejpeg"], _ = _cpu_ms(lambda: [load_image(f, min_side=min_side) for f in files], repeats)
     out["resize then crop (previous)"], crops = _cpu_ms(lambda: [_two_step(img, spec) for img in decoded], repeats)
     out["resize + crop in one step"], _ = _cpu_ms(lambda: [resize_crop(img, spec) for img in decoded], repeats)
     out["float per image + stack (previous)"], _ = _cpu_ms(
