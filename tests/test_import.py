@@ -216,27 +216,23 @@ def test_same_seed_same_split_and_cli_table(tmp_path):
     assert bad.exit_code == 2 and "three non-negative fractions" in bad.output
 
 
-def export_jsonl(data_dir: Path, path: Path) -> Path:
-    """A Recipe1M folder as a user's JSONL export: no det_ingrs, no classes, photos by relative path."""
-    with open(path, "w", encoding="utf-8") as f:
-        for r in iter_recipes(data_dir):
-            f.write(json.dumps({"id": r.id, "title": r.title, "ingredients": r.ingredients,
-                                "instructions": r.instructions, "partition": r.partition,
-                                "images": [str(p.relative_to(data_dir)) for p in r.image_paths]}) + "\n")
-    return path
-
-
 def test_imported_export_trains_and_evaluates_like_the_native_layout(tiny_data, tmp_path):
     """The target check, at the tiny preset: JSONL export -> import -> features -> fit -> eval."""
     from trainer.evaluate import evaluate_run
     from trainer.features.pipeline import build_features
     from trainer.train import run_fit
 
-    src = export_jsonl(tiny_data, tmp_path / "export.jsonl")
+    from benchmarks.import_parity import export_jsonl, name_agreement
+
+    src = tmp_path / "export.jsonl"
+    assert export_jsonl(tiny_data, src) == sum(1 for _ in iter_recipes(tiny_data))
     report = import_collection(src, tmp_path / "data", images_root=tiny_data)
     native = {r.id: r.partition for r in iter_recipes(tiny_data)}
     assert {r.id: r.partition for r in iter_recipes(tmp_path / "data")} == native
     assert report["ingredients"]["valid_share"] > 0.9 and report["categories"]["coverage"] > 0.5
+    # the diagnostic against the synthetic det_ingrs (never read by the importer): mostly the same names
+    names = name_agreement(tmp_path / "data", tiny_data)
+    assert names["equal_native"] > 70 and names["purity"] > 95, names
     features = build_features(tmp_path / "data", tmp_path / "features", preset="tiny")
     run = run_fit(tmp_path / "data", features, tmp_path / "run", preset="tiny")
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -257,3 +253,28 @@ def test_report_counts_test_recipes_only_unseen_words_tell_apart(tmp_path):
     write_jsonl(tmp_path / "recipes.jsonl", items)
     unseen = import_collection(tmp_path / "recipes.jsonl", tmp_path / "data")["unseen_words"]
     assert unseen["recipes"] == 3 and set(unseen["words"]) == {"kesar", "gulabkhas", "alphonso"}
+
+
+def test_import_writes_collection_level_ingredient_names_marked_derived(tmp_path):
+    """Lines as users write them; det_ingrs gets the name the recipes' instructions use for each."""
+    from tests.test_ingredient_names import COLLECTION
+
+    items = []
+    for i in range(28):
+        lines, instructions = COLLECTION[i % len(COLLECTION)]
+        photo(tmp_path / "photos" / f"p{i}.jpg", i)
+        items.append({"id": f"r{i}", "title": f"Weeknight supper {i}", "ingredients": lines,
+                      "instructions": instructions, "images": [f"photos/p{i}.jpg"]})
+    report = import_collection(write_jsonl(tmp_path / "recipes.jsonl", items), tmp_path / "data",
+                               cfg=ImportConfig(split=(0.6, 0.2, 0.2)))
+    det = {d["id"]: d for d in json.loads((tmp_path / "data/det_ingrs.json").read_text())}
+    named = {line: name for it in items for line, name in zip(it["ingredients"],
+                                                             (t["text"] for t in det[it["id"]]["ingredients"]))}
+    assert named["1/2 cup unsalted butter, softened"] == "butter"
+    assert named["3 garlic cloves, minced"] == named["3 cloves garlic, minced"] == "garlic"
+    assert named["1 pound lean ground beef"] == "ground beef"
+    assert named["1 (13.5 ounce) can coconut milk"] == "coconut milk"
+    assert named["1/2 cup freshly grated Parmesan cheese"] == "parmesan cheese"
+    assert all(d["derived"] and all(d["valid"]) for d in det.values())
+    distinct = report["ingredients"]["distinct"]
+    assert distinct["after_normalising"] < distinct["training_names"]

@@ -11,12 +11,12 @@ import hashlib
 import json
 import os
 import shutil
-from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 from seje_sdk.errors import InputError
-from trainer.data.ingredient_names import derive_det_ingredients, ingredient_name, shared_heads
+from trainer.data.import_ingredients import NameCollector
+from trainer.data.ingredient_names import derive_det_ingredients, ingredient_name
 from trainer.data.split import PARTITIONS, SplitResult
 from trainer.data.staging import Staging
 
@@ -51,12 +51,12 @@ class LayoutWriter:
     def __init__(self, folder: Path, link: str) -> None:
         self.folder, self.link = folder, link
         self.lines = self.named = self.valid = 0
+        self.names: dict[str, int] = {}
 
     def write(self, staging: Staging, split: SplitResult, class_of_name: Callable[[str, str | None], int],
               names: dict[int, str]) -> dict[str, int]:
         """Write every staged recipe; return {recipe_id: class_id} for classes1M.pkl."""
-        heads = shared_heads(Counter(ingredient_name(line) for n, _, _, (_, ingredients, _) in staging.rows()
-                                     if PARTITIONS[split.partition[n]] == "train" for line in ingredients))
+        canonical = self.canonical_names(staging, split)
         files = {name: _JsonList(self.folder / name) for name in ("layer1.json", "layer2.json", "det_ingrs.json")}
         class_of: dict[str, int] = {}
         try:
@@ -65,7 +65,7 @@ class LayoutWriter:
                 files["layer1.json"].add({"id": rid, "title": title, "url": "", "partition": part,
                                           "ingredients": [{"text": t} for t in ingredients],
                                           "instructions": [{"text": t} for t in instructions]})
-                det, valid = derive_det_ingredients(ingredients, heads)
+                det, valid = derive_det_ingredients(ingredients, canonical)
                 files["det_ingrs.json"].add({"id": rid, "ingredients": [{"text": t} for t in det], "valid": valid,
                                              "derived": True})
                 self.lines += len(det)
@@ -80,6 +80,16 @@ class LayoutWriter:
             for f in files.values():
                 f.close()
         return class_of
+
+    def canonical_names(self, staging: Staging, split: SplitResult) -> dict[str, str]:
+        """One streamed pass over the training recipes: derived name -> its collection-level form."""
+        names = NameCollector()
+        for n, _, _, (_, ingredients, instructions) in staging.rows():
+            if PARTITIONS[split.partition[n]] == "train":
+                names.add([ingredient_name(line) for line in ingredients], instructions)
+        canonical = names.mapping()
+        self.names = {"training_names": len(names.names), "after_normalising": len({canonical.get(x, x) for x in names.names})}
+        return canonical
 
     def _place(self, partition: str, photo_id: str, source: Path) -> str:
         dest = self.folder.joinpath("images", partition, *photo_id[:4], photo_id)
@@ -103,5 +113,5 @@ class LayoutWriter:
     def ingredient_stats(self) -> dict:
         """How many ingredient lines got a derived name, and how many of those the tagger can use."""
         return {"det_ingrs": "derived from the lines (trainer.data.ingredient_names)", "lines": self.lines,
-                "named": self.named, "valid": self.valid,
+                "named": self.named, "valid": self.valid, "distinct": self.names,
                 "valid_share": round(self.valid / self.lines, 4) if self.lines else 0.0}

@@ -10,15 +10,16 @@ Recipe1M's det_ingrs.json gives each line its ingredient ("2 cups chopped fresh 
      units ("cups", "tbsp", "oz", "cloves", "can", ...) and "of";
   4. drop preparation words anywhere ("chopped", "finely", "fresh", "softened", "boneless", ...);
   5. keep at most the last four words (the head of the name);
-  6. across the collection (`shared_heads`): drop a leading modifier when the shorter name is a
-     frequent name on its own ("unsalted butter" -> "butter" when "butter" is common).
-The name is marked valid when it is non-empty and every token of it occurs among the line's tokens (seje_sdk.text.tokenize), which is
-what the ingredient tagger needs to label the line (trainer.features.tagger.line_labels).
+  6. across the collection (trainer.data.import_ingredients): map a name to the part of it the
+     recipes' instructions use ("unsalted butter" -> "butter", "garlic cloves" -> "garlic").
+The name is marked valid when it is non-empty and every token of it occurs among the line's tokens
+(seje_sdk.text.tokenize), or a misspelling of it does ("garlick" for "garlic"), which is what the
+ingredient tagger needs to label the line (trainer.features.tagger.line_labels).
 """
 from __future__ import annotations
 
 import re
-from collections import Counter
+from difflib import SequenceMatcher
 
 from seje_sdk.text import tokenize
 
@@ -46,7 +47,7 @@ _QUANTITY = re.compile(rf"^(?:{_FRACTION})(?:\s*(?:-|to|–)\s*(?:{_FRACTION}))?
 _CUT = re.compile(r",|;|:|\bfor\b|\bto taste\b|\bas needed\b|\bsuch as\b|\bor\b|\band\b|\bif\b|\bplus\b")
 _WORD = re.compile(r"[a-z\u00e0-\u00ff]+(?:['-][a-z\u00e0-\u00ff]+)*|\d+(?:[./]\d+)?|[\u00bc-\u00be\u2150-\u215e]")
 MAX_NAME_WORDS = 4
-HEAD_MIN_COUNT = 3
+TYPO_SIMILARITY = 0.8  # the tagger's threshold for a misspelt word (trainer.features.tagger)
 
 
 def ingredient_name(line: str) -> str:
@@ -74,27 +75,37 @@ def _name_of(text: str) -> str:
     return " ".join(words[-MAX_NAME_WORDS:])
 
 
-def shared_heads(counts: Counter, min_count: int = HEAD_MIN_COUNT) -> dict[str, str]:
-    """Collection-level step 6: name -> its shorter form when that form is itself a frequent name.
-
-    A leading word is dropped while the rest is a name at least `min_count` times in the collection
-    and the word alone is not ("unsalted butter", "lean ground beef", "domino white sugar" ->
-    "butter", "ground beef", "white sugar"; "coconut milk" stays when "coconut" is a name). One
-    ingredient then gets one entity across recipes, as Recipe1M's det_ingrs mostly does.
-    """
-    out = {}
-    for name in counts:
-        words = name.split()
-        while len(words) > 1 and counts[" ".join(words[1:])] >= min_count and counts[words[0]] < min_count:
-            words = words[1:]
-        if len(words) < len(name.split()):
-            out[name] = " ".join(words)
-    return out
+def singular(token: str) -> str:
+    """A crude plural fold, the same on both sides of a comparison ("tomatoes", "berries" -> "tomato", "berry")."""
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    if len(token) > 4 and token.endswith(("oes", "ches", "shes", "xes", "sses")):
+        return token[:-2]
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
 
 
-def derive_det_ingredients(lines: list[str], heads: dict[str, str] | None = None) -> tuple[list[str], list[bool]]:
-    """(names, valid) aligned with `lines`, as det_ingrs.json stores them; `heads` from shared_heads."""
+def misspelt(word: str, right: str) -> bool:
+    """`word` reads as a misspelling of `right`: same first letter, both 4+ letters, lengths within 2,
+    similar enough (difflib), and not a plural of it."""
+    if word[0] != right[0] or min(len(word), len(right)) < 4 or abs(len(word) - len(right)) > 2:
+        return False
+    if singular(word) == singular(right):
+        return False
+    match = SequenceMatcher(None, word, right, autojunk=False)
+    return match.quick_ratio() >= TYPO_SIMILARITY and match.ratio() >= TYPO_SIMILARITY
+
+
+def derive_det_ingredients(lines: list[str], canonical: dict[str, str] | None = None) -> tuple[list[str], list[bool]]:
+    """(names, valid) aligned with `lines`, as det_ingrs.json stores them; `canonical` maps a name to
+    its collection-level form (trainer.data.import_ingredients.NameCollector.mapping)."""
     names = [ingredient_name(line) for line in lines]
-    names = [(heads or {}).get(n, n) for n in names]
-    valid = [bool(n) and set(tokenize(n)) <= set(tokenize(line)) for n, line in zip(names, lines)]
+    names = [(canonical or {}).get(n, n) for n in names]
+    valid = [bool(n) and _in_line(n, line) for n, line in zip(names, lines)]
     return names, valid
+
+
+def _in_line(name: str, line: str) -> bool:
+    tokens = set(tokenize(line))
+    return all(t in tokens or any(misspelt(u, t) for u in tokens) for t in tokenize(name))
