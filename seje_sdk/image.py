@@ -34,7 +34,7 @@ class ImageSpec:
     away in the resize. Off by default (training, export, exact parity); the SDK's bundles turn it
     on (seje_sdk.bundle), docs/runtimes.md measures what it changes.
     `jpeg_decoder`: "auto" decodes YCbCr JPEGs with simplejpeg when it is installed (the same
-    pixels, decoded faster on larger photos: seje_sdk.jpeg), "pillow" always with Pillow.
+    pixels, faster search from files: seje_sdk.jpeg), "pillow" always with Pillow.
     """
 
     size: int = 224

@@ -2,10 +2,9 @@
 
 Pillow also decodes JPEGs with libjpeg-turbo, fed from Python in chunks; simplejpeg decodes the
 whole buffer in one call with the same accurate IDCT and fancy upsampling, so the pixels are
-Pillow's (tests/test_jpeg.py checks it), also at a reduced DCT scale (Pillow's draft mode). It
-decoded 512x384 photos 12-18% faster; on ~160 px photos no difference was measurable
-(docs/runtimes.md, section 2). Used for YCbCr JPEGs only; everything else, and any JPEG
-simplejpeg refuses, goes through Pillow.
+Pillow's (tests/test_jpeg.py checks it), also at a reduced DCT scale (Pillow's draft mode). Search
+from files gained 3-14 points of throughput with it (docs/runtimes.md, section 2). Used for YCbCr
+JPEGs only; everything else, and any JPEG simplejpeg refuses, goes through Pillow.
 """
 from __future__ import annotations
 
