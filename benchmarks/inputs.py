@@ -85,6 +85,11 @@ def sdk_recipe_batch(retriever: Any, recipes: Sequence[Any]) -> RecipeBatch:
                           lambda t, l: tagger.run({"tokens": t, "lengths": l})["logits"], ranker=retriever.bundle.ranker,
                           bert_fn=retriever.bert, title_terms=retriever.bundle.title_terms,
                           slots=retriever._embedder.slots)
+    if "sentence_tokens" not in feeds:  # a MiniLM bundle whose recipe graph takes the sentence graph's vectors
+        from seje_sdk.errors import InputError
+
+        raise InputError(f"bundle {retriever.bundle.path}: its recipe graph takes MiniLM sentence vectors, not word "
+                         "pieces; time it end to end with `python -m benchmarks.recipe_cost`")
     return RecipeBatch(feeds["sentence_tokens"], feeds["sentence_lengths"], feeds["term_feature"])
 
 

@@ -19,9 +19,11 @@ import numpy as np
 
 from export import int8 as int8_mod
 from export.fp16 import convert_fp16
-from export.onnx import DEFAULT_OPSET, GRAPHS, IMAGE, RANKER, check_io, check_onnx, export_graph, ort_session
+from export.onnx import DEFAULT_OPSET, IMAGE, RANKER, SENTENCE, check_io, check_onnx, export_graph, ort_session
 from export.parity import (HeldOut, ParityError, Thresholds, compare, engine_runner, onnx_runner, run_all,
                            torch_runner, verify_parity)
+from export.sentence_graph import (copy_sentence_tokenizer, example_inputs, graph_specs, is_split, sentence_encoder_entry,
+                                   split_modules, torch_sentence_run)
 from export.tables import copy_tables
 from export.text_encoder import export_text_encoder
 from seje_sdk.errors import BackendError, InputError
@@ -50,8 +52,11 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
                engine: str = "auto", opset: int | None = None, max_batch: int = 64,
                triton_dir: str | os.PathLike | None = None, verify: bool = True,
                held_out: HeldOutConfig = HeldOutConfig(), timing_cache: str | os.PathLike | None = None,
-               thresholds: Thresholds | None = None, strict: bool = False) -> Path:
+               thresholds: Thresholds | None = None, strict: bool = False, sentence_graph: bool = True) -> Path:
     """Export RUN_DIR's encoders and tables to BUNDLE_DIR `out_dir`; return its path.
+
+    MiniLM runs get MiniLM as its own graph (export.sentence_graph); `sentence_graph=False` keeps
+    it inside the recipe graph, the layout of bundles exported before the split (for comparisons).
 
     A refused optional variant (fp16, int8, any TensorRT engine) is left out of the bundle and
     recorded in the manifest's `refused`. Raises ParityError (with the table) when the fp32 ONNX
@@ -74,6 +79,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
         print(f"seje-export: TensorRT engines skipped: {env.reason}")
 
     run = load_run_inputs(run_dir, held_out)
+    run.split = sentence_graph and is_split(run.store.config)
     precisions = ["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
     with atomic_dir(out_dir) as tmp:
         files, int8_settings = export_onnx_variants(run, tmp, precisions, opset)
@@ -83,7 +89,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fp16: boo
         if env.available:
             engine_precisions = ["fp32"] + (["fp16"] if fp16 else [])
             variants["tensorrt"] = trt_mod.build_engines(tmp, engine_precisions, env, max_batch, run.limits(),
-                                                         timing_cache or default_timing_cache(env))
+                                                         timing_cache or default_timing_cache(env), run.split)
         else:
             variants["tensorrt"] = {"skipped": env.reason}
         start = time.perf_counter()
@@ -134,6 +140,7 @@ class RunInputs:
     texts: list[str]  # held-out recipe texts (titles, instruction sentences) for the BERT ranker's parity
     labels: np.ndarray  # category id per held-out pair (-1 = none): chance and the category oracle beside parity
     held_words: list[list[str]] = field(default_factory=list)  # each held-out recipe's words (near-duplicate report)
+    split: bool = False  # MiniLM as its own graph, the recipe graph on sentence vectors (export.sentence_graph)
 
     def limits(self) -> dict[str, int]:
         from seje_sdk.terms import MAX_LINE_TOKENS
@@ -142,7 +149,8 @@ class RunInputs:
         minilm = config.get("sentence_encoder", "skip") == "minilm"  # slots: fields + sentences of word pieces
         return {"image_size": self.image_size, "max_sentences": int(config["max_sentences"]) + self.store.sentence_fields,
                 "max_tokens": int(config["minilm_max_tokens"] if minilm else config["max_tokens"]),
-                "max_ingredient_tokens": MAX_LINE_TOKENS, "word_dim": int(self.store.term_features.shape[1])}
+                "max_ingredient_tokens": MAX_LINE_TOKENS, "word_dim": int(self.store.term_features.shape[1]),
+                "sentence_dim": int(self.store.sentence_dim)}
 
 
 def load_run_inputs(run_dir: str | os.PathLike, cfg: HeldOutConfig = HeldOutConfig()) -> RunInputs:
@@ -191,16 +199,25 @@ def export_onnx_variants(run: RunInputs, out: Path, precisions: list[str], opset
     from seje_sdk.progress import progress_bar
 
     held = run.held
-    first = {role: next(held.batches(role, 2)) for role in ("image", "recipe", "tagger")}
+    first = {role: list(next(held.batches(role, 2)).values()) for role in ("image", "recipe", "tagger")}
     modules = {"image": run.model.image_encoder, "recipe": run.model.recipe_encoder, "tagger": run.tagger}
+    if run.split:  # MiniLM's own graph, and the recipe graph on its vectors
+        modules.update(split_modules(run.model.recipe_encoder))
+        first.update(example_inputs(next(held.batches("recipe", 2)), torch_sentence_run(modules["sentence"])))
     entry: dict[str, dict[str, str]] = {}
     int8_settings: dict[str, Any] = {}
-    steps = [(p, spec) for p in precisions for spec in GRAPHS]
+    steps = [(p, spec) for p in precisions for spec in graph_specs(run.split)]
     for precision, spec in progress_bar(steps, desc="ONNX graphs", unit="graph"):
         dst = out / spec.filename(precision)
         src = out / spec.filename("fp32")
-        if precision == "fp32":
-            export_graph(modules[spec.role], list(first[spec.role].values()), spec, dst, opset)
+        if spec == SENTENCE and precision != "fp32":
+            # One fp32 MiniLM serves every precision: its rounding noise, magnified by the recipe graph's
+            # sentence whitening, refused the whole int8 variant (docs/sentence-features.md).
+            dst = src
+            if precision == "int8":
+                int8_settings[spec.role] = {"method": "none: the fp32 sentence graph", "fp32_nodes": "all"}
+        elif precision == "fp32":
+            export_graph(modules[spec.role], first[spec.role], spec, dst, opset)
             check_io(dst, spec)
         elif precision == "fp16":
             convert_fp16(src, dst)
@@ -223,31 +240,6 @@ def export_ranker(run: RunInputs, out: Path, opset: int, thresholds: Thresholds 
 
     tokenizer, embedder = load_bert(run.store.config.get("bert_model"))
     return {**export_bert_ranker(tokenizer, embedder, out, opset, run.texts, thresholds), "max_tokens": MAX_BERT_TOKENS}
-
-
-SENTENCE_TOKENIZER = "tables/sentences/tokenizer.json"
-
-
-def copy_sentence_tokenizer(config: dict[str, Any], out: Path) -> dict[str, str]:
-    """For MiniLM sentence features: the tokenizer.json training used, as tables/sentences/tokenizer.json; {path: sha256}."""
-    if config.get("sentence_encoder", "skip") != "minilm":
-        return {}
-    import shutil
-
-    from trainer.features.minilm import model_folder
-
-    dst = out / SENTENCE_TOKENIZER
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model_folder(config) / "tokenizer.json", dst)
-    return {SENTENCE_TOKENIZER: sha256_file(dst)}
-
-
-def sentence_encoder_entry(store: Any, limits: dict[str, int]) -> dict[str, Any]:
-    """The manifest's text.sentence_encoder: skip-instructions (vocabulary ids), or MiniLM slots and their tokenizer."""
-    if store.config.get("sentence_encoder", "skip") != "minilm":
-        return {"name": "skip"}
-    return {"name": "minilm", "fields": store.sentence_fields, "tokenizer": SENTENCE_TOKENIZER,
-            "max_tokens": limits["max_tokens"], "dim": store.sentence_dim}
 
 
 def export_bert_ranker(tokenizer: Any, embedder: Any, out: Path, opset: int, texts: list[str],
@@ -327,7 +319,8 @@ def drop_refused(folder: Path, variants: dict[str, Any], parity: dict[str, Any])
     for name, reasons in parity["refused"].items():
         backend, precision = name.split("/")
         for rel in variants[backend].pop(precision).values():
-            (folder / rel).unlink(missing_ok=True)
+            if not any(rel in kept.values() for kept in variants[backend].values() if isinstance(kept, dict)):
+                (folder / rel).unlink(missing_ok=True)  # a file that a kept variant shares (MiniLM's) stays
         numbers = parity["variants"][name]
         record[name] = {"reasons": reasons, "n_items": parity["n_items"],
                         **{k: numbers[k] for k in ("retrieval", "r1_interval", "category_flip_rate", "image", "recipe")
@@ -366,7 +359,7 @@ def build_manifest(run: RunInputs, folder: Path, variants: dict[str, Any], table
         "image": {"size": spec.size, "resize": spec.resize, "mean": list(spec.mean), "std": list(spec.std)},
         "text": {**{k: limits[k] for k in ("max_sentences", "max_tokens", "max_ingredient_tokens", "word_dim")},
                  "title_terms": bool(run.store.config.get("title_terms", False)),
-                 "sentence_encoder": sentence_encoder_entry(run.store, limits)},
+                 "sentence_encoder": sentence_encoder_entry(run.store, limits, run.split)},
         "ranker": ranker,
         "category_names": list(run.store.category_names),
         "files": files,

@@ -53,6 +53,19 @@ TAGGER = GraphSpec(
     {"tokens": {0: "batch", 1: "tokens"}, "lengths": {0: "batch"}, "logits": {0: "batch", 1: "tokens"}},
 )
 GRAPHS = (IMAGE, RECIPE, TAGGER)
+# MiniLM bundles (docs/sentence-features.md): MiniLM is its own graph, run by the SDK on the batch's
+# real texts in length buckets, and the recipe graph takes the sentence vectors (B,S,D) and each
+# recipe's slot count, as training's precomputed-vector path does.
+SENTENCE = GraphSpec(
+    "sentence", "sentence_encoder", ("input_ids", "attention_mask"), ("embedding",),
+    {"input_ids": {0: "texts", 1: "tokens"}, "attention_mask": {0: "texts", 1: "tokens"}, "embedding": {0: "texts"}},
+)
+RECIPE_VECTORS = GraphSpec(
+    "recipe", "recipe_encoder", ("sentence_vectors", "num_sentences", "term_feature"), ("embedding",),
+    {"sentence_vectors": {0: "batch", 1: "sentences"}, "num_sentences": {0: "batch"}, "term_feature": {0: "batch"},
+     "embedding": {0: "batch"}},
+)
+SPLIT_GRAPHS = (IMAGE, RECIPE_VECTORS, TAGGER, SENTENCE)
 # Only for features built with the `bert` key-term ranker: the sentence embedder KeyBERT-style
 # ranking needs at run time (trainer.features.rankers.SentenceEmbedder), fp32 only.
 RANKER = GraphSpec(

@@ -1,5 +1,8 @@
 """Parity of every exported variant against the PyTorch model, on held-out real inputs.
 
+MiniLM bundles with a sentence graph are judged end to end: their recipe embeddings come from the
+sentence graph (run on length buckets, as the SDK runs it) and the recipe graph together.
+
 Per item: cosine similarity and max abs difference of each graph's main output (embeddings
 for the encoders, the flattened valid-token logits for the tagger). Per variant: MedR and
 R@1/5/10 on the test pairs next to PyTorch's, the paired bootstrap interval of each R@1
@@ -256,6 +259,8 @@ def onnx_runner(files: dict[str, str | Path], precise_int8: bool | None = None) 
     """ONNX Runtime (CPU) over {role: onnx path}, int8-configured as the SDK's sessions (or forced by precise_int8)."""
     from export.onnx import ort_session
 
+    from export.sentence_graph import split_recipe_runner
+
     sessions = {role: ort_session(path, precise_int8=precise_int8) for role, path in files.items()}
 
     def run(role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -263,12 +268,16 @@ def onnx_runner(files: dict[str, str | Path], precise_int8: bool | None = None) 
         names = [o.name for o in session.get_outputs()]
         return dict(zip(names, session.run(names, feeds)))
 
-    return run
+    return split_recipe_runner(run) if "sentence" in sessions else run
 
 
 def engine_runner(files: dict[str, str | Path], tensorrt_version: str, compute_capability: str, max_batch: int) -> Runner:
     """TensorRT engines through the SDK's own session (the code path users run)."""
     from seje_sdk.backends.tensorrt import TrtSession
 
+    from export.sentence_graph import split_recipe_runner
+    from seje_sdk.sentences import BUCKET_TEXTS
+
     sessions = {role: TrtSession(str(path), tensorrt_version, compute_capability, max_batch) for role, path in files.items()}
-    return lambda role, feeds: sessions[role].run(feeds)
+    run: Runner = lambda role, feeds: sessions[role].run(feeds)  # noqa: E731
+    return split_recipe_runner(run, min(max_batch, BUCKET_TEXTS)) if "sentence" in sessions else run

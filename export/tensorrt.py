@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from export.onnx import IMAGE, RECIPE, TAGGER, GraphSpec
+from export.onnx import IMAGE, RECIPE, RECIPE_VECTORS, SENTENCE, TAGGER, GraphSpec
 from seje_sdk.errors import BackendError
 
 Shape = tuple[int, ...]
@@ -59,9 +59,21 @@ def engine_filename(spec: GraphSpec, precision: str, env: TrtEnvironment) -> str
 
 
 def profile_shapes(spec: GraphSpec, max_batch: int, image_size: int, max_sentences: int, max_tokens: int,
-                   max_ingredient_tokens: int, word_dim: int = 300) -> dict[str, tuple[Shape, Shape, Shape]]:
-    """(min, opt, max) shape of every input: batch 1..max_batch, sequences 1..the text limits."""
+                   max_ingredient_tokens: int, word_dim: int = 300, sentence_dim: int = 384
+                   ) -> dict[str, tuple[Shape, Shape, Shape]]:
+    """(min, opt, max) shape of every input: batch 1..max_batch, sequences 1..the text limits.
+
+    The sentence graph's batch is texts (the SDK runs length buckets of at most max_batch texts).
+    """
     opt_batch = max(1, min(max_batch, 16))
+    if spec == SENTENCE:
+        t = max_tokens
+        return {name: ((1, 1), (opt_batch, min(t, 32)), (max_batch, t)) for name in spec.inputs}
+    if spec == RECIPE_VECTORS:
+        s, d = max_sentences, sentence_dim
+        return {"sentence_vectors": ((1, 1, d), (opt_batch, s, d), (max_batch, s, d)),
+                "num_sentences": ((1,), (opt_batch,), (max_batch,)),
+                "term_feature": ((1, word_dim), (opt_batch, word_dim), (max_batch, word_dim))}
     if spec == IMAGE:
         return {"pixels": ((1, 3, image_size, image_size), (opt_batch, 3, image_size, image_size),
                            (max_batch, 3, image_size, image_size))}
@@ -125,20 +137,26 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, shapes: dict[str,
 
 
 def build_engines(bundle_dir: Path, precisions: list[str], env: TrtEnvironment, max_batch: int,
-                  limits: dict[str, int], timing_cache: str | Path | None = None) -> dict[str, Any]:
-    """Build every graph at every precision; return the manifest's variants["tensorrt"] entry."""
+                  limits: dict[str, int], timing_cache: str | Path | None = None, split: bool = False) -> dict[str, Any]:
+    """Build every graph at every precision; return the manifest's variants["tensorrt"] entry.
+
+    `split`: a MiniLM bundle with its own sentence graph (export.sentence_graph)."""
+    from export.sentence_graph import graph_specs
+
     from seje_sdk.progress import progress_bar
 
     entry: dict[str, Any] = {
         "tensorrt_version": env.tensorrt, "compute_capability": env.compute_capability,
         "cuda": env.cuda, "gpu": env.gpu, "max_batch": max_batch, "strongly_typed": True,
     }
-    jobs = [(p, spec) for p in precisions for spec in (IMAGE, RECIPE, TAGGER)]
+    jobs = [(p, spec) for p in precisions for spec in graph_specs(split)]
     for precision, spec in progress_bar(jobs, desc="TensorRT engines", unit="engine"):
         rel = engine_filename(spec, precision, env)
         shapes = profile_shapes(spec, max_batch, **limits)
         # Strongly typed: the engine takes the precision of the graph it is built from. The fp16
         # graphs keep fp32 inputs/outputs (and an fp32 normalisation), which is what callers pass.
-        build_engine(bundle_dir / spec.filename(precision), bundle_dir / rel, shapes, timing_cache=timing_cache)
+        # MiniLM's sentence graph is fp32 in every variant (export.bundle): its engines are built from that file.
+        source = spec.filename("fp32" if spec == SENTENCE else precision)
+        build_engine(bundle_dir / source, bundle_dir / rel, shapes, timing_cache=timing_cache)
         entry.setdefault(precision, {})[spec.role] = rel
     return entry

@@ -1,6 +1,7 @@
 """A Triton Inference Server model repository from a finished bundle (`seje-export --triton DIR`).
 
-One model per graph (seje_image_encoder, seje_recipe_encoder, seje_tagger), each with a
+One model per graph (seje_image_encoder, seje_recipe_encoder, seje_tagger, and seje_sentence_encoder
+for MiniLM bundles, whose recipe model then takes sentence vectors), each with a
 config.pbtxt (dynamic batching; every non-batch axis that varies is -1) and version 1 holding
 model.plan when TensorRT engines were built (fp16 preferred) or model.onnx otherwise. The
 tables stay in the bundle: Triton serves the neural graphs, the SDK-side code does the rest.
@@ -30,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from export.onnx import GRAPHS, IMAGE, RECIPE, GraphSpec
+from export.onnx import IMAGE, RECIPE, RECIPE_VECTORS, SENTENCE, GraphSpec
+from export.sentence_graph import graph_specs
+from seje_sdk.sentences import SPLIT_GRAPH
 
 MODEL_PREFIX = "seje_"
 MAX_QUEUE_DELAY_US = 100  # wait at most 0.1 ms to gather a batch: latency first
@@ -55,8 +58,8 @@ def pad_to_limits(role: str, feeds: dict[str, np.ndarray], max_sentences: int, m
     raise ValueError(f"pad_to_limits: role must be 'recipe' or 'tagger', got {role!r}")
 
 
-def _tensor_dims(spec: GraphSpec, image_size: int, embedding_dim: int, num_classes: int, word_dim: int
-                 ) -> dict[str, tuple[str, list[int]]]:
+def _tensor_dims(spec: GraphSpec, image_size: int, embedding_dim: int, num_classes: int, word_dim: int,
+                 sentence_dim: int = 384) -> dict[str, tuple[str, list[int]]]:
     """Triton data type and dims (batch axis excluded) of every input/output of one graph."""
     if spec == IMAGE:
         return {"pixels": ("TYPE_FP32", [3, image_size, image_size]), "embedding": ("TYPE_FP32", [embedding_dim]),
@@ -64,6 +67,12 @@ def _tensor_dims(spec: GraphSpec, image_size: int, embedding_dim: int, num_class
     if spec == RECIPE:
         return {"sentence_tokens": ("TYPE_INT64", [-1, -1]), "sentence_lengths": ("TYPE_INT64", [-1]),
                 "term_feature": ("TYPE_FP32", [word_dim]), "embedding": ("TYPE_FP32", [embedding_dim])}
+    if spec == RECIPE_VECTORS:  # MiniLM bundles: the recipe graph on the sentence graph's vectors
+        return {"sentence_vectors": ("TYPE_FP32", [-1, sentence_dim]), "num_sentences": ("TYPE_INT64", []),
+                "term_feature": ("TYPE_FP32", [word_dim]), "embedding": ("TYPE_FP32", [embedding_dim])}
+    if spec == SENTENCE:
+        return {"input_ids": ("TYPE_INT64", [-1]), "attention_mask": ("TYPE_INT64", [-1]),
+                "embedding": ("TYPE_FP32", [sentence_dim])}
     return {"tokens": ("TYPE_INT64", [-1]), "lengths": ("TYPE_INT64", []), "logits": ("TYPE_FP32", [-1, 2])}
 
 
@@ -97,8 +106,10 @@ def write_triton_repo(bundle_dir: str | Path, triton_dir: str | Path, manifest: 
     engines = manifest["variants"].get("tensorrt", {})
     precision = next((p for p in ("fp16", "fp32") if isinstance(engines.get(p), dict)), None)
     max_batch = int(manifest["max_batch"])
+    sentences = manifest["text"].get("sentence_encoder") or {}
+    split = sentences.get("graph") == SPLIT_GRAPH  # MiniLM as its own model (seje_sentence_encoder)
     with atomic_dir(triton_dir) as tmp:
-        for spec in GRAPHS:
+        for spec in graph_specs(split):
             if precision:
                 src, name, platform = bundle_dir / engines[precision][spec.role], "model.plan", "tensorrt_plan"
             else:
@@ -107,7 +118,8 @@ def write_triton_repo(bundle_dir: str | Path, triton_dir: str | Path, manifest: 
             (model_dir / "1").mkdir(parents=True)
             shutil.copyfile(src, model_dir / "1" / name)
             dims = _tensor_dims(spec, int(manifest["image"]["size"]), int(manifest["embedding_dim"]),
-                                len(manifest["category_names"]), int(manifest["text"]["word_dim"]))
+                                len(manifest["category_names"]), int(manifest["text"]["word_dim"]),
+                                int(sentences.get("dim", 384)))
             with atomic_file(model_dir / "config.pbtxt", "w") as f:
                 f.write(config_pbtxt(spec, platform, max_batch, dims))
     return Path(triton_dir)

@@ -27,7 +27,7 @@ from seje_sdk.bundle import Bundle
 from seje_sdk.errors import InputError
 from seje_sdk.image import load_pixels, stack_pixels
 from seje_sdk.recipe import check_known_tokens, parse_recipe, recipe_inputs
-from seje_sdk.sentences import SlotEncoder
+from seje_sdk.sentences import SentenceVectors, SlotEncoder, has_sentence_graph
 from seje_sdk.text import split_sentences
 
 BUCKET_WINDOW = 8  # recipe batches sorted by length together
@@ -71,8 +71,14 @@ class Embedder:
         self.bundle, self.sessions, self.tables, self.bert = bundle, sessions, tables, bert
         self.image_spec = bundle.image_spec  # decode settings for image queries (jpeg_draft: docs/runtimes.md)
         self._text, self._text_lock = None, threading.Lock()  # the text encoder session, opened at the first text query
-        self.slots = SlotEncoder.from_bundle(bundle)  # MiniLM sentence slots; None: skip-instructions ids
+        self.slots = self._sentence_side(bundle)  # MiniLM vectors or slots; None: skip-instructions ids
         self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="seje-decode")
+
+    def _sentence_side(self, bundle: Bundle) -> SentenceVectors | SlotEncoder | None:
+        """MiniLM bundles: the sentence graph run on length buckets (or, exported before the split, word-piece slots)."""
+        if has_sentence_graph(bundle):
+            return SentenceVectors.from_bundle(bundle, lambda feeds: self.run("sentence", feeds))
+        return SlotEncoder.from_bundle(bundle)
 
     def run(self, role: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run an encoder, splitting batches larger than an engine profile allows."""

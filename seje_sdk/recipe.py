@@ -130,19 +130,21 @@ def recipe_inputs(
     ranker: str = "tfidf",
     bert_fn: Callable | None = None,
     title_terms: bool = False,
-    slots: Callable | None = None,
+    slots: Any = None,
 ) -> dict[str, np.ndarray]:
     """Feeds of the recipe graph for a batch: sentence_tokens (B,S,L), sentence_lengths (B,S), term_feature (B,300).
 
     A recipe without instructions gets all-zero lengths (S >= 1), which the graph reads as "no instructions".
-    `slots` (seje_sdk.sentences.SlotEncoder) replaces the vocabulary ids by MiniLM word-piece slots.
+    `slots` (seje_sdk.sentences) gives the sentence feeds of MiniLM bundles instead: word-piece slots
+    (SlotEncoder) or the sentence graph's vectors (SentenceVectors: sentence_vectors, num_sentences).
     """
     from seje_sdk.terms import term_features
 
     if slots is not None:
-        tokens, lengths = slots(recipes)
+        feeds = slots.feeds(recipes)
     else:
         sentences = [split_sentences(r.instructions) for r in recipes]
         tokens, lengths = encode_sentences(sentences, tables.vocab, max_sentences=max_sentences, max_tokens=max_tokens)
+        feeds = {"sentence_tokens": tokens, "sentence_lengths": lengths}
     term = term_features(list(recipes), tables, tagger_fn, ranker=ranker, bert_fn=bert_fn, title_terms=title_terms)
-    return {"sentence_tokens": tokens, "sentence_lengths": lengths, "term_feature": np.asarray(term, dtype=np.float32)}
+    return {**feeds, "term_feature": np.asarray(term, dtype=np.float32)}

@@ -212,6 +212,9 @@ def test_same_seed_same_split_and_cli_table(tmp_path):
         assert result.exit_code == 0, result.output
     assert (tmp_path / "a/layer1.json").read_bytes() == (tmp_path / "b/layer1.json").read_bytes()
     assert "recipes train (photo pairs)" in result.output
+    report = json.loads((tmp_path / "b/import_report.json").read_text())
+    distinct = report["ingredients"]["distinct"]
+    assert f"{distinct['training_names']:,} -> {distinct['after_normalising']:,}" in result.output
     bad = runner.invoke(main, ["import", str(src), "--out", str(tmp_path / "c"), "--split", "0.5,0.5"])
     assert bad.exit_code == 2 and "three non-negative fractions" in bad.output
 

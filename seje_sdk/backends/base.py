@@ -18,12 +18,18 @@ AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "onnxruntime")
 
 # The ONNX I/O contract of docs/ARCHITECTURE.md: (inputs, outputs that must exist).
 IO_CONTRACT = {"image": ({"pixels"}, {"embedding"}), "recipe": ({"sentence_tokens", "sentence_lengths", "term_feature"}, {"embedding"}),
-               "tagger": ({"tokens", "lengths"}, {"logits"})}
+               "tagger": ({"tokens", "lengths"}, {"logits"}),
+               # MiniLM bundles (seje_sdk.sentences): MiniLM's own graph, and the recipe graph on its vectors
+               "sentence": ({"input_ids", "attention_mask"}, {"embedding"}),
+               "recipe_vectors": ({"sentence_vectors", "num_sentences", "term_feature"}, {"embedding"})}
 
 
-def check_io(role: str, session: Session) -> None:
-    """Refuse a model whose input/output names are not the bundle contract (a wrong file in the bundle)."""
-    inputs, outputs = IO_CONTRACT[role]
+def check_io(role: str, session: Session, contract: str | None = None) -> None:
+    """Refuse a model whose input/output names are not the bundle contract (a wrong file in the bundle).
+
+    `contract` names the IO_CONTRACT entry when it differs from the role ("recipe_vectors" for a split MiniLM bundle).
+    """
+    inputs, outputs = IO_CONTRACT[contract or role]
     if set(session.input_names) != inputs or not outputs <= set(session.output_names):
         raise BundleError(f"{session.path}: the {role} model has inputs {session.input_names} and outputs {session.output_names}, "
                           f"expected inputs {sorted(inputs)} and outputs including {sorted(outputs)}; re-export the bundle")
@@ -80,7 +86,9 @@ def open_session(bundle: "Bundle", backend: str, precision: str, role: str, thre
         path = bundle.model_path("onnxruntime", precision, role)
         if backend == "onnxruntime-cuda":
             return OrtSession(path, device="cuda", intra_op_threads=threads, cuda=cuda)
-        return OrtSession(path, device="cpu", intra_op_threads=threads)
+        # MiniLM's sentence graph runs in the recipe prepare thread, next to the recipe graph and the tagger: its
+        # workers spinning between runs took the cores from them (one recipe at a time: 215-245 ms -> 32-85 ms per recipe)
+        return OrtSession(path, device="cpu", intra_op_threads=threads, spin=role != "sentence")
     if backend == "openvino":  # the bundle's ONNX files, compiled by OpenVINO for the CPU
         from seje_sdk.backends.openvino import OvSession
 

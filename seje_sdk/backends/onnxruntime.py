@@ -214,7 +214,7 @@ class OrtSession:
     max_batch = None  # ONNX graphs have dynamic batch axes
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", intra_op_threads: int = 0,
-                 cuda: CudaOptions | dict[str, Any] | None = None):
+                 cuda: CudaOptions | dict[str, Any] | None = None, spin: bool = True):
         ort = _ort()
         self.path = str(path)
         if device not in ("cpu", "cuda"):
@@ -229,6 +229,8 @@ class OrtSession:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads  # 0 = ORT default (all cores)
         options.log_severity_level = 3  # errors only on CPU; CUDA sessions log warnings (see _cuda_session)
+        if not spin:  # idle worker threads sleep instead of spinning (MiniLM's sentence graph: docs/sentence-features.md)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if device == "cuda":
             cuda = CudaOptions.coerce(cuda)
             self._session = _cuda_session(ort, self.path, options, cuda)

@@ -62,14 +62,19 @@ def select_backend(bundle: "Bundle", backend: str, precision: str, threads: int 
 
 
 def open_sessions(bundle: "Bundle", backend: str, precision: str, threads: int = 0, cuda: Any = None) -> dict[str, Session]:
-    """The image and recipe encoders on `backend` at `precision`, and the tagger, each checked against the I/O contract."""
-    sessions = {role: open_session(bundle, backend, precision, role, threads, cuda) for role in ENCODERS}
+    """The image and recipe encoders on `backend` at `precision` (+ MiniLM's sentence graph when the bundle has one),
+    and the tagger, each checked against the I/O contract."""
+    from seje_sdk.sentences import has_sentence_graph
+
+    split = has_sentence_graph(bundle)
+    roles = ENCODERS + (("sentence",) if split else ())
+    sessions = {role: open_session(bundle, backend, precision, role, threads, cuda) for role in roles}
     # The tagger's argmax decides which words are key terms: keep it at fp32 so the term
     # feature equals training's exactly; it is tiny, so ORT CPU/CUDA is fine even under TensorRT.
     tagger_backend = "onnxruntime-cuda" if backend == "onnxruntime-cuda" else "onnxruntime"
     sessions["tagger"] = open_session(bundle, tagger_backend, "fp32", "tagger", threads, cuda)
     for role, session in sessions.items():
-        check_io(role, session)
+        check_io(role, session, "recipe_vectors" if split and role == "recipe" else None)
     return sessions
 
 

@@ -125,6 +125,7 @@ def import_(source: str, out_dir: str, images_root: str | None, split_text: str,
     rows += [("categories (" + report["categories"]["source"] + ")", report["categories"]["classes"]),
              ("category coverage (not background)", report["categories"]["coverage"]),
              ("ingredient lines with a usable derived name", report["ingredients"]["valid_share"]),
+             ("distinct ingredient names (training lines -> one name each)", _names_row(report["ingredients"])),
              ("exact-duplicate groups (kept in one partition)", report["duplicates"]["groups"])]
     unseen = report["unseen_words"]
     rows.append(("test recipes told apart only by words unseen in train", unseen["recipes"]))
@@ -137,3 +138,10 @@ def import_(source: str, out_dir: str, images_root: str | None, split_text: str,
                    "those as one unknown word and will give such recipes the same vector; `word_vectors: fasttext` in the "
                    "features config (`seje-train features --data DATA_DIR --out FEATURES_DIR --config FILE`) gives unseen ingredient words, and title words with "
                    "title_terms, a vector from their letters", err=True)
+
+
+def _names_row(ingredients: dict) -> str:
+    distinct = ingredients.get("distinct") or {}
+    if not distinct:
+        return "-"
+    return f"{distinct['training_names']:,} -> {distinct['after_normalising']:,}"
