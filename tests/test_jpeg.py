@@ -155,3 +155,5 @@ def test_cpu_sessions_block_instead_of_spinning_unless_asked(tiny_bundle, monkey
     assert OrtSession(path, intra_op_threads=2)._session.get_session_options().get_session_config_entry(SPIN_OPTION) == "0"
     monkeypatch.setenv(SPIN_ENV, "1")
     assert OrtSession(path, intra_op_threads=2)._session.get_session_options().get_session_config_entry(SPIN_OPTION) == "1"
+    never = OrtSession(path, intra_op_threads=2, spin=False)  # a session that must never spin keeps blocking
+    assert never._session.get_session_options().get_session_config_entry(SPIN_OPTION) == "0"
