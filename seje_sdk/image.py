@@ -166,8 +166,9 @@ def _to_rgb(img: Image.Image, label: str) -> Image.Image:
 def resize_crop(img: Image.Image, spec: ImageSpec) -> Image.Image:
     """Resize the shorter side to spec.resize (bilinear), then centre-crop spec.size.
 
-    One step: Pillow resamples only the crop's source region (`box`, in source pixels), which gives
-    the pixels of resizing the whole image and cropping at the cost of the crop's pixels alone.
+    One step: Pillow resamples only the crop's source region (`box`, in source pixels): the pixels
+    of resizing the whole image and cropping, to rounding (Pillow passes the box as float32: at
+    most 2 of 255), at the cost of the crop's pixels alone.
     """
     w, h = img.size
     scale = spec.resize / min(w, h)

@@ -8,6 +8,7 @@ JPEGs only; everything else, and any JPEG simplejpeg refuses, goes through Pillo
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable
 
@@ -15,20 +16,16 @@ import numpy as np
 from PIL import Image
 
 DECODERS = ("auto", "pillow")  # ImageSpec.jpeg_decoder: "auto" = simplejpeg when installed
-_UNSET: Any = object()
-_simplejpeg: Any = _UNSET
 
 
+@functools.lru_cache(maxsize=1)
 def simplejpeg_module() -> Any:
     """The simplejpeg module, or None when it is not installed (imported once, on first use)."""
-    global _simplejpeg
-    if _simplejpeg is _UNSET:
-        try:
-            import simplejpeg
-        except ImportError:
-            simplejpeg = None
-        _simplejpeg = simplejpeg
-    return _simplejpeg
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    return simplejpeg
 
 
 def draft_scale(width: int, height: int, min_side: int) -> int:
