@@ -131,11 +131,15 @@ def _session_runner(session: Any, encoder: str) -> Callable[[Any], Any]:
 class RawOrtSession:
     """A bare onnxruntime.InferenceSession (no seje wrapper): the reference the SDK's overhead is measured against."""
 
-    def __init__(self, path: str | os.PathLike, threads: int = 0):
+    def __init__(self, path: str | os.PathLike, threads: int = 0, spin: bool = True):
         import onnxruntime as ort
+
+        from seje_sdk.backends.onnxruntime import SPIN_OPTION
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # same setting the SDK uses; 0 = all cores
+        if not spin:  # threads block when idle, as the SDK's CPU sessions do (ORT's default: they spin-wait)
+            options.add_session_config_entry(SPIN_OPTION, "0")
         self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         self._outputs = [o.name for o in self._session.get_outputs()]
 

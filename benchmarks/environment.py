@@ -28,6 +28,22 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "asimd")  # what decides int8/bf16 kernels
+
+
+def _cpu_flags() -> list[str]:
+    """The CPU_FLAGS this CPU has (Linux /proc/cpuinfo), e.g. ['avx2', 'avx512_vnni']."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    have = set(line.split(":", 1)[1].split())
+                    return [flag for flag in CPU_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
+
+
 def _version(module: str) -> str | None:
     try:
         return getattr(importlib.import_module(module), "__version__", "unknown")
@@ -84,12 +100,15 @@ def capture_environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "cpu_model": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
         **machine_memory(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         # A busy machine skews absolute numbers (ratios are interleaved to stay fair): record it.
         "load_average_1m_5m_15m": [round(x, 2) for x in load] if load else None,
         "numpy": _version("numpy"),
+        "pillow": _version("PIL"),
+        "simplejpeg": _version("simplejpeg"),  # the optional fast JPEG decoder (seje_sdk.jpeg)
         "faiss": _version("faiss"),
         "tensorrt": _version("tensorrt"),
     }

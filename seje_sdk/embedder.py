@@ -25,7 +25,7 @@ from PIL import Image
 from seje_sdk.backends.base import Session
 from seje_sdk.bundle import Bundle
 from seje_sdk.errors import InputError
-from seje_sdk.image import preprocess
+from seje_sdk.image import load_pixels, stack_pixels
 from seje_sdk.recipe import check_known_tokens, parse_recipe, recipe_inputs
 from seje_sdk.sentences import SentenceVectors, SlotEncoder, has_sentence_graph
 from seje_sdk.text import split_sentences
@@ -106,7 +106,7 @@ class Embedder:
 
         def decode(pos: int, src: Any):
             try:
-                return pos, preprocess(src, spec, where=f"images[{pos}]")
+                return pos, load_pixels(src, spec, where=f"images[{pos}]")
             except InputError as e:
                 return pos, e
 
@@ -130,7 +130,7 @@ class Embedder:
                     else:
                         part.positions.append(pos)
                 if part.positions:
-                    pixels = np.stack([res for _, res in results if not isinstance(res, InputError)])
+                    pixels = stack_pixels([res for _, res in results if not isinstance(res, InputError)])
                     part.vectors = _normalise(self.run("image", {"pixels": pixels})["embedding"])
                 bar.update(len(results))
                 yield part

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from seje_sdk.errors import InputError
+from seje_sdk.jpeg import DECODERS, decode_fast
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
 
@@ -32,6 +33,8 @@ class ImageSpec:
     still leaves the shorter side >= `resize`, instead of decoding every pixel and throwing most
     away in the resize. Off by default (training, export, exact parity); the SDK's bundles turn it
     on (seje_sdk.bundle), docs/runtimes.md measures what it changes.
+    `jpeg_decoder`: "auto" decodes YCbCr JPEGs with simplejpeg when it is installed (the same
+    pixels, faster search from files: seje_sdk.jpeg), "pillow" always with Pillow.
     """
 
     size: int = 224
@@ -39,6 +42,11 @@ class ImageSpec:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     jpeg_draft: bool = False
+    jpeg_decoder: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.jpeg_decoder not in DECODERS:
+            raise InputError(f"ImageSpec.jpeg_decoder must be one of {DECODERS}, got {self.jpeg_decoder!r}")
 
     @classmethod
     def for_size(cls, size: int) -> "ImageSpec":
@@ -53,12 +61,13 @@ def _describe(src: Any) -> str:
 
 
 def load_image(src: ImageInput, where: str = "image", max_pixels: int = MAX_PIXELS,
-               min_side: int | None = None) -> Image.Image:
+               min_side: int | None = None, decoder: str = "auto") -> Image.Image:
     """Decode a path, encoded bytes, PIL image or uint8 array into an RGB PIL image.
 
     Grayscale, palette, RGBA (composited on white), CMYK and 16-bit inputs are converted;
     corrupt, truncated, empty or oversized (decompression-bomb) inputs raise InputError.
     `min_side`: a JPEG may be decoded at a reduced scale whose shorter side is still >= min_side.
+    `decoder`: "auto" lets simplejpeg decode YCbCr JPEGs when installed (same pixels), "pillow" never.
     """
     label = f"{where} ({_describe(src)})"
     if isinstance(src, np.ndarray):
@@ -80,20 +89,33 @@ def load_image(src: ImageInput, where: str = "image", max_pixels: int = MAX_PIXE
         else:
             raise InputError(f"{label}: unsupported image type; pass a path, bytes, PIL image or uint8 array")
         try:
-            img = Image.open(fp)
-            if img.width * img.height > max_pixels:
-                raise InputError(
-                    f"{label}: {img.width}x{img.height} exceeds the {max_pixels}-pixel limit "
-                    "(decompression-bomb guard); downscale it first"
-                )
-            if min_side is not None:
-                _draft(img, min_side)
-            img.load()
+            img = _decode(Image.open(fp), src, label, max_pixels, min_side, decoder)
         except InputError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
             raise InputError(f"{label}: cannot decode image ({e})") from e
     return _to_rgb(img, label)
+
+
+def _decode(img: Image.Image, src: Any, label: str, max_pixels: int, min_side: int | None, decoder: str) -> Image.Image:
+    """Check the opened image's size, then decode it: simplejpeg when allowed and able, else Pillow."""
+    if img.width * img.height > max_pixels:
+        raise InputError(
+            f"{label}: {img.width}x{img.height} exceeds the {max_pixels}-pixel limit "
+            "(decompression-bomb guard); downscale it first"
+        )
+    fast = decode_fast(img, lambda: _read(src), min_side) if decoder == "auto" else None
+    if fast is not None:
+        img.close()
+        return fast
+    if min_side is not None:
+        _draft(img, min_side)
+    img.load()
+    return img
+
+
+def _read(src: Any) -> bytes | bytearray:
+    return src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes()
 
 
 def _draft(img: Image.Image, min_side: int) -> None:
@@ -121,7 +143,8 @@ def _from_array(arr: np.ndarray, label: str) -> Image.Image:
 
 def _to_rgb(img: Image.Image, label: str) -> Image.Image:
     try:
-        img = ImageOps.exif_transpose(img)
+        if img.info or img.format:  # an image without metadata (from an array, say) has no orientation
+            img = ImageOps.exif_transpose(img)
     except Exception:  # broken EXIF must not make a good image unusable
         pass
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -141,16 +164,32 @@ def _to_rgb(img: Image.Image, label: str) -> Image.Image:
 
 
 def resize_crop(img: Image.Image, spec: ImageSpec) -> Image.Image:
-    """Resize the shorter side to spec.resize (bilinear), then centre-crop spec.size."""
+    """Resize the shorter side to spec.resize (bilinear), then centre-crop spec.size.
+
+    One step: Pillow resamples only the crop's source region (`box`, in source pixels): the pixels
+    of resizing the whole image and cropping, to rounding (Pillow passes the box as float32: at
+    most 2 of 255), at the cost of the crop's pixels alone.
+    """
     w, h = img.size
     scale = spec.resize / min(w, h)
     nw, nh = max(spec.size, round(w * scale)), max(spec.size, round(h * scale))
-    img = img.resize((nw, nh), Image.BILINEAR)
     left, top = (nw - spec.size) // 2, (nh - spec.size) // 2
-    return img.crop((left, top, left + spec.size, top + spec.size))
+    sx, sy = w / nw, h / nh
+    box = (left * sx, top * sy, (left + spec.size) * sx, (top + spec.size) * sy)
+    return img.resize((spec.size, spec.size), Image.BILINEAR, box=box)
+
+
+def load_pixels(src: ImageInput, spec: ImageSpec, where: str = "image") -> np.ndarray:
+    """Decode + resize + crop to a uint8 (size, size, 3) array; `stack_pixels` makes a batch of them."""
+    img = load_image(src, where, min_side=spec.resize if spec.jpeg_draft else None, decoder=spec.jpeg_decoder)
+    return np.asarray(resize_crop(img, spec))
+
+
+def stack_pixels(arrays: list[np.ndarray]) -> np.ndarray:
+    """(size, size, 3) uint8 arrays -> the image graph's (n, 3, size, size) float32 input, in one pass."""
+    return np.ascontiguousarray(np.stack(arrays).transpose(0, 3, 1, 2), dtype=np.float32)
 
 
 def preprocess(src: ImageInput, spec: ImageSpec, where: str = "image") -> np.ndarray:
     """Decode + resize + crop to a float32 (3, size, size) array of raw 0..255 pixel values."""
-    img = resize_crop(load_image(src, where, min_side=spec.resize if spec.jpeg_draft else None), spec)
-    return np.asarray(img, dtype=np.float32).transpose(2, 0, 1).copy()
+    return stack_pixels([load_pixels(src, spec, where)])[0]

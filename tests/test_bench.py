@@ -208,7 +208,8 @@ def test_latency_quick_report_is_complete(quick_reports):
                 gpu = seen[(backend, precision, encoder, bs)]
                 assert gpu["status"] in ("skipped", "ok") and (gpu["status"] == "ok" or gpu["reason"])
     paths = {r["path"] for r in report["e2e"]}
-    assert {"sdk-embed-arrays", "sdk-search-files", "sdk-embed-recipes"} <= paths
+    assert {"sdk-embed-arrays", "sdk-search-files", "sdk-search-files-before", "sdk-embed-recipes"} <= paths
+    assert {r["raw_path"] for r in report["e2e"]} <= {"raw-session", "raw-session-blocking"}
     assert all(r["cpus"] >= 1 and "load_before" in r for r in rows if r["status"] == "ok")
     assert report["config"]["threads_used"] == 1
     md = (quick_reports / "latency.md").read_text()

@@ -191,6 +191,18 @@ def configure_cpu_int8(options, precise: bool | None = None) -> bool:
     return precise
 
 
+# ORT's intra-op threads spin-wait for the next task by default. The SDK decodes images and
+# prepares recipes in its own thread pool while a batch runs, on the same cores: spinning threads
+# keep those cores busy doing nothing (docs/runtimes.md, section 2, measured it). CPU sessions
+# therefore block instead; SEJE_ORT_SPIN=1 restores ORT's default.
+SPIN_OPTION, SPIN_ENV = "session.intra_op.allow_spinning", "SEJE_ORT_SPIN"
+
+
+def spin_wait() -> bool:
+    """Whether CPU sessions let their intra-op threads spin-wait: only with SEJE_ORT_SPIN=1."""
+    return os.environ.get(SPIN_ENV) == "1"
+
+
 def available_providers() -> list[str]:
     """Execution providers this onnxruntime build offers (not a promise that they load)."""
     return list(_ort().get_available_providers())
@@ -218,13 +230,15 @@ class OrtSession:
         options.intra_op_num_threads = intra_op_threads  # 0 = ORT default (all cores)
         options.log_severity_level = 3  # errors only on CPU; CUDA sessions log warnings (see _cuda_session)
         if not spin:  # idle worker threads sleep instead of spinning (MiniLM's sentence graph: docs/sentence-features.md)
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry(SPIN_OPTION, "0")
         if device == "cuda":
             cuda = CudaOptions.coerce(cuda)
             self._session = _cuda_session(ort, self.path, options, cuda)
             self.device = f"cuda:{cuda.device_id}"
         else:
             configure_cpu_int8(options)  # int8 graphs stay exact on x86 CPUs without VNNI
+            if spin:  # the other CPU sessions block too, unless SEJE_ORT_SPIN=1 (see SPIN_OPTION)
+                options.add_session_config_entry(SPIN_OPTION, "1" if spin_wait() else "0")
             try:
                 self._session = ort.InferenceSession(self.path, sess_options=options, providers=["CPUExecutionProvider"])
             except Exception as e:  # ORT raises its own Fail/InvalidGraph types
