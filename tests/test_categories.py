@@ -4,7 +4,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from trainer.features.categories import fit_head, out_of_fold_logits
+from trainer.features.categories import enough_for_folds, fit_head, image_folds, out_of_fold_logits
 from trainer.features.config import PRESETS
 
 
@@ -33,3 +33,30 @@ def test_out_of_fold_predictions_keep_real_signal():
     feats = centres[labels] + torch.randn(150, 16, generator=gen)
     oof = out_of_fold_logits(feats, labels, 3, cfg, torch.zeros(150, 3))
     assert float((oof.argmax(1) == labels).float().mean()) > 0.9
+
+
+def test_folds_keep_a_recipes_photos_together():
+    groups = [f"r{i // 3}" for i in range(60)] + ["solo"]
+    fold = image_folds(len(groups), 5, seed=2, groups=groups)
+    by_recipe = {}
+    for g, f in zip(groups, fold.tolist()):
+        by_recipe.setdefault(g, set()).add(f)
+    assert all(len(folds) == 1 for folds in by_recipe.values())
+    assert sorted(set(fold.tolist())) == [0, 1, 2, 3, 4]
+    assert not enough_for_folds(60, 5, [f"r{i % 9}" for i in range(60)])  # 9 recipes < 2 x 5 folds
+    assert enough_for_folds(60, 5, groups)
+
+
+def test_sibling_photos_do_not_leak_into_out_of_fold_predictions():
+    # Two near-identical photos per recipe, labels random per recipe: a fold model that saw one
+    # sibling names the other's label (a leak); with recipe-grouped folds it is at chance.
+    cfg = dataclasses.replace(PRESETS["tiny"], head_epochs=60, classifier_lr=1e-2, category_folds=4)
+    gen = torch.Generator().manual_seed(3)
+    recipe_feats, recipe_labels = torch.randn(80, 256, generator=gen), torch.randint(0, 4, (80,), generator=gen)
+    feats = recipe_feats.repeat_interleave(2, 0) + 0.05 * torch.randn(160, 256, generator=gen)
+    labels, groups = recipe_labels.repeat_interleave(2), [f"r{i // 2}" for i in range(160)]
+    acc = lambda logits: float((logits.argmax(1) == labels).float().mean())  # noqa: E731
+    leaky = out_of_fold_logits(feats, labels, 4, cfg, torch.zeros(160, 4))
+    grouped = out_of_fold_logits(feats, labels, 4, cfg, torch.zeros(160, 4), groups)
+    assert acc(leaky) > 0.6
+    assert acc(grouped) < 0.45  # chance is 0.25

@@ -7,8 +7,9 @@ frozen backbone, then `finetune_epochs` of the whole network at a lower learning
 `finetune_blocks`, only the last stages and the head train, on cached activations (trainer.features.finetune).
 
 The training images' category features come out of fold (`category_folds` heads, each trained
-without the fold it predicts), so they carry the same kind of errors as the val/test images'
-features; in-sample predictions would be nearly always right and teach Phase 2 to trust them.
+without the fold it predicts; all photos of one recipe share a fold), so they carry the same kind
+of errors as the val/test images' features; in-sample predictions would be nearly always right and
+teach Phase 2 to trust them.
 """
 from __future__ import annotations
 
@@ -63,13 +64,14 @@ class ImageSet:
     pixels: Tensor  # (N,3,H,W) uint8
     labels: Tensor  # (N,) int64
     skipped: list[str]
+    groups: list[str] | None = None  # recipe id of each image: out-of-fold folds never split a recipe
 
 
-def load_images(items: Sequence[tuple[str, Path, int]], image_size: int, desc: str) -> ImageSet:
-    """Decode (image_id, path, label) items; undecodable images are skipped and listed, never fatal."""
+def load_images(items: Sequence[tuple[str, Path, int, str]], image_size: int, desc: str) -> ImageSet:
+    """Decode (image_id, path, label, recipe_id) items; undecodable images are skipped and listed, never fatal."""
     spec = ImageSpec.for_size(image_size)
-    ids, arrays, labels, skipped = [], [], [], []
-    for image_id, path, label in progress_bar(items, desc=desc, leave=False):
+    ids, arrays, labels, groups, skipped = [], [], [], [], []
+    for image_id, path, label, recipe_id in progress_bar(items, desc=desc, leave=False):
         try:
             arrays.append(preprocess(path, spec, where=f"image {image_id}").astype(np.uint8))
         except InputError as e:
@@ -77,8 +79,29 @@ def load_images(items: Sequence[tuple[str, Path, int]], image_size: int, desc: s
             continue
         ids.append(image_id)
         labels.append(label)
+        groups.append(recipe_id)
     pixels = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros(0, 3, image_size, image_size, dtype=torch.uint8)
-    return ImageSet(ids, pixels, torch.tensor(labels, dtype=torch.long), skipped)
+    return ImageSet(ids, pixels, torch.tensor(labels, dtype=torch.long), skipped, groups)
+
+
+def enough_for_folds(n: int, k: int, groups: Sequence[str] | None = None) -> bool:
+    """Whether `k` out-of-fold models make sense: k >= 2 and at least 2k recipes (or images without groups)."""
+    return k >= 2 and (len(set(groups)) if groups is not None else n) >= 2 * k
+
+
+def image_folds(n: int, k: int, seed: int, groups: Sequence[str] | None = None) -> Tensor:
+    """Fold (0..k-1) of each of `n` training images, all photos of one recipe in one fold.
+
+    A recipe's other photos show the same dish and toppings: with them in the fold model's training
+    images its prediction would be nearly in-sample, more accurate than on a test photo.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    if groups is None:
+        return torch.randperm(n, generator=gen) % k
+    unique = sorted(set(groups))
+    order = (torch.randperm(len(unique), generator=gen) % k).tolist()
+    fold_of = dict(zip(unique, order))
+    return torch.tensor([fold_of[g] for g in groups], dtype=torch.long)
 
 
 @torch.no_grad()
@@ -109,7 +132,7 @@ def train_classifier(
     if not cfg.finetune_epochs:
         with torch.no_grad():
             logits = {part: model.head(f) if len(f) else torch.zeros(0, num_classes) for part, f in feats.items()}
-        return model, {**logits, "train": out_of_fold_logits(feats["train"], train.labels, num_classes, cfg, logits["train"])}
+        return model, {**logits, "train": out_of_fold_logits(feats["train"], train.labels, num_classes, cfg, logits["train"], train.groups)}
     opt = torch.optim.Adam(model.parameters(), lr=cfg.finetune_lr)
     model.train()
     for epoch in range(cfg.finetune_epochs):
@@ -131,7 +154,7 @@ def train_classifier(
     # Out-of-fold heads over the fine-tuned backbone: the backbone itself has seen every training
     # image, so these are still somewhat better than test-time predictions (stated in the README).
     train_feats = _batched(model.backbone, train.pixels, cfg.classifier_batch, "train image features")
-    return model, {**logits, "train": out_of_fold_logits(train_feats, train.labels, num_classes, cfg, logits["train"])}
+    return model, {**logits, "train": out_of_fold_logits(train_feats, train.labels, num_classes, cfg, logits["train"], train.groups)}
 
 
 def train_last_stages(model: CategoryClassifier, images: dict[str, ImageSet], num_classes: int, cfg: FeatureConfig,
@@ -149,9 +172,9 @@ def train_last_stages(model: CategoryClassifier, images: dict[str, ImageSet], nu
                    cfg.block_lr, cfg.classifier_lr, cfg.classifier_batch, gen, "fine-tune last stages")
     logits = {part: predict_from_cache(top, model.head, a) if len(a) else torch.zeros(0, num_classes) for part, a in acts.items()}
     k = cfg.category_folds
-    if k < 2 or len(labels) < 2 * k:
+    if not enough_for_folds(len(labels), k, images["train"].groups):
         return logits
-    fold = torch.randperm(len(labels), generator=torch.Generator().manual_seed(cfg.seed + 1)) % k
+    fold = image_folds(len(labels), k, cfg.seed + 1, images["train"].groups)
     for f in range(k):
         held = fold == f
         torch.manual_seed(cfg.seed + 100 + f)
@@ -176,16 +199,16 @@ def fit_head(head: nn.Linear, feats: Tensor, labels: Tensor, cfg: FeatureConfig,
 
 
 def out_of_fold_logits(feats: Tensor, labels: Tensor, num_classes: int, cfg: FeatureConfig,
-                       in_sample: Tensor) -> Tensor:
+                       in_sample: Tensor, groups: Sequence[str] | None = None) -> Tensor:
     """Logits of each training image from a head trained on the other `category_folds - 1` folds.
 
     With fewer than 2 folds (or too few images for them) the in-sample logits are returned.
     """
     k = cfg.category_folds
-    if k < 2 or len(labels) < 2 * k:
+    if not enough_for_folds(len(labels), k, groups):
         return in_sample
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    fold = torch.randperm(len(labels), generator=gen) % k  # fold of each image
+    fold = image_folds(len(labels), k, cfg.seed + 1, groups)
     out = torch.zeros(len(labels), num_classes)
     for f in range(k):
         held = fold == f

@@ -245,7 +245,7 @@ def _categories(recipes, class_of, names, vocab, vectors, cfg, out) -> tuple[dic
     save_npy(out / "category_vectors.npy", cat_vectors)
     images = {
         part: categories.load_images(
-            [(iid, path, class_of.get(r.id, 0)) for r in recipes if r.partition == part
+            [(iid, path, class_of.get(r.id, 0), r.id) for r in recipes if r.partition == part
              for iid, path in zip(r.image_ids, r.image_paths)], cfg.image_size, f"{part} images")
         for part in ("train", "val", "test")
     }
