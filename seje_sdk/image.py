@@ -166,14 +166,18 @@ def _to_rgb(img: Image.Image, label: str) -> Image.Image:
 def resize_crop(img: Image.Image, spec: ImageSpec) -> Image.Image:
     """Resize the shorter side to spec.resize (bilinear), then centre-crop spec.size.
 
-    One step: Pillow resamples only the crop's source region (`box`, in source pixels): the pixels
-    of resizing the whole image and cropping, to rounding (Pillow passes the box as float32: at
-    most 2 of 255), at the cost of the crop's pixels alone.
+    With `spec.jpeg_draft` (the SDK's query path) in one step: Pillow resamples only the crop's
+    source region (`box`, in source pixels), the pixels of resizing and cropping to rounding
+    (Pillow passes the box as float32: at most 2 of 255), at the cost of the crop's pixels alone.
+    Without it (training, export, exact parity) the whole image is resized, then cropped, exactly
+    as every run before the one-step path was trained.
     """
     w, h = img.size
     scale = spec.resize / min(w, h)
     nw, nh = max(spec.size, round(w * scale)), max(spec.size, round(h * scale))
     left, top = (nw - spec.size) // 2, (nh - spec.size) // 2
+    if not spec.jpeg_draft:
+        return img.resize((nw, nh), Image.BILINEAR).crop((left, top, left + spec.size, top + spec.size))
     sx, sy = w / nw, h / nh
     box = (left * sx, top * sy, (left + spec.size) * sx, (top + spec.size) * sy)
     return img.resize((spec.size, spec.size), Image.BILINEAR, box=box)

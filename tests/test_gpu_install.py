@@ -52,7 +52,7 @@ def test_each_runtime_extra_installs_exactly_one_onnxruntime(extra):
 @pytest.mark.parametrize("major", [12, 13])
 def test_gpu_extra_pins_one_cuda_major_for_onnxruntime_tensorrt_and_cuda_python(major):
     reqs = {r.name.lower(): r for r in _requirements(f"gpu-cu{major}")}
-    assert set(reqs) == {"onnxruntime-gpu", f"tensorrt-cu{major}", "cuda-python"}
+    assert set(reqs) == {"onnxruntime-gpu", f"tensorrt-cu{major}", "cuda-python", "simplejpeg"}  # simplejpeg: image queries
     assert {"cuda", "cudnn"} <= reqs["onnxruntime-gpu"].extras  # CUDA/cuDNN libraries from pip, found by preload_dlls
     ort = reqs["onnxruntime-gpu"].specifier
     probes = [Version(v) for v in ("1.21.0", "1.24.4", "1.26.0", "1.27.0", "1.31.1")]

@@ -85,13 +85,16 @@ def test_broken_jpegs_raise_the_same_input_error_with_either_decoder(tmp_path):
 
 
 def test_one_step_resize_crop_matches_resize_then_crop_to_rounding():
-    spec = ImageSpec.for_size(128)
+    exact = ImageSpec.for_size(128)
+    fast = replace(exact, jpeg_draft=True)  # the query path resizes in one step
     for i, (w, h) in enumerate(SHAPES + [(1000, 800)]):
         img = load_image(_jpeg(w, h, seed=i))
-        new = np.asarray(resize_crop(img, spec), dtype=np.float32).transpose(2, 0, 1)
-        old = previous_pixels(_jpeg(w, h, seed=i), spec)
+        new = np.asarray(resize_crop(img, fast), dtype=np.float32).transpose(2, 0, 1)
+        old = previous_pixels(_jpeg(w, h, seed=i), exact)
         assert new.shape == old.shape == (3, 128, 128)
         assert np.abs(new - old).max() <= 2 and np.abs(new - old).mean() < 0.05, (w, h)
+        # training and export (no draft) keep resize-then-crop exactly
+        assert np.array_equal(np.asarray(resize_crop(img, exact), dtype=np.float32).transpose(2, 0, 1), old)
 
 
 def test_uint8_pixels_batch_into_the_float_input():
