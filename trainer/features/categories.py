@@ -67,11 +67,15 @@ class ImageSet:
     groups: list[str] | None = None  # recipe id of each image: out-of-fold folds never split a recipe
 
 
-def load_images(items: Sequence[tuple[str, Path, int, str]], image_size: int, desc: str) -> ImageSet:
-    """Decode (image_id, path, label, recipe_id) items; undecodable images are skipped and listed, never fatal."""
+def load_images(items: Sequence[tuple], image_size: int, desc: str) -> ImageSet:
+    """Decode (image_id, path, label[, recipe_id]) items; undecodable images are skipped and listed, never fatal.
+
+    Without a recipe id an image is its own group (out-of-fold folds then split per photo).
+    """
     spec = ImageSpec.for_size(image_size)
     ids, arrays, labels, groups, skipped = [], [], [], [], []
-    for image_id, path, label, recipe_id in progress_bar(items, desc=desc, leave=False):
+    for image_id, path, label, *recipe in progress_bar(items, desc=desc, leave=False):
+        recipe_id = recipe[0] if recipe else image_id
         try:
             arrays.append(preprocess(path, spec, where=f"image {image_id}").astype(np.uint8))
         except InputError as e:
