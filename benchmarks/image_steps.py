@@ -32,10 +32,8 @@ def previous_pixels(src: Any, spec: ImageSpec) -> np.ndarray:
 
 
 def _two_step(img: Image.Image, spec: ImageSpec) -> Image.Image:
-    scale = spec.resize / min(img.size)
-    nw, nh = max(spec.size, round(img.width * scale)), max(spec.size, round(img.height * scale))
-    left, top = (nw - spec.size) // 2, (nh - spec.size) // 2
-    return img.resize((nw, nh), Image.BILINEAR).crop((left, top, left + spec.size, top + spec.size))
+    """Resize the whole image, then crop: resize_crop's path without jpeg_draft (training, export)."""
+    return resize_crop(img, replace(spec, jpeg_draft=False))
 
 
 def _cpu_ms(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:

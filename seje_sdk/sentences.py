@@ -89,9 +89,7 @@ class SlotEncoder:
         entry = minilm_entry(bundle)
         if entry is None:
             return None
-        fields = int(entry.get("fields", 0))
-        tokenizer = load_tokenizer(bundle.file(entry["tokenizer"], "sentence tokenizer"), int(entry["max_tokens"]))
-        return cls(tokenizer, fields, bundle.text_limits.max_sentences - fields)
+        return cls(*_slot_settings(bundle, entry))
 
 
 def minilm_entry(bundle: Any) -> dict[str, Any] | None:
@@ -102,6 +100,13 @@ def minilm_entry(bundle: Any) -> dict[str, Any] | None:
     if entry.get("name") != "minilm" or "tokenizer" not in entry or entry.get("graph", SPLIT_GRAPH) != SPLIT_GRAPH:
         raise BundleError(f"bundle {bundle.path}: unknown text.sentence_encoder {entry!r}; re-export it")
     return entry
+
+
+def _slot_settings(bundle: Any, entry: dict[str, Any]) -> tuple[Any, int, int]:
+    """(tokenizer, fields, instruction sentences per recipe) of a MiniLM bundle, for either layout."""
+    fields = int(entry.get("fields", 0))
+    tokenizer = load_tokenizer(bundle.file(entry["tokenizer"], "sentence tokenizer"), int(entry["max_tokens"]))
+    return tokenizer, fields, bundle.text_limits.max_sentences - fields
 
 
 def has_sentence_graph(bundle: Any) -> bool:
@@ -191,7 +196,4 @@ class SentenceVectors:
     def from_bundle(cls, bundle: Any, run: Run, max_texts: int = BUCKET_TEXTS) -> "SentenceVectors":
         """The sentence side of a bundle with a sentence graph (has_sentence_graph), running it through `run`."""
         entry = minilm_entry(bundle)
-        fields = int(entry.get("fields", 0))
-        tokenizer = load_tokenizer(bundle.file(entry["tokenizer"], "sentence tokenizer"), int(entry["max_tokens"]))
-        return cls(tokenizer, fields, bundle.text_limits.max_sentences - fields, run, int(entry.get("dim", 384)),
-                   max_texts)
+        return cls(*_slot_settings(bundle, entry), run, int(entry.get("dim", 384)), max_texts)
