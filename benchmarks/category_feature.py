@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import click
 import numpy as np
 
+from benchmarks.environment import CPU_FLAGS, cpu_flags
 from seje_sdk.errors import InputError
 from seje_sdk.io import atomic_file, write_json
 
@@ -59,14 +59,6 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[float]]]
         values.update({k: [r["int8"][k] for r in mine] for k in DAMAGE})
         out[mode] = {k: [float(np.mean(v)), float(np.std(v))] for k, v in values.items()}
     return out
-
-
-def _cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    return " ".join(sorted(set(re.findall(r"\b(avx512_vnni|avx2)\b", text)))) or "neither avx2 nor avx512_vnni"
 
 
 def _interval(i: dict[str, float]) -> str:
@@ -123,7 +115,7 @@ def main(pairs: tuple[str, ...], out: str, note: str) -> None:
         parsed.append((Path(run), Path(bundle)))
     rows = [run_row(run, bundle) for run, bundle in parsed]
     means = summary(rows)
-    env = {"cpu_flags": _cpu_flags(), "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+    env = {"cpu_flags": " ".join(cpu_flags()) or "none of " + ", ".join(CPU_FLAGS), "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
            "load_at_collection": [round(x, 2) for x in os.getloadavg()], "note": note}
     write_json(f"{out}.json", {"rows": rows, "summary": means, "environment": env})
     with atomic_file(f"{out}.md", "w") as f:

@@ -31,7 +31,7 @@ def _cpu_model() -> str:
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "asimd")  # what decides int8/bf16 kernels
 
 
-def _cpu_flags() -> list[str]:
+def cpu_flags() -> list[str]:
     """The CPU_FLAGS this CPU has (Linux /proc/cpuinfo), e.g. ['avx2', 'avx512_vnni']."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -100,7 +100,7 @@ def capture_environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "cpu_model": _cpu_model(),
-        "cpu_flags": _cpu_flags(),
+        "cpu_flags": cpu_flags(),
         **machine_memory(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from benchmarks.environment import cpu_flags
 from seje_sdk.errors import InputError
 from seje_sdk.io import atomic_file, write_json
 
@@ -181,12 +182,7 @@ def share_cache(size_dir: Path, feats: Path, run: Path) -> None:
 
 def environment() -> dict[str, Any]:
     """CPU flags, load and thread count: the numbers are quoted with these."""
-    try:
-        flags = sorted({f for line in open("/proc/cpuinfo", encoding="utf-8") if line.startswith("flags")
-                        for f in line.split(":", 1)[1].split() if f in ("avx2", "avx512f", "avx512_vnni", "amx_tile")})
-    except OSError:
-        flags = []
-    return {"cpu_flags": flags, "cpus": os.cpu_count(), "load": [round(x, 1) for x in os.getloadavg()],
+    return {"cpu_flags": cpu_flags(), "cpus": os.cpu_count(), "load": [round(x, 1) for x in os.getloadavg()],
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"), "python": platform.python_version(),
             "time_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
 

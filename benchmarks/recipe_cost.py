@@ -177,11 +177,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="write OUT.md and OUT.json")
     args = parser.parse_args(argv)
     *specs, data = args.bundles
+    from benchmarks.environment import cpu_flags
     from benchmarks.inputs import read_recipes
 
     recipes, _ = read_recipes(data, "test", args.n)
     sizes = [int(b) for b in args.batch_sizes.split(",")]
-    flags = sorted({f for f in ("avx2", "avx512_vnni") if f in open("/proc/cpuinfo").read()})
+    flags = cpu_flags()
     head = (f"{os.cpu_count()} CPUs ({' '.join(flags)}), ORT intra-op threads {args.threads}, {len(recipes)} test "
             f"recipes, best of {args.repeats}; load = 1-minute load average before-after each bundle")
     print(head)

@@ -1,7 +1,8 @@
 """A Triton Inference Server model repository from a finished bundle (`seje-export --triton DIR`).
 
-One model per graph (seje_image_encoder, seje_recipe_encoder, seje_tagger, and seje_sentence_encoder
-for MiniLM bundles, whose recipe model then takes sentence vectors), each with a
+One model per graph (seje_image_encoder, seje_recipe_encoder, seje_tagger, seje_sentence_encoder
+for MiniLM bundles, whose recipe model then takes sentence vectors, and seje_text_encoder for bundles
+with a typed-text encoder, always ONNX: it has no engine), each with a
 config.pbtxt (dynamic batching; every non-batch axis that varies is -1) and version 1 holding
 model.plan when TensorRT engines were built (fp16 preferred) or model.onnx otherwise. The
 tables stay in the bundle: Triton serves the neural graphs, the SDK-side code does the rest.
@@ -10,7 +11,9 @@ Batching text requests: Triton's dynamic batcher only joins requests whose shape
 the SDK pads a recipe batch to its own longest sentence, so two clients' recipe (or tagger)
 requests would never be batched together. Clients that want server-side batching pad every
 request to the bundle's limits with `pad_to_limits` first; padding is masked by the lengths,
-so the embeddings do not change (tests/test_triton.py checks it with ONNX Runtime):
+so the embeddings do not change (tests/test_triton.py checks it with ONNX Runtime). Typed-text
+requests (`role="text"`, `token_ids` from `seje_sdk.text_query.encode_texts`) pad to the text
+encoder's `max_tokens` the same way:
 
     >>> import tritonclient.http as triton                                   # doctest: +SKIP
     >>> from seje_sdk.bundle import Bundle
@@ -33,6 +36,7 @@ import numpy as np
 
 from export.onnx import IMAGE, RECIPE, RECIPE_VECTORS, SENTENCE, GraphSpec
 from export.sentence_graph import graph_specs
+from export.text_encoder import TEXT
 from seje_sdk.sentences import SPLIT_GRAPH
 
 MODEL_PREFIX = "seje_"
@@ -41,7 +45,10 @@ MAX_QUEUE_DELAY_US = 100  # wait at most 0.1 ms to gather a batch: latency first
 
 def pad_to_limits(role: str, feeds: dict[str, np.ndarray], max_sentences: int, max_tokens: int,
                   max_ingredient_tokens: int | None = None) -> dict[str, np.ndarray]:
-    """Zero-pad recipe (or tagger) feeds to the bundle's limits, so every request has one shape and batches on Triton."""
+    """Zero-pad recipe, tagger or text feeds to the bundle's limits, so every request has one shape and batches on Triton.
+
+    For role "text", `max_tokens` is the text encoder's (manifest `text_encoder.max_tokens`).
+    """
     if role == "recipe":
         tokens, lengths = feeds["sentence_tokens"], feeds["sentence_lengths"]
         b, s, t = tokens.shape
@@ -55,7 +62,12 @@ def pad_to_limits(role: str, feeds: dict[str, np.ndarray], max_sentences: int, m
         if max_ingredient_tokens is None or tokens.shape[1] > max_ingredient_tokens:
             raise ValueError(f"tagger feeds of shape {tokens.shape} need max_ingredient_tokens >= {tokens.shape[1]}")
         return {"tokens": np.pad(tokens, ((0, 0), (0, max_ingredient_tokens - tokens.shape[1]))), "lengths": feeds["lengths"]}
-    raise ValueError(f"pad_to_limits: role must be 'recipe' or 'tagger', got {role!r}")
+    if role == "text":
+        ids = feeds["token_ids"]
+        if ids.shape[1] > max_tokens:
+            raise ValueError(f"text feeds of shape {ids.shape} exceed max_tokens {max_tokens}")
+        return {"token_ids": np.pad(ids, ((0, 0), (0, max_tokens - ids.shape[1])))}
+    raise ValueError(f"pad_to_limits: role must be 'recipe', 'tagger' or 'text', got {role!r}")
 
 
 def _tensor_dims(spec: GraphSpec, image_size: int, embedding_dim: int, num_classes: int, word_dim: int,
@@ -70,6 +82,8 @@ def _tensor_dims(spec: GraphSpec, image_size: int, embedding_dim: int, num_class
     if spec == RECIPE_VECTORS:  # MiniLM bundles: the recipe graph on the sentence graph's vectors
         return {"sentence_vectors": ("TYPE_FP32", [-1, sentence_dim]), "num_sentences": ("TYPE_INT64", []),
                 "term_feature": ("TYPE_FP32", [word_dim]), "embedding": ("TYPE_FP32", [embedding_dim])}
+    if spec == TEXT:
+        return {"token_ids": ("TYPE_INT64", [-1]), "embedding": ("TYPE_FP32", [embedding_dim])}
     if spec == SENTENCE:
         return {"input_ids": ("TYPE_INT64", [-1]), "attention_mask": ("TYPE_INT64", [-1]),
                 "embedding": ("TYPE_FP32", [sentence_dim])}
@@ -108,9 +122,10 @@ def write_triton_repo(bundle_dir: str | Path, triton_dir: str | Path, manifest: 
     max_batch = int(manifest["max_batch"])
     sentences = manifest["text"].get("sentence_encoder") or {}
     split = sentences.get("graph") == SPLIT_GRAPH  # MiniLM as its own model (seje_sentence_encoder)
+    specs = [*graph_specs(split), *([TEXT] if manifest.get("text_encoder") else [])]
     with atomic_dir(triton_dir) as tmp:
-        for spec in graph_specs(split):
-            if precision:
+        for spec in specs:
+            if precision and spec != TEXT:
                 src, name, platform = bundle_dir / engines[precision][spec.role], "model.plan", "tensorrt_plan"
             else:
                 src, name, platform = bundle_dir / spec.filename("fp32"), "model.onnx", "onnxruntime_onnx"

@@ -388,6 +388,11 @@ def test_cli_no_verify_and_triton_repository(tiny_run, tmp_path):
     assert list(recipe.input[0].dims) == [-1, -1]  # sentences and tokens stay dynamic
     tagger = text_format.Parse((triton / "seje_tagger" / "config.pbtxt").read_text(), ModelConfig())
     assert list(tagger.input[1].dims) == [1] and tagger.input[1].HasField("reshape")
+    # the typed-text encoder is a model too (ONNX, token ids of any length -> the joint space)
+    text = text_format.Parse((triton / "seje_text_encoder" / "config.pbtxt").read_text(), ModelConfig())
+    assert [i.name for i in text.input] == ["token_ids"] and list(text.input[0].dims) == [-1]
+    assert list(text.output[0].dims) == [manifest["embedding_dim"]] and text.platform == "onnxruntime_onnx"
+    assert (triton / "seje_text_encoder" / "1" / "model.onnx").read_bytes() == (bundle / "text_encoder.onnx").read_bytes()
 
 
 def test_failed_export_leaves_no_bundle_behind(tiny_run, tmp_path):

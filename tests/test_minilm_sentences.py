@@ -275,8 +275,9 @@ def test_triton_repository_and_engine_profiles_hold_the_sentence_graph(minilm_ch
     bundle = minilm_chain[2]
     manifest = json.loads((bundle / "manifest.json").read_text())
     repo = write_triton_repo(bundle, tmp_path / "triton", manifest)
+    text = ["seje_text_encoder"] if manifest.get("text_encoder") else []
     assert sorted(p.name for p in repo.iterdir()) == ["seje_image_encoder", "seje_recipe_encoder",
-                                                     "seje_sentence_encoder", "seje_tagger"]
+                                                     "seje_sentence_encoder", "seje_tagger", *text]
     recipe = (repo / "seje_recipe_encoder" / "config.pbtxt").read_text()
     assert '"sentence_vectors"' in recipe and "dims: [ -1, 384 ]" in recipe and '"num_sentences"' in recipe
     assert '"input_ids"' in (repo / "seje_sentence_encoder" / "config.pbtxt").read_text()

@@ -37,6 +37,23 @@ def test_padded_recipe_and_tagger_requests_give_the_same_outputs(tiny_bundle):
         np.testing.assert_allclose(got[row, :n], ref[row, :n], atol=1e-5)
 
 
+def test_padded_text_requests_give_the_same_embeddings(tiny_bundle):
+    from seje_sdk.text import Vocab
+    from seje_sdk.text_query import encode_texts
+
+    entry = json.loads((tiny_bundle / "manifest.json").read_text())["text_encoder"]
+    vocab = Vocab.load(tiny_bundle / "tables" / "vocab.json")
+    words = [w for w in vocab.tokens[3:] if w.isalpha()][:5]
+    ids = encode_texts([" ".join(words[:3]), words[4]], vocab)  # two lengths: the SDK pads to the longer
+    padded = pad_to_limits("text", {"token_ids": ids}, 0, entry["max_tokens"])
+    assert padded["token_ids"].shape == (2, entry["max_tokens"])
+    text = _session(tiny_bundle / "text_encoder.onnx")
+    (ref,), (got,) = text.run(["embedding"], {"token_ids": ids}), text.run(["embedding"], padded)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    with pytest.raises(ValueError, match="exceed max_tokens 1"):
+        pad_to_limits("text", {"token_ids": ids}, 0, 1)
+
+
 def test_pad_to_limits_refuses_feeds_past_the_limits():
     feeds = {"sentence_tokens": np.zeros((1, 3, 4), np.int64), "sentence_lengths": np.zeros((1, 3), np.int64),
              "term_feature": np.zeros((1, 8), np.float32)}
