@@ -72,7 +72,10 @@ class FeatureConfig:
     backbone: str = "efficientnet_lite0"
     backbone_weights: str | None = None
     pretrained: bool = True
-    image_size: int = 128
+    # 176 px: near the embedded photos' own size; over 128 it lifts test R@1 by ~6.5 points (20.6 -> 27.2
+    # recipe to image) and title-only MedR 23.8 -> 18.1 for ~1.9x the image graph's cost; 224 adds only
+    # ~1 point more for 3x (benchmarks/results/image_size.md).
+    image_size: int = 176
     head_epochs: int = 30  # linear head on frozen, cached backbone features
     # then the whole network; 0 on CPU: one lite0 fine-tune step costs ~6 s per 32 images here, and the
     # frozen ImageNet features already give val top-1 73% (random-init lite0, same head: 23%)
@@ -126,7 +129,7 @@ PRESETS: dict[str, FeatureConfig] = {
     ),
     # Minutes on 2 CPU cores on the ~2000-recipe synthetic dataset.
     "cpu": FeatureConfig(),
-    # Small collections: 224-pixel images for the frozen ImageNet backbone (cpu: 128) and pretrained
+    # Small collections: 224-pixel images for the frozen ImageNet backbone (cpu: 128 when measured) and pretrained
     # all-MiniLM-L6-v2 vectors of the instruction sentences, the title and the joined ingredient lines
     # in place of skip-instructions. 1,000 embedded recipes, 3 seeds, small fit preset: MedR 2.3 / 2.7,
     # R@1 34.3 / 34.4 vs cpu 18.3 / 19.8, 7.7 / 8.0 (oracle 4.1 / 13.5; docs/small-collections.md).
