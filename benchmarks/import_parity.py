@@ -27,7 +27,8 @@ import numpy as np
 
 from benchmarks.report import md_table
 from seje_sdk.errors import InputError
-from seje_sdk.io import atomic_file, write_json
+from benchmarks.report import write_json_and_markdown
+from seje_sdk.io import atomic_file
 
 DIRECTIONS = ("image_to_recipe", "recipe_to_image")
 METRICS = ("medr", "r1", "r10")
@@ -130,9 +131,7 @@ def report_command(native_dir: Path, out: Path, note: str, rows: tuple[str, ...]
             raise click.BadParameter(f"{spec!r}: expected LABEL=DATA_DIR:RUN_DIR,RUN_DIR", param_hint="ROWS")
         table.append(row(label, Path(data), [Path(r) for r in runs.split(",")], native_dir))
     report = {"rows": table, "note": note, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
-    write_json(out.with_suffix(".json"), report)
-    with atomic_file(out.with_suffix(".md"), "w") as f:
-        f.write(markdown(table) + "\n" + (f"\n{note}\n" if note else ""))
+    write_json_and_markdown(out, report, markdown(table) + "\n" + (f"\n{note}\n" if note else ""))
     click.echo(markdown(table))
 
 

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import click
 import numpy as np
 
-from seje_sdk.io import atomic_file, write_json
+from benchmarks.report import write_json_and_markdown
 
 FORMS = ("full", "title", "ingredients", "instructions", "title_ingredients", "text")
 METRICS = ("medr", "r1", "r10")
@@ -186,10 +186,7 @@ def main(run_dirs, names, forms, encoders, bag_size, n_bags, seed, out) -> None:
                                "seed": config.get("seed"), "routes": routes, "seconds": time.perf_counter() - start})
         click.echo(f"{name}: {time.perf_counter() - start:.0f} s")
     report["bag_size"] = next(iter(routes[0]["forms"].values()))["bag_size"]
-    out = Path(out)
-    write_json(out.with_suffix(".json"), report)
-    with atomic_file(out.with_suffix(".md")) as f:
-        f.write(markdown(report).encode() + b"\n")
+    write_json_and_markdown(out, report, markdown(report))
     click.echo(markdown(report))
 
 

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seje_sdk.io import atomic_file, write_json
+from benchmarks.report import write_json_and_markdown
+from seje_sdk.io import write_json
 
 CUT = 3  # the cache holds the input of the last 3 of lite0's 7 block stages (80 x 8 x 8 at 128 px)
 FROZEN_EPOCHS = 30
@@ -253,9 +254,7 @@ def main(data_dir: Path, out: Path, seed: int, ft_epochs: int, ft_lr: float, onl
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "photos": ", ".join(f"{p} {len(s.ids)}" for p, s in sets.items()), "decode_seconds": decode,
               "cache_seconds": cache_seconds, "ft_epochs": ft_epochs, "ft_lr": ft_lr, "variants": rows}
-    write_json(out.with_suffix(".json"), report)
-    with atomic_file(out.with_suffix(".md"), "w") as f:
-        f.write(markdown(report))
+    write_json_and_markdown(out, report, markdown(report))
     click.echo(markdown(report))
 
 

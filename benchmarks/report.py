@@ -310,6 +310,14 @@ def search_plot(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
     return {"search": "search_scaling.png"}
 
 
+def write_json_and_markdown(out: str | os.PathLike, report: dict[str, Any], markdown: str) -> None:
+    """Write OUT.json (the report) and OUT.md (its table), each atomically: what one-table benchmarks leave."""
+    out = Path(out)
+    write_json(out.with_suffix(".json"), report)
+    with atomic_file(out.with_suffix(".md"), "w") as f:
+        f.write(markdown.rstrip("\n") + "\n")
+
+
 def write_report(report: dict[str, Any], out_dir: str | os.PathLike, stem: str) -> dict[str, Path]:
     """Write <stem>.json, <stem>.md and the plots into out_dir; returns the paths written."""
     out_dir = Path(out_dir)

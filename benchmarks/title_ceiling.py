@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from seje_sdk.io import atomic_file, write_json
+from benchmarks.report import write_json_and_markdown
 
 DISH_BONUS = 10.0  # cosines lie in [-1, 1]: +10 puts every photo of the dish ahead of every other photo
 
@@ -95,9 +95,7 @@ def main(run_dir: Path, bag_size: int, n_bags: int, seed: int, out: Path) -> Non
         raise click.BadParameter(f"{run_dir}: no text_encoder.pt (fit with text_encoder: true)", param_hint="RUN_DIR")
     report = {"command": " ".join(["python -m benchmarks.title_ceiling", *sys.argv[1:]]), "run_dir": str(run_dir),
               "environment": capture_environment(), **ceiling(run_dir, bag_size, n_bags, seed)}
-    write_json(out.with_suffix(".json"), report)
-    with atomic_file(out.with_suffix(".md")) as f:
-        f.write(markdown(report).encode() + b"\n")
+    write_json_and_markdown(out, report, markdown(report))
     click.echo(markdown(report))
 
 
