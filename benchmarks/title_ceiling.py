@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
 import numpy as np
@@ -81,22 +82,30 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-@click.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--bag-size", default=1000, show_default=True)
-@click.option("--bags", "n_bags", default=10, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="writes OUT.json and OUT.md")
-def main(run_dir: Path, bag_size: int, n_bags: int, seed: int, out: Path) -> None:
-    """Title -> photo with and without the photos' dish known."""
-    from benchmarks.environment import capture_environment
+def title_command(module: str, build: Callable[[Path, int, int, int], dict], to_markdown: Callable[[dict], str],
+                  help: str) -> click.Command:
+    """`python -m MODULE RUN_DIR --out OUT`: build(run_dir, bag_size, n_bags, seed)'s report as OUT.json and OUT.md."""
 
-    if not (run_dir / "text_encoder.pt").is_file():
-        raise click.BadParameter(f"{run_dir}: no text_encoder.pt (fit with text_encoder: true)", param_hint="RUN_DIR")
-    report = {"command": " ".join(["python -m benchmarks.title_ceiling", *sys.argv[1:]]), "run_dir": str(run_dir),
-              "environment": capture_environment(), **ceiling(run_dir, bag_size, n_bags, seed)}
-    write_json_and_markdown(out, report, markdown(report))
-    click.echo(markdown(report))
+    @click.command(help=help)
+    @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+    @click.option("--bag-size", default=1000, show_default=True)
+    @click.option("--bags", "n_bags", default=10, show_default=True)
+    @click.option("--seed", default=0, show_default=True)
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="writes OUT.json and OUT.md")
+    def command(run_dir: Path, bag_size: int, n_bags: int, seed: int, out: Path) -> None:
+        from benchmarks.environment import capture_environment
+
+        if not (run_dir / "text_encoder.pt").is_file():
+            raise click.BadParameter(f"{run_dir}: no text_encoder.pt (fit with text_encoder: true)", param_hint="RUN_DIR")
+        report = {"command": " ".join([f"python -m {module}", *sys.argv[1:]]), "run_dir": str(run_dir),
+                  "environment": capture_environment(), **build(run_dir, bag_size, n_bags, seed)}
+        write_json_and_markdown(out, report, to_markdown(report))
+        click.echo(to_markdown(report))
+
+    return command
+
+
+main = title_command("benchmarks.title_ceiling", ceiling, markdown, "Title -> photo with and without the photos' dish known.")
 
 
 if __name__ == "__main__":

@@ -207,6 +207,7 @@ def search(bundle, index_dir, image, recipe, text, k, as_json, backend, precisio
     if sum(x is not None for x in (image, recipe, text)) != 1:
         raise click.UsageError('give exactly one of --image FILE, --recipe FILE.json or --text "words"')
     from seje_sdk.catalog import hit_title, read_catalog
+    from seje_sdk.text_query import word_notes
 
     queries = [image] if image else read_recipes(recipe) if recipe else [text]
     if not queries:
@@ -226,11 +227,11 @@ def search(bundle, index_dir, image, recipe, text, k, as_json, backend, precisio
     named = [[(i, s, hit_title(catalog, target, i)) for i, s in q] for q in hits]
     if as_json:
         rows = [[{"id": i, "score": s, **({"title": t} if t else {})} for i, s, t in q] for q in named]
-        out = {"text": text, "unknown_words": hits.unknown_words[0], "hits": rows[0]} if text else rows
+        out = {"text": text, "unknown_words": hits.unknown_words[0], "substitutes": hits.substitutes[0], "hits": rows[0]} if text else rows
         click.echo(json.dumps(out, indent=2))
         return
-    if text is not None and hits.unknown_words[0]:
-        click.echo(f"not in the model's vocabulary (no effect on the search): {', '.join(hits.unknown_words[0])}")
+    for line in word_notes(hits.substitutes[0], hits.unknown_words[0]) if text is not None else []:
+        click.echo(line)
     for q, results in enumerate(named):
         if len(named) > 1:
             click.echo(f"query {q}")

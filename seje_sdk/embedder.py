@@ -208,17 +208,17 @@ class Embedder:
         Through the bundle's text encoder when it has one, else as title-only recipes through the
         recipe graph (docs/free-text.md says which route measured better for which query).
         """
-        from seje_sdk.text_query import MAX_QUERY_TOKENS, TextEncoderSession, text_queries
+        from seje_sdk.text_query import MAX_QUERY_TOKENS, TextEncoderSession, bundle_text_queries
 
         entry = self.bundle.text_encoder
-        queries = text_queries(texts, self.tables.vocab, self.bundle.title_terms or entry is not None)
+        queries = bundle_text_queries(texts, self.bundle, self.tables.vocab)
         if entry is None:
             return self.finish(list(self.iter_recipe_batches([q.recipe for q in queries], batch_size)), "raise"), queries
         with self._text_lock:
             if self._text is None:
                 self._text = TextEncoderSession(self.bundle.file(entry["model"], "text_encoder model"), self.tables.vocab,
                                                 entry.get("max_tokens", MAX_QUERY_TOKENS))
-        texts = [q.text for q in queries]
+        texts = [q.model_text for q in queries]
         return np.concatenate([self._text(texts[s:s + batch_size]) for s in range(0, len(texts), batch_size)]), queries
 
     def finish(self, parts: list[EmbedResult], on_error: str) -> np.ndarray | EmbedResult:

@@ -55,7 +55,8 @@ class SearchResult:
 
     `skipped` lists the query positions dropped under on_error="skip" (they have no row).
     `positions` maps each row back to its position in the caller's query list.
-    `unknown_words` (text queries) lists per query the words the bundle's vocabulary lacks.
+    `unknown_words` (text queries) lists per query the words the bundle's vocabulary lacks, and
+    `substitutes` the unseen words read as a vocabulary word spelt like them.
 
     >>> res = SearchResult(np.array([["a", "b"]], dtype=object), np.array([[0.9, 0.5]], np.float32), [0])
     >>> res[0], res.ids.shape
@@ -67,6 +68,7 @@ class SearchResult:
     positions: list[int] = field(default_factory=list)
     skipped: list[tuple[int, str]] = field(default_factory=list)
     unknown_words: list[list[str]] = field(default_factory=list)  # text queries: words outside the vocabulary
+    substitutes: list[dict[str, str]] = field(default_factory=list)  # text queries: unseen word -> the word read for it
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -209,7 +209,7 @@ class Retriever:
         """Images -> top-k recipes, recipes or typed text -> top-k images. Iterate for [(id, score)] per query.
 
         `text`: one string or a list (the bundle's text encoder, else a title-only recipe; seje_sdk.text_query); the result's
-        `unknown_words` lists, per query, the words outside the bundle's vocabulary.
+        `unknown_words` lists, per query, the words outside the bundle's vocabulary (`substitutes`: those read as a known word).
 
         >>> hits = r.search(images=["photo.jpg"], k=3); hits[0]              # doctest: +SKIP
         [('recipe-42', 0.81), ('recipe-7', 0.64), ('recipe-3', 0.60)]
@@ -221,7 +221,7 @@ class Retriever:
         if text is not None:
             vectors, queries = self._embedder.embed_texts(text, batch_size)
             result = self.search_vectors(vectors, "image", k)
-            result.unknown_words = [q.unknown_words for q in queries]
+            result.unknown_words, result.substitutes = [q.unknown_words for q in queries], [q.substitutes for q in queries]
             return result
         if images is not None:
             target, emb = "recipe", self.embed_images(images, batch_size, on_error=on_error)

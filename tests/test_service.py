@@ -194,6 +194,12 @@ def test_search_text_equals_sdk_and_reports_unknown_words(service, shared_retrie
     assert want.unknown_words == [["zzqxv"]]
     same_hits(body["hits"], want[0])
     assert all(h["thumbnail"] for h in body["hits"])
+    from typo_support import misspelt
+
+    typed, typo, word = misspelt(title, shared_retriever.tables.vocab)
+    body = service.post("/search/text", json={"text": typed, "k": 5}).json()
+    assert body["substitutes"] == {typo: word}  # read as the word it is spelt like, and said so
+    same_hits(body["hits"], shared_retriever.search(text=title, k=5)[0])
 
 
 @pytest.mark.parametrize("payload, status, message", [

@@ -102,14 +102,17 @@ def findable_title(retriever, data: Path) -> tuple[str, str]:
 def test_text_box_finds_the_photo_and_names_unknown_words(tiny_bundle, tiny_data, service_index, shared_retriever, tmp_path):
     from selenium.webdriver.common.by import By
 
+    from typo_support import misspelt
+
     title, photo_id = findable_title(shared_retriever, tiny_data)
+    typed, typo, word = misspelt(title, shared_retriever.tables.vocab)
     with search_page(tiny_bundle, service_index, shared_retriever, "text", K,
-                     lambda d: d.find_element(By.ID, "text-query").send_keys(f"{title} zzqxv")) as driver:
+                     lambda d: d.find_element(By.ID, "text-query").send_keys(f"{typed} zzqxv")) as driver:
         shown = [r.find_element(By.CLASS_NAME, "id").text for r in driver.find_elements(By.CSS_SELECTOR, "#results tr.hit")]
         status = driver.find_element(By.ID, "status").text
         driver.save_screenshot(str(tmp_path / "text_search.png"))
     assert len(shown) == K and photo_id in shown
-    assert "not in the model's vocabulary: zzqxv" in status
+    assert "not in the model's vocabulary: zzqxv" in status and f"read as: {typo} -> {word}" in status
 
 
 def test_page_rejected_upload_shows_no_broken_photo_and_photo_hits_carry_recipe_titles(

@@ -101,6 +101,18 @@ def test_typed_text_goes_through_the_text_encoder(photo_retriever):
     assert not np.allclose(vectors[:1], r.embed_recipes([{"title": titles[0]}]), atol=1e-3)
 
 
+def test_a_misspelt_word_is_read_as_the_word_it_is_spelt_like(photo_retriever):
+    from typo_support import misspelt
+
+    r, test = photo_retriever
+    title = next(t.title for t in test if any(len(w) >= 5 for w in t.title.split()))
+    typed, typo, word = misspelt(title, r.tables.vocab)
+    res = r.search(text=[typed, title], k=3)
+    assert res.substitutes == [{typo: word}, {}] and res.unknown_words == [[], []]
+    assert res.ids[0].tolist() == res.ids[1].tolist()  # read back, the typed words are the title's
+    np.testing.assert_allclose(r.embed_texts(typed), r.embed_texts(title), atol=1e-6)
+
+
 def test_cli_search_text_prints_photo_hits(photo_retriever, tiny_bundle, tmp_path):
     from seje_sdk.cli import main
 

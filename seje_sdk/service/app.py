@@ -204,14 +204,16 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
             raise InputError(f"k={k} is too large: at most {min(cfg.max_k, size)} "
                              f"(the {target} index holds {size}, the service limit is {cfg.max_k})")
 
-    def hits_out(query: str, k: int, hits: list[tuple[Any, float]], unknown_words: list[str] | None = None) -> SearchOut:
+    def hits_out(query: str, k: int, hits: list[tuple[Any, float]], unknown_words: list[str] | None = None,
+                 substitutes: dict[str, str] | None = None) -> SearchOut:
         target = TARGET["recipe" if query == "text" else query]
         out = []
         for rank, (item_id, score) in enumerate(hits, 1):
             row = state.row(target, item_id)
             thumb = f"/thumbnail?modality={target}&id={quote(str(item_id), safe='')}" if row.get("path") else None
             out.append(Hit(rank=rank, id=item_id, score=score, title=row.get("title"), thumbnail=thumb))
-        return SearchOut(query=query, target=target, k=k, hits=out, unknown_words=unknown_words)
+        return SearchOut(query=query, target=target, k=k, hits=out, unknown_words=unknown_words,
+                         substitutes=substitutes or None)
 
     async def read_upload(upload: UploadFile, field: str = "image") -> tuple[bytes, int]:
         """The upload's bytes and decoded size in pixels (read from its header: nothing is decoded here)."""
@@ -290,12 +292,11 @@ def _install_routes(app: FastAPI, state: ServiceState, metrics: ServiceMetrics) 
     @app.post("/search/text", response_model=SearchOut, summary="Top-k photos for typed words")
     async def search_text(body: TextSearch, batcher: Batcher = Depends(running)):
         check_k(body.k, "image")
-        from seje_sdk.text_query import text_queries
+        from seje_sdk.text_query import bundle_text_queries
 
-        bundle = state.retriever.bundle
-        query = text_queries(body.text, state.retriever.tables.vocab, bundle.title_terms or bundle.text_encoder is not None)[0]
+        query = bundle_text_queries(body.text, state.retriever.bundle, state.retriever.tables.vocab)[0]
         hits = (await answers(batcher.enqueue("text", [query.text], body.k), ["text"]))[0]
-        return hits_out("text", body.k, hits, query.unknown_words)
+        return hits_out("text", body.k, hits, query.unknown_words, query.substitutes)
 
     @app.post("/embed/image", response_model=EmbedOut, summary="Embeddings of uploaded photos")
     async def embed_image(images: list[UploadFile] = File(...), batcher: Batcher = Depends(running)):

@@ -92,7 +92,9 @@ function show(answer) {
   }
   $("results").hidden = false;
   const unknown = (answer.unknown_words || []).length ? ` (not in the model's vocabulary: ${answer.unknown_words.join(", ")})` : "";
-  status(`top ${answer.hits.length} ${answer.target}s for your ${answer.query}${unknown}`, false);
+  const read = Object.entries(answer.substitutes || {}).map(([typed, word]) => `${typed} -> ${word}`);
+  const readAs = read.length ? ` (read as: ${read.join(", ")})` : "";
+  status(`top ${answer.hits.length} ${answer.target}s for your ${answer.query}${readAs}${unknown}`, false);
 }
 
 const auth = () => { const key = $("api-key").value.trim(); return key ? { "X-API-Key": key } : {}; };

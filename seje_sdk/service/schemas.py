@@ -78,6 +78,7 @@ class SearchOut(BaseModel):
     k: int
     hits: list[Hit]
     unknown_words: list[str] | None = None  # text queries: words outside the model's vocabulary
+    substitutes: dict[str, str] | None = None  # text queries: unseen word -> the vocabulary word read for it
 
 
 class EmbedOut(BaseModel):
