@@ -32,7 +32,7 @@ from seje_sdk.text import Vocab, tokenize
 MAX_TEXT_CHARS = 1000  # a typed query, not a document
 MAX_QUERY_TOKENS = 48  # known words the text encoder reads; the rest of a long query is cut
 # difflib ratio an unseen typed word needs to a vocabulary word to be read as it: on the embedded test
-# titles with one typo each, 0.8 reads 94% of the typos as their word and 0.6% of random letter
+# titles with one typo each, 0.8 reads 94% of the typos as their word and 0.3% of random letter
 # strings as any word (benchmarks/results/typo_queries.md)
 SPELLING_CUTOFF = 0.8
 Nearest = Callable[[str], "str | None"]
