@@ -106,8 +106,9 @@ def seeded_bags(n: int, bag_size: int, n_bags: int, seed: int = 0) -> list[np.nd
     """Seeded bags of test pairs; the full set once when it is not larger than a bag."""
     if n <= bag_size:
         return [np.arange(n)]
-    rng = np.random.default_rng(seed)
-    return [rng.choice(n, size=bag_size, replace=False) for _ in range(n_bags)]
+    from trainer.evaluate import draw_bags
+
+    return draw_bags(n, bag_size, n_bags, np.random.default_rng(seed))
 
 
 def _summary(ranks: np.ndarray) -> dict[str, float]:

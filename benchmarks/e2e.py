@@ -7,11 +7,11 @@ Each call covers several batches so the SDK's decode/inference overlap can show.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
+from unittest import mock
 
 import numpy as np
 
@@ -40,7 +40,7 @@ def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes:
     from seje_sdk.jpeg import simplejpeg_module
 
     r = Retriever.load(bundle, backend="onnxruntime", precision=precision, threads=threads, verify=False)
-    with _env(SPIN_ENV, "1"):  # the same bundle with ORT's spin-waiting threads, for the *-spin / *-before rows
+    with mock.patch.dict(os.environ, {SPIN_ENV: "1"}):  # the same bundle with ORT's spin-waiting threads, for the *-spin / *-before rows
         spinning = Retriever.load(bundle, backend="onnxruntime", precision=precision, threads=threads, verify=False)
     decoder = "simplejpeg" if simplejpeg_module() is not None else "Pillow (simplejpeg not installed)"
     n = batch_size * batches_per_call
@@ -96,20 +96,6 @@ def e2e_cases(bundle: Any, precision: str, image_files: Sequence[Path], recipes:
         BenchCase(SDK_RECIPES, encoder="recipe-e2e", run=lambda rs: r.embed_recipes(rs, batch_size=batch_size), batch=recipe_list,
                   note=f"embed_recipes on recipe dicts (tokenise, tagger, key terms); {note}", **common),
     ]
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    """Set an environment variable for the block, then restore it."""
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = old
 
 
 def e2e_summary(rows: list[dict]) -> list[dict]:

@@ -84,6 +84,16 @@ class RssSampler:
         self._thread.join()
 
 
+def best_of(fn: Callable[[], Any], repeats: int, clock: Callable[[], float] = time.perf_counter) -> tuple[float, Any]:
+    """The shortest of `repeats` calls of `fn` in `clock` seconds (wall by default), and the last result."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = clock()
+        out = fn()
+        best = min(best, clock() - start)
+    return best, out
+
+
 def latency_stats(seconds: Iterable[float], batch_size: int) -> dict[str, float]:
     """p50/p90/p99/mean latency in ms and throughput (items per second of total timed work)."""
     t = np.asarray(list(seconds), dtype=np.float64)

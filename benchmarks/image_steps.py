@@ -22,6 +22,7 @@ import click
 import numpy as np
 from PIL import Image
 
+from benchmarks.harness import best_of
 from seje_sdk.image import ImageSpec, load_image, load_pixels, resize_crop, stack_pixels
 
 
@@ -38,11 +39,7 @@ def _two_step(img: Image.Image, spec: ImageSpec) -> Image.Image:
 
 def _cpu_ms(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     """Best CPU time of `repeats` calls, in ms, and the last result."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.process_time()
-        out = fn()
-        best = min(best, time.process_time() - start)
+    best, out = best_of(fn, repeats, time.process_time)
     return round(best * 1000, 2), out
 
 
@@ -70,32 +67,26 @@ def graph_costs(bundle: Any, batch: np.ndarray, threads: int, repeats: int = 5) 
 
     Wall and CPU ms of one run on `batch` (best of `repeats`), and the median wall ms at batch 1.
     """
-    import onnxruntime as ort
-
-    from seje_sdk.backends.onnxruntime import SPIN_OPTION
+    from benchmarks.cases import RawOrtSession
 
     out = {}
     for precision in [p for p in ("fp32", "int8") if p in bundle.precisions("onnxruntime")]:
-        for spin in ("1", "0"):
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.add_session_config_entry(SPIN_OPTION, spin)
-            session = ort.InferenceSession(str(bundle.model_path("onnxruntime", precision, "image")), options,
-                                           providers=["CPUExecutionProvider"])
-            session.run(None, {"pixels": batch})
+        for spin in (True, False):
+            session = RawOrtSession(bundle.model_path("onnxruntime", precision, "image"), threads, spin)
+            session.run({"pixels": batch})
             walls, cpus = [], []
             for _ in range(repeats):
                 wall, cpu = time.perf_counter(), time.process_time()
-                session.run(None, {"pixels": batch})
+                session.run({"pixels": batch})
                 walls.append(time.perf_counter() - wall)
                 cpus.append(time.process_time() - cpu)
             one = batch[:1]
             singles = []
             for _ in range(50):
                 wall = time.perf_counter()
-                session.run(None, {"pixels": one})
+                session.run({"pixels": one})
                 singles.append(time.perf_counter() - wall)
-            out[f"{precision}, spin {'on' if spin == '1' else 'off'}"] = {
+            out[f"{precision}, spin {'on' if spin else 'off'}"] = {
                 "wall_ms": round(min(walls) * 1000, 2), "cpu_ms": round(min(cpus) * 1000, 2),
                 "batch1_median_ms": round(float(np.median(singles)) * 1000, 3)}
     return out

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from benchmarks.environment import load_fields, load_snapshot, resolve_threads
-from benchmarks.harness import RssSampler
+from benchmarks.harness import RssSampler, best_of
 from benchmarks.memory import rss_reader
 from seje_sdk.index import ExactIndex
 from seje_sdk.index_faiss import DEFAULTS as FAISS_DEFAULTS
@@ -105,15 +105,6 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(hits) / truth.shape[1])
 
 
-def _time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 @dataclass
 class Built:
     """One method ready to search: search(queries, k) -> rows, its memory, and how to change its search setting."""
@@ -191,8 +182,8 @@ def _build(method: str, base: np.ndarray, folder: Path, dim: int, cfg: ScalingCo
 
 def _measure(built: Built, queries: np.ndarray, truth: np.ndarray, k: int, cfg: ScalingConfig) -> dict[str, Any]:
     built.search(queries[:1], k)  # warm-up (page in a memory-mapped matrix)
-    batch_s, found = _time(lambda: built.search(queries, k), cfg.repeats)
-    single = [_time(lambda q=q: built.search(q[None], k), 1)[0] for q in queries[: cfg.single_queries]]
+    batch_s, found = best_of(lambda: built.search(queries, k), cfg.repeats)
+    single = [best_of(lambda q=q: built.search(q[None], k), 1)[0] for q in queries[: cfg.single_queries]]
     return {"qps": round(len(queries) / batch_s, 1), "single_query_p50_ms": round(float(np.median(single)) * 1e3, 3),
             "recall_at_k": round(recall_at_k(found, truth), 4)}
 

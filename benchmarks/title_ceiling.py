@@ -48,26 +48,31 @@ def ranks(scores: np.ndarray) -> np.ndarray:
     return (scores >= np.diag(scores)[:, None]).sum(1)
 
 
+def bag_means(scores: Callable[[np.ndarray], np.ndarray], bags: list[np.ndarray]) -> dict[str, float]:
+    """MedR and R@k of each bag's (queries x photos) `scores(bag)`, ties against, averaged over the bags."""
+    from trainer.evaluate import summarise_ranks
+
+    per_bag = [summarise_ranks(ranks(scores(b))) for b in bags]
+    return {m: float(np.mean([p[m] for p in per_bag])) for m in per_bag[0]}
+
+
 def ceiling(run_dir: Path, bag_size: int, n_bags: int, seed: int) -> dict:
     """Rows of metrics (mean over bags) per ranking, plus chance and the oracle on the same bags."""
     from benchmarks.partial_queries import embed_texts_torch
-    from trainer.evaluate import summarise_ranks
+    from trainer.evaluate import draw_bags
     from trainer.references import reference_metrics
 
     images, predicted, labels, titles = photo_side(run_dir)
     queries = embed_texts_torch(run_dir / "text_encoder.pt", run_dir, titles)
-    rng = np.random.default_rng(seed)
-    bags = [rng.choice(len(images), size=bag_size, replace=False) for _ in range(n_bags)]
+    bags = draw_bags(len(images), bag_size, n_bags, np.random.default_rng(seed))
     rankings = {
         "text encoder": lambda b: 0.0,
         "text encoder, photos of the run classifier's dish first": lambda b: predicted[b][None] == labels[b][:, None],
         "text encoder, photos of the true dish first (a perfect photo classifier)":
             lambda b: labels[b][None] == labels[b][:, None],
     }
-    rows = {}
-    for name, same_dish in rankings.items():
-        per_bag = [summarise_ranks(ranks(queries[b] @ images[b].T + DISH_BONUS * same_dish(b))) for b in bags]
-        rows[name] = {m: float(np.mean([p[m] for p in per_bag])) for m in per_bag[0]}
+    rows = {name: bag_means(lambda b, same=same_dish: queries[b] @ images[b].T + DISH_BONUS * same(b), bags)
+            for name, same_dish in rankings.items()}
     refs = reference_metrics([labels[b] for b in bags], seed)
     rows.update({name.replace("_", "-"): refs[name]["recipe_to_image"] for name in ("category_oracle", "chance")})
     accuracy = float(np.mean(predicted == labels))

@@ -65,15 +65,13 @@ def read_with(texts: list[str], vocab, cutoff: float | None) -> list[str | None]
 
 def score(texts: list[str | None], embed, images: np.ndarray, bags: list[np.ndarray]) -> dict[str, float]:
     """Metrics over the bags; a refused query finds nothing (a zero vector: every photo ties, ranked last)."""
-    from benchmarks.title_ceiling import ranks
-    from trainer.evaluate import summarise_ranks
+    from benchmarks.title_ceiling import bag_means
 
     refused = np.array([t is None for t in texts])
     queries = np.zeros((len(texts), images.shape[1]), np.float32)
     if (~refused).any():
         queries[~refused] = embed([t for t in texts if t is not None])
-    per_bag = [summarise_ranks(ranks(queries[b] @ images[b].T)) for b in bags]
-    return {**{m: float(np.mean([p[m] for p in per_bag])) for m in per_bag[0]}, "refused": int(refused.sum())}
+    return {**bag_means(lambda b: queries[b] @ images[b].T, bags), "refused": int(refused.sum())}
 
 
 def typo_report(run_dir: Path, bag_size: int, n_bags: int, seed: int) -> dict:
@@ -84,6 +82,7 @@ def typo_report(run_dir: Path, bag_size: int, n_bags: int, seed: int) -> dict:
     from benchmarks.title_ceiling import photo_side
     from seje_sdk.text import Vocab
     from seje_sdk.text_query import Speller
+    from trainer.evaluate import draw_bags
     from trainer.references import reference_metrics
 
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
@@ -91,7 +90,7 @@ def typo_report(run_dir: Path, bag_size: int, n_bags: int, seed: int) -> dict:
     images, _, labels, titles = photo_side(run_dir)
     typos, pairs = typo_titles(titles, vocab, seed)
     rng = np.random.default_rng(seed)
-    bags = [rng.choice(len(images), size=bag_size, replace=False) for _ in range(n_bags)]
+    bags = draw_bags(len(images), bag_size, n_bags, rng)
     noise = ["".join(rng.choice(list(string.ascii_lowercase), size=len(w))) for w, _ in pairs]
     embed = lambda texts: embed_texts_torch(run_dir / "text_encoder.pt", run_dir, texts)  # noqa: E731
     rows = {"clean titles": score(titles, embed, images, bags),

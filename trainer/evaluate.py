@@ -100,6 +100,11 @@ def _aggregate(values: list[float], full_set: bool) -> dict[str, float]:
     return {"mean": float(np.mean(values)), "std": float(np.std(values))}
 
 
+def draw_bags(n: int, bag_size: int, n_bags: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """`n_bags` random bags of `bag_size` distinct row indices out of `n` (the Recipe1M protocol's 1k/10k bags)."""
+    return [rng.choice(n, size=bag_size, replace=False) for _ in range(n_bags)]
+
+
 def bag_metrics(img: np.ndarray, rec: np.ndarray, bag_size: int, n_bags: int = 10, seed: int = 0,
                 labels: np.ndarray | None = None) -> dict[str, Any]:
     """MedR and R@1/5/10 over `n_bags` seeded random bags of `bag_size` pairs (mean and std).
@@ -116,8 +121,7 @@ def bag_metrics(img: np.ndarray, rec: np.ndarray, bag_size: int, n_bags: int = 1
     if full_set:
         bags = [np.arange(n)]
     else:
-        rng = np.random.default_rng(seed)
-        bags = [rng.choice(n, size=bag_size, replace=False) for _ in range(n_bags)]
+        bags = draw_bags(n, bag_size, n_bags, np.random.default_rng(seed))
     runs = [_score_bag(img[idx], rec[idx]) for idx in bags]
     out: dict[str, Any] = {"bag_size": min(bag_size, n), "requested_bag_size": bag_size, "n_bags": len(bags),
                            "seed": seed, "full_set": full_set, "tie_rule": TIE_RULE_NOTE, "tie_tolerance": TIE_TOLERANCE}

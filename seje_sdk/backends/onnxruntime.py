@@ -229,16 +229,16 @@ class OrtSession:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads  # 0 = ORT default (all cores)
         options.log_severity_level = 3  # errors only on CPU; CUDA sessions log warnings (see _cuda_session)
-        if not spin:  # idle worker threads sleep instead of spinning (MiniLM's sentence graph: docs/sentence-features.md)
-            options.add_session_config_entry(SPIN_OPTION, "0")
+        # idle worker threads sleep instead of spinning: asked for by `spin=False` (MiniLM's sentence graph,
+        # docs/sentence-features.md) and the CPU default unless SEJE_ORT_SPIN=1 (see SPIN_OPTION)
+        allow_spin = spin and (device == "cuda" or spin_wait())
+        options.add_session_config_entry(SPIN_OPTION, "1" if allow_spin else "0")
         if device == "cuda":
             cuda = CudaOptions.coerce(cuda)
             self._session = _cuda_session(ort, self.path, options, cuda)
             self.device = f"cuda:{cuda.device_id}"
         else:
             configure_cpu_int8(options)  # int8 graphs stay exact on x86 CPUs without VNNI
-            if spin:  # the other CPU sessions block too, unless SEJE_ORT_SPIN=1 (see SPIN_OPTION)
-                options.add_session_config_entry(SPIN_OPTION, "1" if spin_wait() else "0")
             try:
                 self._session = ort.InferenceSession(self.path, sess_options=options, providers=["CPUExecutionProvider"])
             except Exception as e:  # ORT raises its own Fail/InvalidGraph types
